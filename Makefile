@@ -1,0 +1,38 @@
+# Two commands on a fresh machine:
+#   make course   set up, then run the five notebooks headless (PROFILE=smoke by default: offline, minutes on a CPU)
+#   make test     set up, then run the unit tests and every notebook under nbval (smoke profile, offline)
+# Set-up uses the active virtual environment, or creates .venv. torch is installed first, pinned, so that
+# machines with a local CPU build take it instead of downloading a CUDA build of several GB.
+
+PROFILE ?= smoke
+TORCH ?= torch==2.13.0
+ifdef VIRTUAL_ENV
+PY := $(VIRTUAL_ENV)/bin/python
+else
+PY := .venv/bin/python
+endif
+STAMP := $(dir $(PY)).distilnb-installed
+EXECUTED := outputs/$(PROFILE)/notebooks
+
+.PHONY: setup course test benchmarks clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH)"
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+course: setup
+	mkdir -p $(EXECUTED)
+	DISTILNB_PROFILE=$(PROFILE) $(PY) -m jupyter nbconvert --to notebook --execute \
+		--ExecutePreprocessor.timeout=-1 --output-dir $(EXECUTED) notebooks/0*.ipynb
+	@echo "Executed notebooks: $(EXECUTED)/  Artifacts: outputs/$(PROFILE)/"
+
+test: setup
+	DISTILNB_PROFILE=smoke HF_HUB_OFFLINE=1 DISTILNB_OUTPUT_ROOT=$$(mktemp -d) $(PY) -m pytest --nbval-lax tests notebooks
+
+clean:
+	rm -rf outputs .pytest_cache

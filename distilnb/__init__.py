@@ -1,0 +1,11 @@
+"""distilnb: the tested functions behind the DistilBERT text-classification course."""
+
+import os
+
+# Tokenizers warn after every fork (DataLoader workers, Jupyter); the course never shares a tokenizer across forks.
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+from distilnb.config import Config, HubUnreachableError, seed_everything  # noqa: E402
+
+__all__ = ["Config", "HubUnreachableError", "seed_everything"]
+__version__ = "0.1.0"

@@ -1,0 +1,160 @@
+"""Every figure of the course: each function returns a matplotlib Figure, so notebooks show it and tests check it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline"):
+    matplotlib.use("Agg")  # headless runs (CI, the command line) have no display
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.figure import Figure
+
+
+def _figure(width: float = 6.4, height: float = 4.0) -> tuple[Figure, plt.Axes]:
+    """Return a new figure and its single axes (not registered with pyplot, so nothing leaks between calls)."""
+    figure = Figure(figsize=(width, height), layout="constrained")
+    return figure, figure.add_subplot()
+
+
+def class_balance(counts: pd.DataFrame) -> Figure:
+    """Return a horizontal bar chart of examples per class, one bar group per split."""
+    figure, axes = _figure()
+    counts.plot.barh(ax=axes)
+    axes.set_xlabel("examples")
+    axes.set_title("Examples per class")
+    return figure
+
+
+def length_by_class(texts: list[str], labels: list[str], unit: str = "words") -> Figure:
+    """Return box plots of text length (in words) for each class."""
+    frame = pd.DataFrame({"length": [len(text.split()) for text in texts], "label": labels})
+    figure, axes = _figure()
+    sns.boxplot(data=frame, x="length", y="label", ax=axes, color="#8fb3d9", fliersize=2)
+    axes.set_xlabel(f"length ({unit})")
+    axes.set_title("Text length by class")
+    return figure
+
+
+def token_length_histogram(lengths_by_split: dict[str, np.ndarray], max_length: int | None = None) -> Figure:
+    """Return overlaid histograms of token lengths per split, with the chosen max_length as a line."""
+    figure, axes = _figure()
+    for split, lengths in lengths_by_split.items():
+        axes.hist(lengths, bins=40, alpha=0.5, label=split)
+    if max_length:
+        axes.axvline(max_length, color="black", linestyle="--", label=f"max_length = {max_length}")
+    axes.set_xlabel("tokens per text")
+    axes.set_ylabel("texts")
+    axes.legend()
+    axes.set_title("Token lengths")
+    return figure
+
+
+def padding_comparison(table: pd.DataFrame) -> Figure:
+    """Return a bar chart of real versus padding tokens computed by each padding strategy."""
+    figure, axes = _figure()
+    real = table["real tokens"]
+    padding = table["computed tokens"] - real
+    axes.barh(table.index, real, label="real tokens")
+    axes.barh(table.index, padding, left=real, label="padding", color="#d9a38f")
+    axes.set_xlabel("tokens computed in one epoch")
+    axes.legend()
+    axes.set_title("Where the compute goes")
+    return figure
+
+
+def training_curves(history: pd.DataFrame, metric: str = "f1_macro") -> Figure:
+    """Return training and validation loss per epoch (left axis) and the validation metric (right axis)."""
+    figure, axes = _figure()
+    for column, style in (("train_loss", "o-"), ("eval_loss", "s-")):
+        if column in history and history[column].notna().any():
+            rows = history[history[column].notna()]
+            axes.plot(rows["epoch"], rows[column], style, label=column.replace("_", " "))
+    axes.set_xlabel("epoch")
+    axes.set_ylabel("loss")
+    column = f"eval_{metric}"
+    if column in history and history[column].notna().any():
+        right = axes.twinx()
+        rows = history[history[column].notna()]
+        right.plot(rows["epoch"], rows[column], "^-", color="tab:green", label=f"validation {metric}")
+        right.set_ylabel(metric)
+        right.legend(loc="center right")
+    axes.legend(loc="upper right")
+    axes.set_title("Training curves")
+    return figure
+
+
+def confusion_matrix(matrix: np.ndarray, label_names: list[str], normalise: bool = True) -> Figure:
+    """Return a heatmap of a confusion matrix (rows: true class, columns: predicted), normalised per true class."""
+    matrix = np.asarray(matrix, dtype=float)
+    if normalise:
+        matrix = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
+    figure, axes = _figure(1.2 * len(label_names) + 2.5, 1.0 * len(label_names) + 2)
+    sns.heatmap(matrix, annot=True, fmt=".2f" if normalise else ".0f", cmap="Blues", ax=axes,
+                xticklabels=label_names, yticklabels=label_names, vmin=0, vmax=1 if normalise else None)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title("Confusion matrix" + (" (each row sums to 1)" if normalise else ""))
+    return figure
+
+
+def per_class_scores(report: pd.DataFrame) -> Figure:
+    """Return grouped bars of precision, recall and F1 for each class of a per-class report."""
+    figure, axes = _figure()
+    report[["precision", "recall", "f1"]].plot.bar(ax=axes, rot=30)
+    axes.set_ylim(0, 1.05)
+    axes.set_title("Per-class scores")
+    return figure
+
+
+def model_comparison(table: pd.DataFrame, metric: str = "accuracy") -> Figure:
+    """Return a horizontal bar chart of one metric for each model (rows of the table)."""
+    figure, axes = _figure()
+    ordered = table[metric].sort_values()
+    axes.barh(ordered.index, ordered.to_numpy(), color="#6a9fd4")
+    for y, value in enumerate(ordered.to_numpy()):
+        axes.text(value, y, f" {value:.3f}", va="center")
+    axes.set_xlim(0, 1.1)
+    axes.set_xlabel(metric)
+    axes.set_title(f"Models compared: {metric}")
+    return figure
+
+
+def reliability_diagram(bins: pd.DataFrame, ece: float | None = None, label: str = "model") -> Figure:
+    """Return a reliability diagram: accuracy against confidence per bin, with the diagonal of perfect calibration."""
+    figure, axes = _figure(5, 5)
+    axes.plot([0, 1], [0, 1], "--", color="gray", label="perfectly calibrated")
+    filled = bins[bins["count"] > 0]
+    title = label if ece is None else f"{label} (ECE {ece:.3f})"
+    axes.plot(filled["confidence"], filled["accuracy"], "o-", label=title)
+    axes.set_xlabel("confidence")
+    axes.set_ylabel("accuracy")
+    axes.set_xlim(0, 1)
+    axes.set_ylim(0, 1)
+    axes.legend(loc="upper left")
+    axes.set_title("Reliability diagram")
+    return figure
+
+
+def class_probabilities(texts: list[str], scores: list[dict[str, float]]) -> Figure:
+    """Return one row of horizontal bars per text: the probability of every class."""
+    figure = Figure(figsize=(6.4, 1.9 * len(texts) + 0.5), layout="constrained")
+    for i, (text, row) in enumerate(zip(texts, scores)):
+        axes = figure.add_subplot(len(texts), 1, i + 1)
+        axes.barh(list(row), list(row.values()), color="#6a9fd4")
+        axes.set_xlim(0, 1)
+        axes.set_title(text if len(text) <= 70 else text[:67] + "...", fontsize=9)
+    return figure
+
+
+def save_figure(figure: Figure, folder: Path, name: str) -> Path:
+    """Write a figure as PNG to folder/name.png and return the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.png"
+    figure.savefig(path, dpi=110)
+    return path

@@ -1,0 +1,32 @@
+"""The set-up files agree with each other and with the README."""
+
+import re
+import tomllib
+
+import yaml
+from conftest import ROOT
+
+
+def requirement_names(specs: list[str]) -> dict[str, str]:
+    """Return {normalised name: version spec} of requirement strings."""
+    result = {}
+    for spec in specs:
+        name = re.match(r"[A-Za-z0-9_.\-]+", spec).group(0).lower().replace("_", "-")
+        result[{"pytorch": "torch"}.get(name, name)] = spec[len(name):].replace(" ", "")
+    return result
+
+
+def test_environment_yml_names_the_same_dependencies_as_pyproject():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = requirement_names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
+    pip_section = next(item["pip"] for item in conda if isinstance(item, dict))
+    listed = [item for item in conda if isinstance(item, str) and not item.startswith(("python", "pip"))]
+    got = requirement_names(listed + [item for item in pip_section if not item.startswith("-e")])
+    assert got == wanted
+
+
+def test_readme_commands_are_what_ci_runs():
+    readme = (ROOT / "README.md").read_text()
+    assert "make course" in readme and "make test" in readme
+    assert "make test" in (ROOT / ".ci" / "run").read_text()

@@ -1,0 +1,61 @@
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from distilnb import plots
+
+
+def bar_widths(figure: Figure) -> list[float]:
+    return [patch.get_width() for patch in figure.axes[0].patches]
+
+
+def test_class_balance_draws_one_bar_per_class_and_split():
+    counts = pd.DataFrame({"train": [5, 3], "test": [1, 2]}, index=["a", "b"])
+    figure = plots.class_balance(counts)
+    assert isinstance(figure, Figure) and sorted(bar_widths(figure)) == [1, 2, 3, 5]
+
+
+def test_length_by_class_has_a_box_per_class():
+    figure = plots.length_by_class(["a b c", "a", "x y"], ["p", "q", "p"])
+    labels = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
+    assert sorted(labels) == ["p", "q"]
+
+
+def test_token_histogram_marks_max_length():
+    figure = plots.token_length_histogram({"train": np.array([3, 5, 9])}, max_length=8)
+    assert any(list(line.get_xdata()) == [8, 8] for line in figure.axes[0].lines)
+
+
+def test_padding_comparison_stacks_real_and_padding():
+    table = pd.DataFrame({"real tokens": [10, 10], "computed tokens": [40, 12]}, index=["fixed", "grouped"])
+    assert bar_widths(plots.padding_comparison(table)) == [10, 10, 30, 2]
+
+
+def test_training_curves_plot_losses_and_metric():
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "eval_loss": [0.9, 0.7], "eval_f1_macro": [0.4, 0.6]})
+    figure = plots.training_curves(history)
+    assert len(figure.axes) == 2
+    assert list(figure.axes[1].lines[0].get_ydata()) == [0.4, 0.6]
+
+
+def test_confusion_matrix_is_normalised_per_true_class():
+    figure = plots.confusion_matrix(np.array([[3, 1], [0, 2]]), ["a", "b"])
+    texts = [t.get_text() for t in figure.axes[0].texts]
+    assert texts == ["0.75", "0.25", "0.00", "1.00"]
+
+
+def test_per_class_and_model_comparison_and_probabilities():
+    report = pd.DataFrame({"precision": [0.5, 1], "recall": [1, 0.5], "f1": [0.67, 0.67]}, index=["a", "b"])
+    assert len(plots.per_class_scores(report).axes[0].patches) == 6
+    table = pd.DataFrame({"accuracy": [0.3, 0.9]}, index=["majority", "model"])
+    figure = plots.model_comparison(table)
+    assert [t.get_text().strip() for t in figure.axes[0].texts] == ["0.300", "0.900"]
+    figure = plots.class_probabilities(["one", "two"], [{"a": 0.9, "b": 0.1}, {"a": 0.2, "b": 0.8}])
+    assert len(figure.axes) == 2 and bar_widths(figure) == [0.9, 0.1]
+
+
+def test_reliability_diagram_skips_empty_bins(tmp_path):
+    bins = pd.DataFrame({"confidence": [0.3, 0.0, 0.9], "accuracy": [0.2, 0.0, 0.8], "count": [4, 0, 6]})
+    figure = plots.reliability_diagram(bins, ece=0.1)
+    assert list(figure.axes[0].lines[1].get_xdata()) == [0.3, 0.9]
+    assert plots.save_figure(figure, tmp_path, "r").stat().st_size > 1000

