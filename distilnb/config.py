@@ -30,7 +30,7 @@ PROFILES: dict[str, dict[str, Any]] = {
         "dataset": str(SAMPLE_DATASET),
         "max_length": 64,
         "batch_size": 16,
-        "epochs": 12.0,
+        "epochs": 15.0,
         "max_train_examples": None,
     },
 }
@@ -60,7 +60,7 @@ class Config:
     epochs: float = 3.0
     warmup: float = 0.1  # share of training steps
     weight_decay: float = 0.01
-    early_stopping_patience: int = 2
+    early_stopping_patience: int = 3
     class_weights: bool = False
     seed: int = 42
     validation_size: float = 0.1

@@ -11,8 +11,8 @@ from pathlib import Path
 VOCAB_FILE = Path(__file__).resolve().parent / "assets" / "vocab.txt"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 # Bump when the architecture below changes, so stale folders are rebuilt rather than reused.
-TINY_MODEL_VERSION = "v1"
-TINY_ARCHITECTURE = {"dim": 32, "n_layers": 2, "n_heads": 2, "hidden_dim": 64, "max_position_embeddings": 512}
+TINY_MODEL_VERSION = "v2"
+TINY_ARCHITECTURE = {"dim": 64, "n_layers": 2, "n_heads": 2, "hidden_dim": 128, "max_position_embeddings": 512}
 
 
 def cache_dir() -> Path:

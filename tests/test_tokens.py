@@ -34,7 +34,7 @@ def test_tiny_model_is_built_deterministically_and_small(tmp_path):
     b = smoke.build_tiny_model(tmp_path / "b")
     weights_a, weights_b = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
     assert weights_a.keys() == weights_b.keys() and all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
-    assert sum(t.numel() for t in weights_a.values()) < 2_000_000
+    assert sum(t.numel() for t in weights_a.values()) < 3_000_000
     assert not any(p.suffix in (".bin", ".pt", ".pkl") for p in a.iterdir())
 
 
