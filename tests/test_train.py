@@ -8,23 +8,6 @@ from transformers import TrainerCallback
 from distilnb import Config, baselines, data, metrics, predict, tokens, train
 
 
-@pytest.fixture(scope="session")
-def tokenized(sample_splits, tokenizer, smoke_cfg):
-    return tokens.tokenize_splits(sample_splits, tokenizer, smoke_cfg.max_length)
-
-
-@pytest.fixture(scope="session")
-def trained(smoke_cfg, sample_splits, tokenized, tokenizer):
-    """The smoke profile's Trainer run, once: (trainer, saved model folder)."""
-    from distilnb.config import seed_everything
-
-    seed_everything(smoke_cfg.seed)
-    model = train.load_model(smoke_cfg.resolved_model, data.label_names(sample_splits))
-    trainer = train.fine_tune(smoke_cfg, model, tokenized, tokenizer)
-    folder = train.save_fine_tuned(smoke_cfg, trainer, tokenizer, {s: len(sample_splits[s]) for s in sample_splits})
-    return trainer, folder
-
-
 def test_learning_rate_scales_with_encoder_width():
     assert train.default_learning_rate(768) == pytest.approx(5e-5)
     assert train.default_learning_rate(384) == pytest.approx(1e-4)
