@@ -26,3 +26,43 @@ def truncated_token_share(lengths: np.ndarray, max_length: int) -> float:
     """Return the share of all tokens that truncation at max_length cuts off (02, exercise 4)."""
     lengths = np.asarray(lengths)
     return float(np.clip(lengths - max_length, 0, None).sum() / lengths.sum())
+
+
+def validation_scores(cfg: Config) -> dict:
+    """Return the validation metrics of a model fine-tuned headless with cfg (its own run folder)."""
+    from distilnb import metrics, predict, train
+
+    folder = train.run_fine_tuning(cfg)
+    splits, _ = data.load_or_build_splits(cfg)
+    return metrics.evaluate_split(predict.Predictor.from_folder(folder, max_length=cfg.max_length), splits, "validation").scores
+
+
+def class_weight_effect(cfg: Config) -> pd.DataFrame:
+    """Return accuracy, macro-F1 and the smallest class's recall, trained without and with class weights (03, exercise 2)."""
+    rows = {}
+    for weighted in (False, True):
+        run = Config(**{**cfg.to_dict(), "class_weights": weighted, "run_name": f"{cfg.run}-class-weights-{weighted}"})
+        scores = validation_scores(run)
+        smallest = min(scores["per_class"], key=lambda name: scores["per_class"][name]["support"])
+        rows[f"class_weights={weighted}"] = {"accuracy": scores["accuracy"], "f1_macro": scores["f1_macro"],
+                                             f"recall of {smallest}": scores["per_class"][smallest]["recall"]}
+    return pd.DataFrame(rows).T
+
+
+def learning_curve(cfg: Config, fractions: tuple[float, ...] = (0.1, 0.3, 1.0)) -> pd.DataFrame:
+    """Return validation accuracy and macro-F1 of fine-tuning on growing shares of the training split (03, exercise 3)."""
+    splits, _ = data.load_or_build_splits(cfg)
+    rows = {}
+    for fraction in fractions:
+        size = max(1, round(fraction * len(splits["train"])))
+        run = Config(**{**cfg.to_dict(), "max_train_examples": size, "run_name": f"{cfg.run}-train-{size}"})
+        scores = validation_scores(run)
+        rows[size] = {"accuracy": scores["accuracy"], "f1_macro": scores["f1_macro"]}
+    return pd.DataFrame(rows).T.rename_axis("training examples")
+
+
+def coverage_at_confidence(probabilities: np.ndarray, labels, threshold: float = 0.9) -> dict[str, float]:
+    """Return the share of predictions at or above a confidence threshold, and their accuracy (04, exercise 2)."""
+    kept = probabilities.max(axis=-1) >= threshold
+    correct = probabilities.argmax(axis=-1) == np.asarray(labels)
+    return {"coverage": float(kept.mean()), "accuracy": float(correct[kept].mean()) if kept.any() else float("nan")}
