@@ -1,7 +1,13 @@
-"""Stage 05: a predictor over a saved model folder: labels, confidences, every class's score, in the caller's order."""
+"""Stage 05: a predictor over a saved model folder: labels, confidences, every class's score, in the caller's order.
+
+Predictor.quantized() gives an int8 copy for the CPU, run by ONNX Runtime (needs onnxruntime, onnx and onnxscript).
+"""
 
 from __future__ import annotations
 
+import copy
+import importlib.util
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,6 +20,7 @@ from distilnb.tokens import load_tokenizer
 from distilnb.train import device, refuse_unsafe_folder
 
 PROGRESS_FROM = 1000  # show a progress bar from this many texts on
+INT8_PACKAGES = ("onnxruntime", "onnx", "onnxscript")  # run, quantize, export
 
 
 def check_texts(texts: Sequence[str]) -> list[str]:
@@ -66,7 +73,7 @@ class Predictor:
         """Return logits for token-id lists, computed in batches of similar length and put back in input order."""
         order = np.argsort([len(ids) for ids in encoded], kind="stable")
         logits = np.zeros((len(encoded), self.model.config.num_labels), dtype=np.float32)
-        target = next(self.model.parameters()).device
+        target = self.model.device
         starts = range(0, len(order), self.batch_size)
         show = len(encoded) >= PROGRESS_FROM if progress is None else progress
         for start in tqdm(starts, desc="Predicting", unit="batch", disable=not show):
@@ -97,6 +104,8 @@ class Predictor:
     def predict(self, texts: Sequence[str], top_k: int | None = None, chunk: bool = False,
                 progress: bool | None = None) -> list[dict]:
         """Return, per text: label, score (its probability) and scores of every class; top_k keeps the k most likely."""
+        if top_k is not None and top_k < 1:
+            raise ValueError(f"top_k must be at least 1 (or None for every class), got {top_k}.")
         probabilities = self.probabilities(texts, chunk=chunk, progress=progress)
         names = self.label_names
         results = []
@@ -109,3 +118,92 @@ class Predictor:
     def predict_one(self, text: str, top_k: int | None = None, chunk: bool = False) -> dict:
         """Return the prediction for a single text."""
         return self.predict([text], top_k=top_k, chunk=chunk)[0]
+
+    def quantized(self) -> "Predictor":
+        """Return an int8 copy run by ONNX Runtime on the CPU, with the same interface, order guarantees and chunking."""
+        if isinstance(self.model, OnnxClassifier):
+            return self
+        require_int8_packages()
+        with tempfile.TemporaryDirectory(prefix="distilnb-int8-") as folder:
+            # The session keeps the model in memory once built, so the exported files need not outlive this block.
+            fp32 = export_onnx(self.model, Path(folder) / "model.onnx")
+            network = OnnxClassifier(quantize_onnx(fp32, Path(folder) / "model.int8.onnx"), self.model.config)
+        return Predictor(network, self.tokenizer, self.max_length, self.batch_size)
+
+
+# ---------------------------------------------------------------- int8 on the CPU, through ONNX Runtime
+
+
+def require_int8_packages() -> None:
+    """Return nothing when the int8 path's packages are installed; raise an ImportError naming the missing ones."""
+    missing = [name for name in INT8_PACKAGES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise ImportError(f"Predictor.quantized() needs {', '.join(missing)}: pip install {' '.join(missing)}")
+
+
+def export_onnx(model, path: Path) -> Path:
+    """Write a sequence classifier to path as ONNX, batch size and length left dynamic; return the path."""
+    model = model if model.device.type == "cpu" else copy.deepcopy(model).cpu()
+    # Two distinct tensors, some padding: an input passed twice or a mask of ones only could be traced as a special case.
+    example = {"input_ids": torch.full((2, 8), 1000), "attention_mask": torch.tensor([[1] * 8, [1] * 4 + [0] * 4])}
+    batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=model.config.max_position_embeddings)
+    program = torch.onnx.export(model.eval(), (), kwargs=example, dynamo=True, verbose=False, external_data=False,
+                                input_names=list(example), output_names=["logits"],
+                                dynamic_shapes={name: {0: batch, 1: length} for name in example})
+    program.save(str(path))
+    return path
+
+
+def quantize_onnx(source: Path, target: Path) -> Path:
+    """Write an int8 copy of an ONNX model to target (weights per output channel, activations on the fly); return target."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+    return target
+
+
+class OnnxClassifier(torch.nn.Module):
+    """An ONNX Runtime session on the CPU, called like the transformers classifier it was exported from."""
+
+    device = torch.device("cpu")
+
+    def __init__(self, onnx_file: Path, config):
+        import onnxruntime
+
+        super().__init__()
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = torch.get_num_threads()  # the budget torch.set_num_threads gave, not every core
+        # Spinning threads would hold the cores between batches, starving the tokenizer and anything else running.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        self.session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        self.config = config
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+        """Return a SequenceClassifierOutput holding the logits of one padded batch."""
+        from transformers.modeling_outputs import SequenceClassifierOutput
+
+        (logits,) = self.session.run(["logits"], {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})
+        return SequenceClassifierOutput(logits=torch.from_numpy(logits))
+
+
+def interactive(predictor: Predictor, top_k: int = 3):
+    """Return an input box with a button that shows the top-k classes of the typed text; a plain hint without ipywidgets."""
+    try:
+        import ipywidgets as widgets
+    except ImportError:
+        return "ipywidgets is not installed: call predictor.predict_one('your text') instead, or pip install ipywidgets."
+    text = widgets.Text(placeholder="Type a sentence", layout=widgets.Layout(width="70%"))
+    button = widgets.Button(description="Classify")
+    shown = widgets.Output()
+
+    def classify(_=None) -> None:
+        shown.clear_output()
+        with shown:
+            if text.value.strip():
+                for label, score in predictor.predict_one(text.value, top_k=top_k)["scores"].items():
+                    print(f"{label:>20}  {score:6.1%}")
+            else:
+                print("Type some text first.")
+
+    button.on_click(classify)
+    return widgets.VBox([widgets.HBox([text, button]), shown])

@@ -66,3 +66,8 @@ def coverage_at_confidence(probabilities: np.ndarray, labels, threshold: float =
     kept = probabilities.max(axis=-1) >= threshold
     correct = probabilities.argmax(axis=-1) == np.asarray(labels)
     return {"coverage": float(kept.mean()), "accuracy": float(correct[kept].mean()) if kept.any() else float("nan")}
+
+
+def predict_or_abstain(predictor, texts: list[str], threshold: float = 0.7) -> list[str]:
+    """Return each text's predicted label, or "unsure" where the top probability is below threshold (05, exercise 3)."""
+    return [p["label"] if p["score"] >= threshold else "unsure" for p in predictor.predict(texts)]

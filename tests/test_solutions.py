@@ -35,3 +35,15 @@ def test_learning_curve_grows_the_training_set(short_cfg):
     table = solutions.learning_curve(short_cfg, fractions=(0.1, 1.0))
     assert table.index.tolist() == [55, 554]
     assert table.loc[554, "accuracy"] > table.loc[55, "accuracy"]
+
+
+class FixedPredictor:
+    """Stands in for a Predictor with known scores."""
+
+    def predict(self, texts):
+        return [{"label": "pos", "score": 0.9}, {"label": "neg", "score": 0.55}][: len(texts)]
+
+
+def test_predict_or_abstain():
+    assert solutions.predict_or_abstain(FixedPredictor(), ["a", "b"], 0.7) == ["pos", "unsure"]
+    assert solutions.predict_or_abstain(FixedPredictor(), ["a", "b"], 0.5) == ["pos", "neg"]
