@@ -32,6 +32,7 @@ class LoadReport:
     converted: dict[str, int] = field(default_factory=dict)
     split_sizes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    settings: dict = field(default_factory=dict)
 
     def count(self, table: dict[str, int], reason: str, n: int) -> None:
         """Add n to a reason's count (nothing when n is 0)."""
@@ -159,7 +160,7 @@ def read_source(source: str, encoding: str = "utf-8") -> dict[str, pd.DataFrame]
         return {split: read_table(file, encoding) for split, file in find_split_files(path).items()}
     if path.is_file():
         return {"all": read_table(path, encoding)}
-    if path.suffix.lower() in TABLE_SUFFIXES or "/" not in source and "\\" in source:
+    if path.suffix.lower() in TABLE_SUFFIXES:
         raise FileNotFoundError(f"No file at {path.resolve()}: check the path, or give a Hub dataset id like 'dair-ai/emotion'.")
     return read_hub_dataset(source)
 
@@ -351,9 +352,18 @@ def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]):
     })
 
 
+DATA_SETTINGS = ("dataset", "text_column", "label_column", "seed", "validation_size", "test_size", "drop_duplicates",
+                 "max_train_examples")
+
+
+def data_settings(cfg: Config) -> dict:
+    """Return the configuration fields that decide the splits, to tell whether saved splits still fit a run."""
+    return {name: getattr(cfg, name) for name in DATA_SETTINGS}
+
+
 def load_splits(cfg: Config, encoding: str = "utf-8"):
     """Return (DatasetDict with train/validation/test, LoadReport) for cfg.dataset, cleaned, encoded and split."""
-    report = LoadReport(source=cfg.dataset)
+    report = LoadReport(source=cfg.dataset, settings=data_settings(cfg))
     source_frames = read_source(cfg.dataset, encoding)
     frames = prepare_frames(source_frames, cfg, report)
     check_unseen_labels(frames)
@@ -380,13 +390,13 @@ def save_splits(splits, report: LoadReport, folder: Path) -> Path:
 
 
 def load_or_build_splits(cfg: Config):
-    """Return (splits, report): those saved by 01_data for this run when present, else built now and saved."""
+    """Return (splits, report): those saved by 01_data for this run when made with the same settings, else built now and saved."""
     import datasets
 
     folder = cfg.paths.data
     if (folder / "dataset_dict.json").is_file() and (folder / "load_report.json").is_file():
         saved = LoadReport(**json.loads((folder / "load_report.json").read_text()))
-        if saved.source == cfg.dataset:
+        if saved.settings == data_settings(cfg):
             return datasets.load_from_disk(str(folder)), saved
     splits, report = load_splits(cfg)
     save_splits(splits, report, folder)

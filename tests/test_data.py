@@ -168,3 +168,11 @@ def test_real_emotion_files_load_with_their_splits_and_six_classes():
     assert data.class_counts(splits)["train"].to_dict() == {"anger": 2159, "fear": 1937, "joy": 5362, "love": 1304,
                                                             "sadness": 4666, "surprise": 572}
     assert report.dropped == {}
+
+
+def test_saved_splits_are_rebuilt_when_their_settings_change(tmp_path):
+    source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(40)))
+    cfg = cfg_for(source, output_root=str(tmp_path / "out"))
+    first, _ = data.load_or_build_splits(cfg)
+    reseeded, report = data.load_or_build_splits(Config(**{**cfg.to_dict(), "seed": 7}))
+    assert report.settings["seed"] == 7 and first["test"]["text"] != reseeded["test"]["text"]
