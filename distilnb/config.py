@@ -88,7 +88,7 @@ class Config:
         for name, f in known.items():
             raw = environ.get(ENV_PREFIX + name.upper())
             if raw is not None and name not in ("profile", "extra"):
-                values[name] = _parse_env_value(raw, f.type)
+                values[name] = parse_env_value(raw, f.type)
         return cls(**values)
 
     @property
@@ -149,7 +149,7 @@ class RunPaths:
         return self.root / "metrics.json"
 
 
-def _parse_env_value(raw: str, annotation: Any) -> Any:
+def parse_env_value(raw: str, annotation: Any) -> Any:
     """Return an environment string converted to the field's type (int, float, bool, None or str)."""
     text = str(annotation)
     if raw.strip().lower() in ("", "none", "null") and "None" in text:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import shutil
 from datetime import datetime, timezone
 from pathlib import Path
@@ -38,6 +39,11 @@ def mixed_precision() -> dict[str, bool]:
         return {"bf16": False, "fp16": False}
     bf16 = torch.cuda.is_bf16_supported()
     return {"bf16": bf16, "fp16": not bf16}
+
+
+def distributed_on_cpu() -> bool:
+    """Return True when several processes were launched (torchrun, accelerate launch) on a machine without a GPU."""
+    return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def refuse_unsafe_folder(model: str) -> None:
@@ -127,6 +133,10 @@ def training_arguments(cfg: Config, learning_rate: float):
         report_to="none",
         dataloader_num_workers=0,
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=distributed_on_cpu(),  # accelerate runs DistributedDataParallel over gloo on the CPU only when told so
+        # One label per text, so DDP's mean of per-process mean losses is already right; True would multiply the loss by
+        # the number of processes, since DistilBERT's classification head ignores the token count the Trainer passes it.
+        average_tokens_across_devices=False,
         **mixed_precision(),
     )
 
@@ -347,6 +357,8 @@ def save_fine_tuned(cfg: Config, trainer, tokenizer, split_sizes: dict[str, int]
     from distilnb.metrics import update_metrics
 
     scores = {key.removeprefix("eval_"): value for key, value in trainer.evaluate().items() if key.startswith("eval_")}
+    if not trainer.is_world_process_zero():  # under torchrun every process evaluates (a collective), one writes
+        return cfg.paths.model
     model = trainer.model
     label_names = [model.config.id2label[i] for i in range(model.config.num_labels)]
     card = model_card(cfg, label_names, split_sizes, scores, hyperparameters(cfg, trainer.args))
@@ -358,13 +370,17 @@ def save_fine_tuned(cfg: Config, trainer, tokenizer, split_sizes: dict[str, int]
 
 def run_fine_tuning(cfg: Config, resume: bool = False) -> Path:
     """Run stages 01 to 03 headless (splits, tokens, Trainer fine-tuning, saving); return the saved model folder."""
+    from accelerate import PartialState
+
     from distilnb import data, tokens
     from distilnb.config import seed_everything
 
     seed_everything(cfg.seed)
-    splits, report = data.load_or_build_splits(cfg)
-    tokenizer = tokens.load_tokenizer(cfg.resolved_model)
-    tokenized = tokens.tokenize_splits(splits, tokenizer, cfg.max_length)
+    # Under torchrun the main process builds and saves the splits and caches first; the others then read them.
+    with PartialState(cpu=distributed_on_cpu()).main_process_first():
+        splits, report = data.load_or_build_splits(cfg)
+        tokenizer = tokens.load_tokenizer(cfg.resolved_model)
+        tokenized = tokens.tokenize_splits(splits, tokenizer, cfg.max_length)
     model = load_model(cfg.resolved_model, data.label_names(splits))
     trainer = fine_tune(cfg, model, tokenized, tokenizer, resume=resume)
     return save_fine_tuned(cfg, trainer, tokenizer, report.split_sizes)
