@@ -1,0 +1,165 @@
+"""The benchmark scripts: --help, a clean skip without data, and well-formed tables in --smoke mode (never timings)."""
+
+from __future__ import annotations
+
+import importlib
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BENCHMARKS = ROOT / "benchmarks"
+SCRIPTS = ("train_speed", "inference_speed", "cost_model", "real_learning")
+STRATEGIES = ("(a) pad to longest in dataset", "(b) pad each random batch", "(c) pad length-grouped batches")
+SEPARATOR = re.compile(r"^\|(---\|)+$")
+
+
+def script(name: str):
+    """Return a benchmark script imported as a module (its folder goes on sys.path, as when it runs)."""
+    if str(BENCHMARKS) not in sys.path:
+        sys.path.insert(0, str(BENCHMARKS))
+    return importlib.import_module(name)
+
+
+def run_smoke(name: str) -> str:
+    """Return the stdout of `python benchmarks/<name>.py --smoke`, after checking that it exited 0."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--smoke"], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done.stdout
+
+
+def tables(report: str) -> dict[str, list[dict[str, str]]]:
+    """Return {heading: rows as dicts} for every Markdown table, checking that each is well formed."""
+    found: dict[str, list[dict[str, str]]] = {}
+    heading, block = None, []
+    for line in [*report.splitlines(), ""]:
+        if line.startswith("|"):
+            block.append(line)
+            continue
+        if block:
+            assert heading is not None, f"a table without a heading: {block[0]}"
+            found[heading] = parse_table(block)
+            block = []
+        if line.startswith("#"):
+            heading = line.lstrip("#").strip()
+    return found
+
+
+def parse_table(lines: list[str]) -> list[dict[str, str]]:
+    """Return a Markdown table's rows as dicts, asserting a header, a separator and rows of the header's width."""
+    assert len(lines) >= 3, f"a table needs a header, a separator and rows: {lines}"
+    assert SEPARATOR.match(lines[1]), f"bad separator row: {lines[1]}"
+    columns = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    assert all(len(row) == len(columns) for row in rows), f"rows of the wrong width under {columns}"
+    return [dict(zip(columns, row)) for row in rows]
+
+
+def table(report: str, starts: str) -> list[dict[str, str]]:
+    """Return the rows of the one table whose heading starts with `starts`."""
+    matches = [rows for heading, rows in tables(report).items() if heading.startswith(starts)]
+    assert len(matches) == 1, f"expected one table headed {starts!r}, found {list(tables(report))}"
+    return matches[0]
+
+
+def assert_numbers(rows: list[dict[str, str]], columns: list[str], allow_na: bool = False) -> None:
+    """Assert that the cells of the columns parse as numbers (or say n/a, where allowed)."""
+    for row in rows:
+        for column in columns:
+            if allow_na and row[column].startswith("n/a"):
+                continue
+            float(row[column])
+
+
+def assert_header(report: str) -> None:
+    """Assert the run header records machine, libraries, command line and date."""
+    for field in ("- machine:", "torch threads", "- libraries:", "torch ", "transformers ", "- command: `", "--smoke`", "- date:"):
+        assert field in report, f"header lacks {field!r}"
+
+
+@pytest.fixture(scope="module")
+def reports() -> dict[str, str]:
+    """Return the --smoke stdout of every script, each run once."""
+    return {name: run_smoke(name) for name in SCRIPTS}
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_help_documents_the_data_folder_and_smoke_mode(name, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        script(name).main(["--help"])
+    assert exit_.value.code == 0
+    text = capsys.readouterr().out
+    assert "--smoke" in text and "--data" in text and "--model" in text
+
+
+@pytest.mark.parametrize("name", SCRIPTS)
+def test_an_absent_data_folder_skips_cleanly(name, tmp_path, capsys):
+    assert script(name).main(["--data", str(tmp_path / "absent")]) == 0
+    assert "SKIPPED" in capsys.readouterr().out
+
+
+def test_train_speed_tables(reports):
+    report = reports["train_speed"]
+    assert_header(report)
+    speed = table(report, "Speed on")
+    assert [row["strategy"] for row in speed] == list(STRATEGIES)
+    assert_numbers(speed, ["examples/s", "real tokens/s", "computed tokens", "real share", "s per pass (median)",
+                           "of which AdamW steps s", "examples/s without AdamW steps"])
+    assert_numbers(speed, ["peak RSS delta MiB"], allow_na=True)
+    epoch = table(report, "Real tokens over one full epoch")
+    assert [row["strategy"] for row in epoch] == list(STRATEGIES)
+    assert_numbers(epoch, ["texts", "real tokens", "computed tokens", "real share"])
+    assert all(0 < float(row["real share"]) <= 1 for row in speed + epoch)
+    assert len(table(report, "Targets")) == 3
+
+
+def test_inference_speed_tables(reports):
+    report = reports["inference_speed"]
+    assert_header(report)
+    speed = table(report, "Speed on")
+    assert list(speed[0]) == ["method", "examples/s", "x one-by-one", "x batched pipeline", "label agreement",
+                              "max prob diff", "distinct labels", "s per pass (median)"]
+    methods = [row["method"] for row in speed]
+    assert methods[0] == "pipeline, one text at a time" and methods[1].startswith("pipeline, batch_size=")
+    assert methods[2].startswith("distilnb Predictor") and methods[3] == "distilnb Predictor, int8" and len(methods) == 4
+    assert_numbers(speed[:3], list(speed[0])[1:])
+    assert_numbers(speed[3:], list(speed[0])[1:], allow_na=True)
+    assert float(speed[0]["x one-by-one"]) == 1.0 and float(speed[0]["label agreement"]) == 1.0
+    assert float(speed[0]["max prob diff"]) == 0.0
+    assert len(table(report, "Targets")) == 3
+
+
+def test_cost_model_tables(reports):
+    report = reports["cost_model"]
+    assert_header(report)
+    assert "ESTIMATE" in report
+    model = table(report, "Model")
+    assert any("embeddings" in row["quantity"] for row in model)
+    assert_numbers([row for row in model if "FLOPs" in row["quantity"] or "parameters" in row["quantity"]], ["value"])
+    for heading in ("Training, one epoch", "Inference over the same texts"):
+        rows = table(report, heading)
+        assert [row["strategy"] for row in rows] == list(STRATEGIES)
+        assert_numbers(rows, ["computed tokens", "real share", "FLOPs per real token", "PFLOP per epoch", "T4 s/epoch", "A100 s/epoch"])
+    optimizer = table(report, "AdamW steps")
+    assert len(optimizer) == 1 and all(float(value) > 0 for value in optimizer[0].values())
+
+
+def test_real_learning_tables(reports):
+    report = reports["real_learning"]
+    assert_header(report)
+    results = table(report, "Test-set results")
+    assert list(results[0]) == ["dataset", "model", "accuracy", "macro-F1", "weighted F1", "epochs", "wall s", "train examples"]
+    models = [row["model"] for row in results]
+    assert models[:2] == ["majority class", "TF-IDF + logistic regression"]
+    assert models[2].startswith("distilnb default recipe") and models[3].startswith("the usual recipe") and len(models) == 4
+    assert_numbers(results, ["accuracy", "macro-F1", "weighted F1", "wall s", "train examples"])
+    assert_numbers(results[2:], ["epochs"])
+    assert all(0 <= float(row["accuracy"]) <= 1 for row in results)
+    histories = [heading for heading in tables(report) if heading.endswith("per epoch")]
+    assert len(histories) == 2
