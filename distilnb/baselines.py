@@ -40,13 +40,17 @@ def frozen_features(model_name: str, texts: list[str], max_length: int = 128, ba
     from distilnb.tokens import load_tokenizer
 
     tokenizer = load_tokenizer(model_name)
-    encoder = from_hub(f"the model {model_name!r}", lambda: AutoModel.from_pretrained(model_name, use_safetensors=True)).eval()
+    from distilnb.train import device
+
+    encoder = from_hub(f"the model {model_name!r}", lambda: AutoModel.from_pretrained(model_name, use_safetensors=True))
+    encoder = encoder.to(device()).eval()
     order = np.argsort([len(text) for text in texts])  # similar lengths together: less padding to compute
     features = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
     for start in range(0, len(texts), batch_size):
         rows = order[start:start + batch_size]
         batch = tokenizer([texts[i] for i in rows], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-        features[rows] = encoder(**batch).last_hidden_state[:, 0].float().numpy()
+        batch = {name: tensor.to(encoder.device) for name, tensor in batch.items()}
+        features[rows] = encoder(**batch).last_hidden_state[:, 0].float().cpu().numpy()
     return features
 
 

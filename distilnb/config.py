@@ -211,8 +211,9 @@ def _is_offline_error(error: BaseException) -> bool:
         "ReadTimeout",
         "NameResolutionError",
         "MaxRetryError",
-        "DatasetNotFoundError",
     }
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        names.add("DatasetNotFoundError")  # online, the same error means a misspelt id, not a missing network
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))

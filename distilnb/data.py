@@ -13,9 +13,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from distilnb.config import Config, from_hub
+from distilnb.config import Config, from_hub, project_root
 
-SPLITS = ("train", "validation", "test")
 # File stems that name a split when a folder of files is given (emotion ships train/val/test, SST-2 train/dev/test).
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
                  "validation": "validation", "dev": "validation", "test": "test", "testing": "test"}
@@ -117,14 +116,17 @@ def _read_delimited_text(text: str, path: Path) -> pd.DataFrame:
     quoted = _read_with_quoting(text, separator, csv.QUOTE_MINIMAL)
     if not re.search(rf'(^|{re.escape(separator)})"', text, flags=re.MULTILINE):
         return quoted
-    # A field starts with a quote: either real CSV quoting, or a text that happens to begin with one
-    # (the emotion files do this). Take plain splitting when it gives every line exactly one row.
+    # A field starts with a quote: either real CSV quoting, or a text that happens to begin with one (the emotion
+    # files do this, and quoting then swallows the following lines into one field). Take plain splitting only when
+    # quoting merged lines and plain splitting gives every line a complete row.
+    merged = quoted.apply(lambda column: column.str.contains("\n", na=False)).to_numpy().any()
+    if not merged:
+        return quoted
     try:
         plain = _read_with_quoting(text, separator, csv.QUOTE_NONE)
     except ValueError:
         return quoted
-    data_lines = sum(1 for line in text.splitlines()[1:] if line.strip())
-    return plain if len(plain) == data_lines and len(quoted) != data_lines else quoted
+    return plain if not plain.isna().to_numpy().any() else quoted
 
 
 def _read_with_quoting(text: str, separator: str, quoting: int) -> pd.DataFrame:
@@ -156,6 +158,8 @@ def find_split_files(folder: Path) -> dict[str, Path]:
 def read_source(source: str, encoding: str = "utf-8") -> dict[str, pd.DataFrame]:
     """Return {split: DataFrame} from a file, a folder of split files, or a Hugging Face Hub dataset id."""
     path = Path(source).expanduser()
+    if not path.is_absolute() and not path.exists() and (project_root() / path).exists():
+        path = project_root() / path  # a notebook runs in notebooks/, but paths in the README start at the project root
     if path.is_dir():
         return {split: read_table(file, encoding) for split, file in find_split_files(path).items()}
     if path.is_file():
@@ -196,7 +200,7 @@ def check_columns(frame: pd.DataFrame, text_column: str, label_column: str, wher
 
 def canonical_label(value: object) -> str | None:
     """Return a label as a string ('1.0' and 1 both become '1'); None for a missing label."""
-    if value is None or (isinstance(value, float) and np.isnan(value)):
+    if value is None or pd.api.types.is_scalar(value) and pd.isna(value):
         return None
     if isinstance(value, (bool, np.bool_)):
         return str(value).lower()
@@ -215,6 +219,7 @@ def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report
     check_columns(frame, text_column, label_column, f"the {split} data")
     texts, labels, non_strings = [], [], 0
     for row, (text, label) in enumerate(zip(frame[text_column], frame[label_column])):
+        text = None if pd.api.types.is_scalar(text) and pd.isna(text) else text
         if isinstance(text, (int, float, np.integer, np.floating)) and not (isinstance(text, float) and np.isnan(text)):
             text, non_strings = str(text), non_strings + 1
         elif text is not None and not isinstance(text, str) and not (isinstance(text, float) and np.isnan(text)):
@@ -339,6 +344,13 @@ def check_unseen_labels(frames: dict[str, pd.DataFrame]) -> None:
             )
 
 
+def subsample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """Return about `size` rows of a frame, each class keeping its share and at least one row."""
+    share, rng = size / len(frame), np.random.default_rng(seed)
+    keep = [rng.choice(rows, max(1, round(len(rows) * share)), replace=False) for rows in frame.groupby("label").indices.values()]
+    return frame.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
+
+
 def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]):
     """Return a datasets.DatasetDict with a string `text` and a ClassLabel `label` in every split."""
     import datasets
@@ -352,13 +364,21 @@ def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]):
     })
 
 
-DATA_SETTINGS = ("dataset", "text_column", "label_column", "seed", "validation_size", "test_size", "drop_duplicates",
-                 "max_train_examples")
+SOURCE_SETTINGS = ("dataset", "text_column", "label_column")
+SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "max_train_examples")
+
+
+def source_fingerprint(source: str) -> str:
+    """Return size and modification time of a local source (file or folder of files), '' for a Hub id."""
+    path = Path(source).expanduser()
+    files = sorted(path.iterdir()) if path.is_dir() else [path] if path.is_file() else []
+    return ";".join(f"{f.name}:{f.stat().st_size}:{int(f.stat().st_mtime)}" for f in files if f.is_file())
 
 
 def data_settings(cfg: Config) -> dict:
-    """Return the configuration fields that decide the splits, to tell whether saved splits still fit a run."""
-    return {name: getattr(cfg, name) for name in DATA_SETTINGS}
+    """Return what decides the splits: the source, its fingerprint and the split settings."""
+    settings = {name: getattr(cfg, name) for name in SOURCE_SETTINGS + SPLIT_SETTINGS}
+    return {**settings, "fingerprint": source_fingerprint(cfg.dataset)}
 
 
 def load_splits(cfg: Config, encoding: str = "utf-8"):
@@ -366,10 +386,10 @@ def load_splits(cfg: Config, encoding: str = "utf-8"):
     report = LoadReport(source=cfg.dataset, settings=data_settings(cfg))
     source_frames = read_source(cfg.dataset, encoding)
     frames = prepare_frames(source_frames, cfg, report)
+    if cfg.max_train_examples and cfg.max_train_examples < len(frames["train"]):
+        frames["train"] = subsample(frames["train"], cfg.max_train_examples, cfg.seed)
+        report.notes.append(f"kept {len(frames['train'])} training rows, stratified (max_train_examples)")
     check_unseen_labels(frames)
-    if cfg.max_train_examples:
-        frames["train"] = frames["train"].sample(n=min(cfg.max_train_examples, len(frames["train"])), random_state=cfg.seed)
-        report.notes.append(f"kept {len(frames['train'])} training rows (max_train_examples)")
     source_names = next(iter(source_frames.values())).attrs.get("class_names", {}).get(cfg.label_column)
     label_names = label_names_for(frames["train"]["label"], source_names)
     report.split_sizes = {split: len(frame) for split, frame in frames.items()}
@@ -390,16 +410,30 @@ def save_splits(splits, report: LoadReport, folder: Path) -> Path:
 
 
 def load_or_build_splits(cfg: Config):
-    """Return (splits, report): those saved by 01_data for this run when made with the same settings, else built now and saved."""
+    """Return (splits, report): the run's saved splits when they come from the same unchanged source, else new, saved ones.
+
+    Saved splits win over differing split settings (seed, sizes, ...), with a printed note: later chapters must
+    evaluate on the very splits the model was trained with. 01_data (or `distilnb train`) rebuilds them.
+    """
     import datasets
 
     folder = cfg.paths.data
     if (folder / "dataset_dict.json").is_file() and (folder / "load_report.json").is_file():
         saved = LoadReport(**json.loads((folder / "load_report.json").read_text()))
-        if saved.settings == data_settings(cfg):
+        wanted = data_settings(cfg)
+        same_source = all(saved.settings.get(k) == wanted[k] for k in (*SOURCE_SETTINGS, "fingerprint"))
+        if same_source:
+            differing = {k: saved.settings.get(k) for k in SPLIT_SETTINGS if saved.settings.get(k) != wanted[k]}
+            if differing:
+                print(f"Using the splits saved in {folder}, made with {differing}; rerun 01_data to rebuild them.")
             return datasets.load_from_disk(str(folder)), saved
+    return build_and_save_splits(cfg)
+
+
+def build_and_save_splits(cfg: Config):
+    """Return (splits, report) built from the source now, after saving them to the run's data folder."""
     splits, report = load_splits(cfg)
-    save_splits(splits, report, folder)
+    save_splits(splits, report, cfg.paths.data)
     return splits, report
 
 

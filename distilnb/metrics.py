@@ -20,8 +20,9 @@ def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
         raise ValueError(f"Need as many predictions as labels, and at least one: got {len(y_pred)} and {len(y_true)}.")
     ids = list(range(len(label_names)))
     result: dict = {"accuracy": float(skm.accuracy_score(y_true, y_pred)), "examples": int(len(y_true))}
+    present = np.union1d(y_true, y_pred)  # a class absent from both would add a meaningless 0 to the macro average
     for average in ("macro", "weighted"):
-        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=ids, average=average, zero_division=0)
+        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=present, average=average, zero_division=0)
         result.update({f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)})
     p, r, f, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=ids, average=None, zero_division=0)
     result["per_class"] = {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}

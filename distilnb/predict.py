@@ -5,6 +5,7 @@ Predictor.quantized() gives an int8 copy for the CPU, run by ONNX Runtime (needs
 
 from __future__ import annotations
 
+import json
 import copy
 import importlib.util
 import tempfile
@@ -37,6 +38,12 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     return texts
 
 
+def trained_max_length(model: str) -> int | None:
+    """Return the max_length a distilnb model folder was trained with (its distilnb_config.json), else None."""
+    saved = Path(model) / "distilnb_config.json"
+    return json.loads(saved.read_text()).get("max_length") if saved.is_file() else None
+
+
 def softmax(logits: np.ndarray) -> np.ndarray:
     """Return row-wise softmax probabilities of logits."""
     shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
@@ -61,7 +68,7 @@ class Predictor:
         refuse_unsafe_folder(model)
         tokenizer = load_tokenizer(model)
         network = from_hub(f"the model {model!r}", lambda: AutoModelForSequenceClassification.from_pretrained(model, use_safetensors=True))
-        return cls(network.to(on or device()), tokenizer, max_length, batch_size)
+        return cls(network.to(on or device()), tokenizer, max_length or trained_max_length(model), batch_size)
 
     @property
     def label_names(self) -> list[str]:
@@ -95,6 +102,7 @@ class Predictor:
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.model.config.num_labels), dtype=np.float32)
+        stride = min(stride, self.max_length // 2)  # the tokenizer needs room for new tokens in every window
         windows = self.tokenizer(texts, truncation=True, max_length=self.max_length, stride=stride,
                                  return_overflowing_tokens=True)
         window_probabilities = softmax(self._run(windows["input_ids"], progress))

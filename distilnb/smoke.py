@@ -62,4 +62,6 @@ def tiny_model_dir() -> Path:
         staging.rename(target)
     except OSError:  # another process finished first; its identical copy wins
         shutil.rmtree(staging, ignore_errors=True)
+        if not (target / "model.safetensors").is_file():
+            raise
     return target

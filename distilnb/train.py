@@ -37,7 +37,7 @@ def mixed_precision() -> dict[str, bool]:
     """Return the Trainer's precision flags: bf16 on GPUs that have it, fp16 on older GPUs (a T4), none on the CPU."""
     if not torch.cuda.is_available():
         return {"bf16": False, "fp16": False}
-    bf16 = torch.cuda.is_bf16_supported()
+    bf16 = torch.cuda.is_bf16_supported(including_emulation=False)  # a T4 only emulates bf16: give it fp16
     return {"bf16": bf16, "fp16": not bf16}
 
 
@@ -378,7 +378,7 @@ def run_fine_tuning(cfg: Config, resume: bool = False) -> Path:
     seed_everything(cfg.seed)
     # Under torchrun the main process builds and saves the splits and caches first; the others then read them.
     with PartialState(cpu=distributed_on_cpu()).main_process_first():
-        splits, report = data.load_or_build_splits(cfg)
+        splits, report = data.build_and_save_splits(cfg)  # training is where the current split settings apply
         tokenizer = tokens.load_tokenizer(cfg.resolved_model)
         tokenized = tokens.tokenize_splits(splits, tokenizer, cfg.max_length)
     model = load_model(cfg.resolved_model, data.label_names(splits))

@@ -170,9 +170,33 @@ def test_real_emotion_files_load_with_their_splits_and_six_classes():
     assert report.dropped == {}
 
 
-def test_saved_splits_are_rebuilt_when_their_settings_change(tmp_path):
+def test_saved_splits_win_over_new_split_settings_but_not_over_a_changed_source(tmp_path, capsys):
     source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{'ab'[i % 2]}\n" for i in range(40)))
     cfg = cfg_for(source, output_root=str(tmp_path / "out"))
     first, _ = data.load_or_build_splits(cfg)
     reseeded, report = data.load_or_build_splits(Config(**{**cfg.to_dict(), "seed": 7}))
-    assert report.settings["seed"] == 7 and first["test"]["text"] != reseeded["test"]["text"]
+    assert reseeded["test"]["text"] == first["test"]["text"] and report.settings["seed"] == cfg.seed
+    assert "made with {'seed': 42}" in capsys.readouterr().out
+    rebuilt, _ = data.build_and_save_splits(Config(**{**cfg.to_dict(), "seed": 7}))
+    assert rebuilt["test"]["text"] != first["test"]["text"]
+    import os
+
+    write(source, "text,label\n" + "".join(f"new {i},{'ab'[i % 2]}\n" for i in range(40)))
+    os.utime(source, (1, 1))  # a new modification time, even within the same second
+    changed, _ = data.load_or_build_splits(cfg)
+    assert changed["train"]["text"][0].startswith("new")
+
+
+def test_multi_line_quoted_fields_and_missing_values_of_nullable_columns(tmp_path):
+    path = write(tmp_path / "m.csv", 'text,label\n"Line one\nLine two",a\n"He said ""hi""",b\n')
+    assert data.read_table(path)["text"].tolist() == ["Line one\nLine two", 'He said "hi"']
+    frame = pd.DataFrame({"text": pd.array(["x", pd.NA, "z"], dtype="string"), "label": pd.array([1, 2, pd.NA], dtype="Int64")})
+    report = data.LoadReport("x")
+    assert data.clean_frame(frame, "text", "label", report, "train").to_dict("list") == {"text": ["x"], "label": ["1"]}
+    assert report.dropped == {"train: missing text": 1, "train: missing label": 1}
+
+
+def test_max_train_examples_keeps_every_class(tmp_path):
+    source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{'a' if i < 90 else 'b'}\n" for i in range(100)))
+    splits, report = data.load_splits(cfg_for(source, max_train_examples=8))
+    assert set(splits["train"]["label"]) == {0, 1} and 7 <= len(splits["train"]) <= 9 and "stratified" in report.notes[-1]

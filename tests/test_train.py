@@ -97,8 +97,10 @@ def test_saved_folder_has_everything_and_predicts_the_same(trained, sample_split
     card = (folder / "README.md").read_text()
     assert "support_tickets.csv" in card and "f1_macro" in card and "learning_rate" in card and "transformers" in card
     texts = sample_splits["test"]["text"]
-    reloaded = predict.Predictor.from_folder(folder).logits(texts)
-    in_memory = predict.Predictor(trainer.model, trainer.processing_class).logits(texts)
+    reloaded_predictor = predict.Predictor.from_folder(folder)
+    assert reloaded_predictor.max_length == smoke_cfg.max_length  # inference truncates as training did
+    reloaded = reloaded_predictor.logits(texts)
+    in_memory = predict.Predictor(trainer.model, trainer.processing_class, smoke_cfg.max_length).logits(texts)
     assert np.allclose(reloaded, in_memory, atol=1e-5)
     assert "fine-tuned (Trainer)" in metrics.read_metrics(smoke_cfg.paths.metrics)["validation"]
 
