@@ -150,7 +150,7 @@ def run_evaluate(args: argparse.Namespace, cfg: Config) -> None:
 
     model = model_folder(args.model_dir, cfg)
     splits, _ = data.load_or_build_splits(cfg)
-    predictor = Predictor.from_folder(model, batch_size=cfg.batch_size)  # max_length: as trained
+    predictor = Predictor.from_folder(model, max_length=getattr(args, "max_length", None), batch_size=cfg.batch_size)  # as trained unless --max-length
     evaluation = metrics.evaluate_split(predictor, splits, args.split)
     written = metrics.save_evaluation(cfg.paths.metrics, model, args.split, evaluation.scores)
     if args.json:
@@ -168,7 +168,7 @@ def run_predict(args: argparse.Namespace, cfg: Config) -> None:
     texts = read_texts(args)
     if not texts:
         raise UsageError("No texts to classify: give them as arguments, with --file, or on standard input.")
-    predictor = Predictor.from_folder(model, batch_size=cfg.batch_size)  # max_length: as trained
+    predictor = Predictor.from_folder(model, max_length=getattr(args, "max_length", None), batch_size=cfg.batch_size)  # as trained unless --max-length
     for text, result in zip(texts, predictor.predict(texts, top_k=args.top_k, chunk=args.chunk)):
         print(json.dumps({"text": text, **result}, ensure_ascii=False), flush=True)
 
