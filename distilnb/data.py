@@ -319,7 +319,11 @@ def drop_duplicates_and_leaks(frames: dict[str, pd.DataFrame], report: LoadRepor
 def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: LoadReport) -> dict[str, pd.DataFrame]:
     """Return clean {train, validation, test} frames: the source's splits kept, missing ones cut from train by stratified split."""
     report.rows_read = {split: len(frame) for split, frame in source_frames.items()}
-    cleaned = {split: clean_frame(frame, cfg.text_column, cfg.label_column, report, split) for split, frame in source_frames.items()}
+    extra = [split for split in source_frames if split not in ("all", "train", "validation", "test")]
+    if extra:  # e.g. IMDB's unlabelled "unsupervised" split: not part of a supervised course, but never dropped unsaid
+        report.notes.append(f"left out splits {extra} ({sum(len(source_frames[s]) for s in extra)} rows): only train, validation and test are used")
+    used = {split: frame for split, frame in source_frames.items() if split not in extra}
+    cleaned = {split: clean_frame(frame, cfg.text_column, cfg.label_column, report, split) for split, frame in used.items()}
     train = cleaned.pop("all") if "all" in cleaned else cleaned.pop("train")
     shares = {"validation": cfg.validation_size, "test": cfg.test_size}
     held_out = {split: share for split, share in shares.items() if split not in cleaned}

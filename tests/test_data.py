@@ -200,3 +200,11 @@ def test_max_train_examples_keeps_every_class(tmp_path):
     source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{'a' if i < 90 else 'b'}\n" for i in range(100)))
     splits, report = data.load_splits(cfg_for(source, max_train_examples=8))
     assert set(splits["train"]["label"]) == {0, 1} and 7 <= len(splits["train"]) <= 9 and "stratified" in report.notes[-1]
+
+
+def test_splits_other_than_train_validation_test_are_left_out_with_a_note():
+    rows = pd.DataFrame({"text": [f"t{i}" for i in range(12)], "label": ["a", "b"] * 6})
+    report = data.LoadReport("x")
+    frames = data.prepare_frames({"train": rows, "unsupervised": rows.assign(label=None)}, cfg_for("x"), report)
+    assert set(frames) == {"train", "validation", "test"} and report.dropped == {}
+    assert "left out splits ['unsupervised'] (12 rows)" in report.notes[0]
