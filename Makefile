@@ -17,12 +17,16 @@ EXECUTED := outputs/$(PROFILE)/notebooks
 .PHONY: setup course test benchmarks clean
 
 setup: $(STAMP)
+	@# The demo's browser test drives Debian's chromium (Playwright cannot download browsers offline): install it as root.
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+		echo "No chromium, and it cannot be installed here: the demo's browser test will be skipped."
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH)"
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,demo]"
 	touch $@
 
 course: setup
@@ -33,6 +37,7 @@ course: setup
 
 # Tiny models run fastest on one thread, and two threads fight any other process on a small CI machine.
 test: setup
+	$(PY) -m ruff check .
 	OMP_NUM_THREADS=1 DISTILNB_PROFILE=smoke HF_HUB_OFFLINE=1 DISTILNB_OUTPUT_ROOT=$$(mktemp -d) $(PY) -m pytest --nbval-lax tests notebooks
 
 clean:

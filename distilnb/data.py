@@ -1,24 +1,20 @@
-"""Stage 01: load a labelled dataset (Hub id, file or folder), clean it, encode labels, split, report leakage."""
+"""Stage 01: clean a labelled dataset, name its labels, split it stratified, report duplicates and leakage."""
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import re
 from collections import Counter
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from sklearn.model_selection import train_test_split
 
-from distilnb.config import Config, from_hub, project_root
+from distilnb.config import Config
+from distilnb.errors import ColumnError, DataError, DataTypeError
+from distilnb.readers import dataset_frames, read_source
 
-# File stems that name a split when a folder of files is given (emotion ships train/val/test, SST-2 train/dev/test).
-SPLIT_ALIASES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
-                 "validation": "validation", "dev": "validation", "test": "test", "testing": "test"}
-TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet")
+SPLITS = ("train", "validation", "test")
 
 
 @dataclass
@@ -31,6 +27,7 @@ class LoadReport:
     converted: dict[str, int] = field(default_factory=dict)
     split_sizes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    label_variants: dict[str, list[str]] = field(default_factory=dict)  # case-folded label: the spellings found
     settings: dict = field(default_factory=dict)
 
     def count(self, table: dict[str, int], reason: str, n: int) -> None:
@@ -47,160 +44,22 @@ class LoadReport:
         return "\n".join(lines)
 
 
-# ---------------------------------------------------------------- reading files
-
-
-def read_table(path: str | Path, encoding: str = "utf-8") -> pd.DataFrame:
-    """Return a file's rows as a DataFrame of strings; CSV/TSV/TXT separators and quoting are detected."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if not path.is_file():
-        raise FileNotFoundError(f"No file at {path}: check the path (relative paths start at {Path.cwd()}).")
-    if suffix not in TABLE_SUFFIXES:
-        raise ValueError(f"Cannot read {path.name}: unknown file type {suffix!r}. Use one of {', '.join(TABLE_SUFFIXES)}.")
-    if suffix == ".parquet":
-        return pd.read_parquet(path)
-    text = _decode(path, encoding)
-    if suffix in (".jsonl", ".json"):
-        return _read_json_text(text, path)
-    return _read_delimited_text(text, path)
-
-
-def _decode(path: Path, encoding: str) -> str:
-    """Return a file's text, or raise a clear error naming the first undecodable byte."""
-    data = path.read_bytes()
-    try:
-        return data.decode(encoding).lstrip("\ufeff")
-    except UnicodeDecodeError as error:
-        raise ValueError(
-            f"{path.name} is not valid {encoding}: byte {data[error.start]:#04x} at position {error.start} cannot be read. "
-            "Re-save the file as UTF-8, or pass encoding='latin-1' (or the file's real encoding)."
-        ) from None
-
-
-def _read_json_text(text: str, path: Path) -> pd.DataFrame:
-    """Return rows of JSON Lines (or a JSON list of objects) as a DataFrame."""
-    stripped = text.strip()
-    if stripped.startswith("["):
-        return pd.DataFrame(json.loads(stripped))
-    rows = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if line.strip():
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as error:
-                raise ValueError(f"{path.name}, line {number}: not valid JSON ({error.msg}). Each line must be one JSON object.") from None
-    return pd.DataFrame(rows)
-
-
-def sniff_separator(text: str) -> str:
-    """Return the most likely separator of a delimited text: the candidate splitting the header and first lines evenly."""
-    lines = [line for line in text.splitlines()[:50] if line.strip()]
-    if not lines:
-        raise ValueError("The file is empty: it has no header line and no rows.")
-    best, best_score = ",", -1.0
-    for separator in ("\t", ";", ",", "|"):
-        header_fields = lines[0].count(separator)
-        if header_fields == 0:
-            continue
-        agreeing = sum(line.count(separator) == header_fields for line in lines)
-        score = agreeing / len(lines) + header_fields * 1e-3
-        if score > best_score:
-            best, best_score = separator, score
-    return best
-
-
-def _read_delimited_text(text: str, path: Path) -> pd.DataFrame:
-    """Return a CSV/TSV/TXT text as a DataFrame of strings, choosing quoting that keeps every line's row."""
-    separator = "\t" if path.suffix.lower() == ".tsv" else sniff_separator(text)
-    quoted = _read_with_quoting(text, separator, csv.QUOTE_MINIMAL)
-    if not re.search(rf'(^|{re.escape(separator)})"', text, flags=re.MULTILINE):
-        return quoted
-    # A field starts with a quote: either real CSV quoting, or a text that happens to begin with one (the emotion
-    # files do this, and quoting then swallows the following lines into one field). Take plain splitting only when
-    # quoting merged lines and plain splitting gives every line a complete row.
-    merged = quoted.apply(lambda column: column.str.contains("\n", na=False)).to_numpy().any()
-    if not merged:
-        return quoted
-    try:
-        plain = _read_with_quoting(text, separator, csv.QUOTE_NONE)
-    except ValueError:
-        return quoted
-    return plain if not plain.isna().to_numpy().any() else quoted
-
-
-def _read_with_quoting(text: str, separator: str, quoting: int) -> pd.DataFrame:
-    """Return the text parsed with pandas under one quoting rule, with a clear error for ragged lines."""
-    try:
-        return pd.read_csv(io.StringIO(text), sep=separator, quoting=quoting, dtype=str, keep_default_na=False,
-                           na_values=[""], engine="python" if len(separator) > 1 else "c")
-    except pd.errors.ParserError as error:
-        raise ValueError(
-            f"Could not split the file on {separator!r}: {error}. Quote texts that contain the separator "
-            '(wrap the field in double quotes, doubling any quote inside), or save as JSON Lines.'
-        ) from None
-
-
-def find_split_files(folder: Path) -> dict[str, Path]:
-    """Return {split: file} for files in a folder whose names say train / val(idation) / dev / test."""
-    found: dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
-        split = SPLIT_ALIASES.get(path.stem.lower().split(".")[0])
-        if split and path.suffix.lower() in TABLE_SUFFIXES:
-            if split in found:
-                raise ValueError(f"Two files in {folder} look like the {split} split: {found[split].name} and {path.name}. Keep one.")
-            found[split] = path
-    if "train" not in found:
-        raise ValueError(f"{folder} has no training file: name one train.csv (or .tsv/.txt/.jsonl/.parquet).")
-    return found
-
-
-def read_source(source: str, encoding: str = "utf-8") -> dict[str, pd.DataFrame]:
-    """Return {split: DataFrame} from a file, a folder of split files, or a Hugging Face Hub dataset id."""
-    path = Path(source).expanduser()
-    if not path.is_absolute() and not path.exists() and (project_root() / path).exists():
-        path = project_root() / path  # a notebook runs in notebooks/, but paths in the README start at the project root
-    if path.is_dir():
-        return {split: read_table(file, encoding) for split, file in find_split_files(path).items()}
-    if path.is_file():
-        return {"all": read_table(path, encoding)}
-    if path.suffix.lower() in TABLE_SUFFIXES:
-        raise FileNotFoundError(f"No file at {path.resolve()}: check the path, or give a Hub dataset id like 'dair-ai/emotion'.")
-    return read_hub_dataset(source)
-
-
-def read_hub_dataset(dataset_id: str) -> dict[str, pd.DataFrame]:
-    """Return {split: DataFrame} of a Hub dataset, with ClassLabel names written out as strings."""
-    import datasets
-
-    loaded = from_hub(f"the dataset {dataset_id!r}", lambda: datasets.load_dataset(dataset_id))
-    frames = {}
-    for split, table in loaded.items():
-        frame = table.to_pandas()
-        for name, feature in table.features.items():
-            if isinstance(feature, datasets.ClassLabel):
-                frame[name] = [feature.names[i] if i is not None and i >= 0 else None for i in frame[name]]
-                frame.attrs.setdefault("class_names", {})[name] = list(feature.names)
-        frames[SPLIT_ALIASES.get(split, split)] = frame
-    return frames
-
-
 # ---------------------------------------------------------------- cleaning and labels
 
 
 def check_columns(frame: pd.DataFrame, text_column: str, label_column: str, where: str) -> None:
-    """Raise a clear error when the text or label column is missing, naming the columns there are."""
+    """Raise ColumnError when the text or label column is missing, naming the columns there are."""
     for role, column in (("text", text_column), ("label", label_column)):
         if column not in frame.columns:
-            raise KeyError(
+            raise ColumnError(
                 f"The {role} column {column!r} is not in {where}; its columns are {list(frame.columns)}. "
                 f"Set {role.upper()}_COLUMN in the parameters cell (or DISTILNB_{role.upper()}_COLUMN) to one of them."
             )
 
 
 def canonical_label(value: object) -> str | None:
-    """Return a label as a string ('1.0' and 1 both become '1'); None for a missing label."""
-    if value is None or pd.api.types.is_scalar(value) and pd.isna(value):
+    """Return a label as a string ('1.0' and 1 both become '1', spaces stripped); None for a missing label."""
+    if value is None or (pd.api.types.is_scalar(value) and pd.isna(value)):
         return None
     if isinstance(value, (bool, np.bool_)):
         return str(value).lower()
@@ -217,16 +76,19 @@ def canonical_label(value: object) -> str | None:
 def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report: LoadReport, split: str) -> pd.DataFrame:
     """Return rows with a non-empty text and a label, as columns text/label; every drop and conversion is counted."""
     check_columns(frame, text_column, label_column, f"the {split} data")
-    texts, labels, non_strings = [], [], 0
-    for row, (text, label) in enumerate(zip(frame[text_column], frame[label_column])):
-        text = None if pd.api.types.is_scalar(text) and pd.isna(text) else text
-        if isinstance(text, (int, float, np.integer, np.floating)) and not (isinstance(text, float) and np.isnan(text)):
+    texts, non_strings = [], 0
+    for row, text in enumerate(frame[text_column]):
+        if pd.api.types.is_scalar(text) and pd.isna(text):
+            text = None
+        elif isinstance(text, (int, float, np.integer, np.floating)):
             text, non_strings = str(text), non_strings + 1
-        elif text is not None and not isinstance(text, str) and not (isinstance(text, float) and np.isnan(text)):
-            raise TypeError(f"Row {row} of the {split} data has a text of type {type(text).__name__}: texts must be strings.")
-        texts.append(text if isinstance(text, str) else None)
-        labels.append(canonical_label(label))
-    cleaned = pd.DataFrame({"text": texts, "label": labels})
+        elif not isinstance(text, str):
+            raise DataTypeError(f"Row {row} of the {split} data has a text of type {type(text).__name__}: texts must be strings.")
+        texts.append(text)
+    labels = [canonical_label(label) for label in frame[label_column]]
+    rewritten = sum(label is not None and not (isinstance(raw, str) and raw == label)
+                    for raw, label in zip(frame[label_column], labels))
+    cleaned = pd.DataFrame({"text": texts, "label": labels}, dtype=object)
     missing_text = cleaned["text"].isna()
     empty_text = ~missing_text & (cleaned["text"].fillna("").str.strip() == "")
     missing_label = ~missing_text & ~empty_text & cleaned["label"].isna()
@@ -234,11 +96,42 @@ def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report
     report.count(report.dropped, f"{split}: empty or whitespace-only text", empty_text.sum())
     report.count(report.dropped, f"{split}: missing label", missing_label.sum())
     report.count(report.converted, f"{split}: non-string text turned into a string", non_strings)
+    report.count(report.converted, f"{split}: label rewritten as its name (spaces stripped, 1.0 as 1, ...)", rewritten)
     return cleaned[~(missing_text | empty_text | missing_label)].reset_index(drop=True)
 
 
+def label_variants(labels: list[str]) -> dict[str, list[str]]:
+    """Return {case-folded label: its spellings} for labels written in more than one way ('Spam', 'spam', 'SPAM')."""
+    spellings: dict[str, set[str]] = {}
+    for label in labels:
+        spellings.setdefault(label.casefold(), set()).add(label)
+    return {key: sorted(found) for key, found in sorted(spellings.items()) if len(found) > 1}
+
+
+def merge_variants(frames: dict[str, pd.DataFrame], report: LoadReport, merge: bool) -> dict[str, pd.DataFrame]:
+    """Return frames with label variants merged into their most frequent spelling when `merge`; report them either way."""
+    counts = Counter(label for frame in frames.values() for label in frame["label"])
+    report.label_variants = label_variants(list(counts))
+    if not report.label_variants:
+        return frames
+    described = "; ".join(" / ".join(f"{v!r} ({counts[v]})" for v in found) for found in report.label_variants.values())
+    if not merge:
+        report.notes.append(f"labels that differ only by case are kept apart: {described}. Set merge_label_variants "
+                            "(MERGE_LABEL_VARIANTS, --merge-label-variants) to merge each into its most frequent spelling")
+        return frames
+    target = {v: max(found, key=lambda s: (counts[s], s)) for found in report.label_variants.values() for v in found}
+    report.notes.append(f"merged labels that differ only by case: {described}")
+    merged = {}
+    for split, frame in frames.items():
+        renamed = frame["label"].map(lambda label: target.get(label, label))
+        report.count(report.converted, f"{split}: label merged into its most frequent spelling",
+                     (renamed != frame["label"]).sum())
+        merged[split] = frame.assign(label=renamed)
+    return merged
+
+
 def label_names_for(labels: pd.Series, known_names: list[str] | None = None) -> list[str]:
-    """Return the class names in id order: the source's own order when it covers every label, else numeric or alphabetical."""
+    """Return the class names in id order: the source's own order when it covers every label, else numeric or sorted."""
     present = set(labels)
     if known_names and present <= set(known_names):
         return list(known_names)
@@ -250,32 +143,35 @@ def label_names_for(labels: pd.Series, known_names: list[str] | None = None) -> 
 
 
 def stratified_split(labels: np.ndarray, held_out: dict[str, float], seed: int) -> dict[str, np.ndarray]:
-    """Return {"train": rows, **{split: rows}}: each held-out split takes its share of every class, at least one row."""
-    if any(not 0 < share < 1 for share in held_out.values()) or sum(held_out.values()) >= 1:
-        raise ValueError(f"Held-out shares must each lie in (0, 1) and sum to less than 1, got {held_out}.")
+    """Return {"train": rows, **{split: rows}}: each held-out split takes its share of every class (train_test_split)."""
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) < 2:
-        raise ValueError(f"The data has a single class ({classes[0] if len(classes) else 'none'}): a classifier needs at least two.")
+        raise DataError(f"The data has a single class ({classes[0] if len(classes) else 'none'}): "
+                        "a classifier needs at least two.")
     needed = 1 + len(held_out)
     too_small = {str(c): int(n) for c, n in zip(classes, counts) if n < needed}
     if too_small:
-        raise ValueError(
+        raise DataError(
             f"These classes have fewer than {needed} examples, too few for one in train and in each of "
-            f"{', '.join(held_out)}: {too_small} (class: rows). Add examples, merge them into a related class, or remove their rows."
+            f"{', '.join(held_out)}: {too_small} (class: rows). Add examples, merge them into a related class, "
+            "or remove their rows."
         )
-    rng = np.random.default_rng(seed)
-    parts: dict[str, list[np.ndarray]] = {"train": [], **{split: [] for split in held_out}}
-    for cls in classes:
-        rows = rng.permutation(np.flatnonzero(labels == cls))
-        sizes = [max(1, round(len(rows) * share)) for share in held_out.values()]
-        if len(rows) - sum(sizes) < 1:
-            sizes = [1] * len(held_out)
-        start = 0
-        for split, size in zip(held_out, sizes):
-            parts[split].append(rows[start:start + size])
-            start += size
-        parts["train"].append(rows[start:])
-    return {split: np.sort(np.concatenate(chunks)) for split, chunks in parts.items()}
+    rows, parts = np.arange(len(labels)), {}
+    for split, share in held_out.items():
+        # At least one row per class, which stratification needs; shares of what remains keep the overall shares.
+        size = max(len(classes), round(share * len(labels)))
+        if len(rows) - size < len(classes):
+            raise DataError(f"{len(labels)} rows are too few for {len(classes)} classes in train and in each of "
+                            f"{', '.join(held_out)}: add examples or lower validation_size and test_size.")
+        rows, parts[split] = train_test_split(rows, test_size=size, stratify=labels[rows], random_state=seed)
+    return {"train": np.sort(rows), **{split: np.sort(part) for split, part in parts.items()}}
+
+
+def subsample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
+    """Return `size` rows of a frame (at least one per class), each class keeping its share."""
+    size = max(size, frame["label"].nunique())
+    kept, _ = train_test_split(np.arange(len(frame)), train_size=size, stratify=frame["label"], random_state=seed)
+    return frame.iloc[np.sort(kept)].reset_index(drop=True)
 
 
 # ---------------------------------------------------------------- duplicates and leakage
@@ -299,7 +195,7 @@ def duplicate_report(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def drop_duplicates_and_leaks(frames: dict[str, pd.DataFrame], report: LoadReport) -> dict[str, pd.DataFrame]:
-    """Return frames without repeated texts: later splits lose rows whose text is in an earlier split; counts go to the report."""
+    """Return frames without repeated texts: later splits lose rows whose text is in an earlier split; counts reported."""
     seen: set[str] = set()
     result = {}
     for split, frame in frames.items():
@@ -317,13 +213,15 @@ def drop_duplicates_and_leaks(frames: dict[str, pd.DataFrame], report: LoadRepor
 
 
 def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: LoadReport) -> dict[str, pd.DataFrame]:
-    """Return clean {train, validation, test} frames: the source's splits kept, missing ones cut from train by stratified split."""
+    """Return clean {train, validation, test} frames: the source's splits kept, missing ones cut from train."""
     report.rows_read = {split: len(frame) for split, frame in source_frames.items()}
-    extra = [split for split in source_frames if split not in ("all", "train", "validation", "test")]
+    extra = [split for split in source_frames if split not in ("all", *SPLITS)]
     if extra:  # e.g. IMDB's unlabelled "unsupervised" split: not part of a supervised course, but never dropped unsaid
-        report.notes.append(f"left out splits {extra} ({sum(len(source_frames[s]) for s in extra)} rows): only train, validation and test are used")
-    used = {split: frame for split, frame in source_frames.items() if split not in extra}
-    cleaned = {split: clean_frame(frame, cfg.text_column, cfg.label_column, report, split) for split, frame in used.items()}
+        rows = sum(len(source_frames[s]) for s in extra)
+        report.notes.append(f"left out splits {extra} ({rows} rows): only train, validation and test are used")
+    cleaned = {split: clean_frame(frame, cfg.text_column, cfg.label_column, report, split)
+               for split, frame in source_frames.items() if split not in extra}
+    cleaned = merge_variants(cleaned, report, cfg.merge_label_variants)
     train = cleaned.pop("all") if "all" in cleaned else cleaned.pop("train")
     shares = {"validation": cfg.validation_size, "test": cfg.test_size}
     held_out = {split: share for split, share in shares.items() if split not in cleaned}
@@ -337,22 +235,15 @@ def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: 
 
 
 def check_unseen_labels(frames: dict[str, pd.DataFrame]) -> None:
-    """Raise a clear error when validation or test hold a label that training never shows."""
+    """Raise DataError when validation or test hold a label that training never shows."""
     train_labels = set(frames["train"]["label"])
     for split in ("validation", "test"):
         unseen = Counter(label for label in frames[split]["label"] if label not in train_labels)
         if unseen:
-            raise ValueError(
+            raise DataError(
                 f"The {split} split has labels that the training split never shows: {dict(unseen)} (label: rows). "
                 "The model cannot learn them: add training examples of these classes, or remove those rows."
             )
-
-
-def subsample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
-    """Return about `size` rows of a frame, each class keeping its share and at least one row."""
-    share, rng = size / len(frame), np.random.default_rng(seed)
-    keep = [rng.choice(rows, max(1, round(len(rows) * share)), replace=False) for rows in frame.groupby("label").indices.values()]
-    return frame.iloc[np.sort(np.concatenate(keep))].reset_index(drop=True)
 
 
 def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]):
@@ -368,36 +259,25 @@ def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]):
     })
 
 
-SOURCE_SETTINGS = ("dataset", "text_column", "label_column")
-SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "max_train_examples")
-
-
-def source_fingerprint(source: str) -> str:
-    """Return size and modification time of a local source (file or folder of files), '' for a Hub id."""
-    path = Path(source).expanduser()
-    files = sorted(path.iterdir()) if path.is_dir() else [path] if path.is_file() else []
-    return ";".join(f"{f.name}:{f.stat().st_size}:{int(f.stat().st_mtime)}" for f in files if f.is_file())
-
-
-def data_settings(cfg: Config) -> dict:
-    """Return what decides the splits: the source, its fingerprint and the split settings."""
-    settings = {name: getattr(cfg, name) for name in SOURCE_SETTINGS + SPLIT_SETTINGS}
-    return {**settings, "fingerprint": source_fingerprint(cfg.dataset)}
-
-
-def load_splits(cfg: Config, encoding: str = "utf-8"):
-    """Return (DatasetDict with train/validation/test, LoadReport) for cfg.dataset, cleaned, encoded and split."""
-    report = LoadReport(source=cfg.dataset, settings=data_settings(cfg))
-    source_frames = read_source(cfg.dataset, encoding)
+def prepare_splits(raw, cfg: Config):
+    """Return (DatasetDict of train/validation/test, LoadReport) from a DatasetDict or {split: DataFrame}, as cfg says."""
+    frames_given = all(isinstance(frame, pd.DataFrame) for frame in raw.values())
+    source_frames = raw if frames_given else dataset_frames(raw)
+    report = LoadReport(source=cfg.dataset)
     frames = prepare_frames(source_frames, cfg, report)
     if cfg.max_train_examples and cfg.max_train_examples < len(frames["train"]):
         frames["train"] = subsample(frames["train"], cfg.max_train_examples, cfg.seed)
         report.notes.append(f"kept {len(frames['train'])} training rows, stratified (max_train_examples)")
     check_unseen_labels(frames)
     source_names = next(iter(source_frames.values())).attrs.get("class_names", {}).get(cfg.label_column)
-    label_names = label_names_for(frames["train"]["label"], source_names)
+    names = label_names_for(frames["train"]["label"], source_names)
     report.split_sizes = {split: len(frame) for split, frame in frames.items()}
-    return to_dataset_dict(frames, label_names), report
+    return to_dataset_dict(frames, names), report
+
+
+def load_splits(cfg: Config, encoding: str = "utf-8"):
+    """Return (splits, LoadReport) for cfg.dataset (a file, folder or Hub id), read, cleaned, encoded and split."""
+    return prepare_splits(read_source(cfg.dataset, encoding), cfg)
 
 
 def label_names(splits) -> list[str]:
@@ -405,48 +285,11 @@ def label_names(splits) -> list[str]:
     return list(splits["train"].features["label"].names)
 
 
-def save_splits(splits, report: LoadReport, folder: Path) -> Path:
-    """Write the splits (save_to_disk) and the load report as JSON to `folder`; return the folder."""
-    folder.mkdir(parents=True, exist_ok=True)
-    splits.save_to_disk(str(folder))
-    (folder / "load_report.json").write_text(json.dumps(asdict(report), indent=2))
-    return folder
-
-
-def load_or_build_splits(cfg: Config):
-    """Return (splits, report): the run's saved splits when they come from the same unchanged source, else new, saved ones.
-
-    Saved splits win over differing split settings (seed, sizes, ...), with a printed note: later chapters must
-    evaluate on the very splits the model was trained with. 01_data (or `distilnb train`) rebuilds them.
-    """
-    import datasets
-
-    folder = cfg.paths.data
-    if (folder / "dataset_dict.json").is_file() and (folder / "load_report.json").is_file():
-        saved = LoadReport(**json.loads((folder / "load_report.json").read_text()))
-        wanted = data_settings(cfg)
-        same_source = all(saved.settings.get(k) == wanted[k] for k in (*SOURCE_SETTINGS, "fingerprint"))
-        if same_source:
-            differing = {k: saved.settings.get(k) for k in SPLIT_SETTINGS if saved.settings.get(k) != wanted[k]}
-            if differing:
-                print(f"Using the splits saved in {folder}, made with {differing}; rerun 01_data to rebuild them.")
-            return datasets.load_from_disk(str(folder)), saved
-    return build_and_save_splits(cfg)
-
-
-def build_and_save_splits(cfg: Config):
-    """Return (splits, report) built from the source now, after saving them to the run's data folder."""
-    splits, report = load_splits(cfg)
-    save_splits(splits, report, cfg.paths.data)
-    return splits, report
-
-
 def class_counts(splits) -> pd.DataFrame:
     """Return a table of examples per class (rows) and split (columns)."""
     names = label_names(splits)
     return pd.DataFrame({
-        split: pd.Series(Counter(splits[split]["label"])).reindex(range(len(names)), fill_value=0).to_numpy()
-        for split in splits
+        split: np.bincount(splits[split]["label"], minlength=len(names)) for split in splits
     }, index=pd.Index(names, name="label"))
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.special import softmax
 from sklearn import metrics as skm
+
+from distilnb.data import label_names as data_label_names
+from distilnb.errors import DataError
 
 SUMMARY_METRICS = ("accuracy", "f1_macro", "f1_weighted")
 
@@ -17,9 +19,9 @@ def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
     """Return accuracy, macro and weighted precision/recall/F1, and per-class scores, as plain floats."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) != len(y_pred) or len(y_true) == 0:
-        raise ValueError(f"Need as many predictions as labels, and at least one: got {len(y_pred)} and {len(y_true)}.")
+        raise DataError(f"Need as many predictions as labels, and at least one: got {len(y_pred)} and {len(y_true)}.")
     ids = list(range(len(label_names)))
-    result: dict = {"accuracy": float(skm.accuracy_score(y_true, y_pred)), "examples": int(len(y_true))}
+    result: dict = {"accuracy": float(skm.accuracy_score(y_true, y_pred)), "examples": len(y_true)}
     present = np.union1d(y_true, y_pred)  # a class absent from both would add a meaningless 0 to the macro average
     for average in ("macro", "weighted"):
         p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=present, average=average, zero_division=0)
@@ -52,20 +54,6 @@ def comparison_table(results: dict[str, dict]) -> pd.DataFrame:
     return pd.DataFrame({name: summary_row(scores) for name, scores in results.items()}).T.rename_axis("model")
 
 
-def read_metrics(path: Path) -> dict:
-    """Return the metrics JSON of a run (an empty dict when it does not exist yet)."""
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
-def update_metrics(path: Path, section: str, values: dict) -> dict:
-    """Merge `values` into one section of the run's metrics JSON, write it, and return the whole file's content."""
-    content = read_metrics(path)
-    content.setdefault(section, {}).update(values)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(content, indent=2))
-    return content
-
-
 def report_frame(scores: dict) -> pd.DataFrame:
     """Return the classification report as a table: a row per class, then macro and weighted averages."""
     rows = {name: values for name, values in scores["per_class"].items()}
@@ -80,7 +68,7 @@ def labels_in_model_order(labels, data_label_names: list[str], model_label_names
     index = {name: i for i, name in enumerate(model_label_names)}
     unknown = sorted({data_label_names[i] for i in labels} - set(index))
     if unknown:
-        raise ValueError(
+        raise DataError(
             f"The data has labels the model was not trained on: {unknown}; the model knows {model_label_names}. "
             "Evaluate a model fine-tuned on this dataset (chapter 03), or remove those rows."
         )
@@ -94,12 +82,10 @@ def confusion(y_true, y_pred, n_classes: int) -> np.ndarray:
 
 def prediction_frame(texts: list[str], y_true, logits: np.ndarray, label_names: list[str]) -> pd.DataFrame:
     """Return one row per example: text, true and predicted label, confidence, and the loss (-log p of the true class)."""
-    from distilnb.predict import softmax
-
     y_true = np.asarray(y_true)
     if not len(texts) == len(y_true) == len(logits):
-        raise ValueError(f"texts, labels and logits must line up one to one: got {len(texts)}, {len(y_true)}, {len(logits)}.")
-    probabilities = softmax(logits)
+        raise DataError(f"texts, labels and logits must line up one to one: got {len(texts)}, {len(y_true)}, {len(logits)}.")
+    probabilities = softmax(logits, axis=-1)
     predicted = probabilities.argmax(axis=-1)
     return pd.DataFrame({
         "text": list(texts),
@@ -173,22 +159,10 @@ class Evaluation:
 
 
 def evaluate_split(predictor, splits, split: str = "test") -> Evaluation:
-    """Return a predictor's Evaluation on one split, predicting in the split's own order (never length-grouped order)."""
-    from distilnb.data import label_names
-
+    """Return the Evaluation on one split of any predictor with .logits(texts) and .label_names, in the split's order."""
     names = predictor.label_names
-    labels = labels_in_model_order(splits[split]["label"], label_names(splits), names)
+    labels = labels_in_model_order(splits[split]["label"], data_label_names(splits), names)
     texts = splits[split]["text"]
     logits = predictor.logits(texts)
     scores = classification_metrics(labels, logits.argmax(axis=-1), names)
     return Evaluation(scores, prediction_frame(texts, labels, logits, names), logits, labels, names)
-
-
-def save_evaluation(metrics_path: Path, model: str, split: str, scores: dict) -> Path:
-    """Write a split's full metrics into the run's metrics JSON and, for a local model folder, to eval_<split>.json beside it."""
-    update_metrics(metrics_path, split, {"fine-tuned": scores})
-    folder = Path(model)
-    target = folder / f"eval_{split}.json" if folder.is_dir() else metrics_path
-    if folder.is_dir():
-        target.write_text(json.dumps(scores, indent=2))
-    return target

@@ -2,21 +2,35 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
-import matplotlib
-
-if matplotlib.get_backend().lower() not in ("module://matplotlib_inline.backend_inline", "inline"):
-    matplotlib.use("Agg")  # headless runs (CI, the command line) have no display
-
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 import seaborn as sns
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from sklearn.metrics import ConfusionMatrixDisplay
 
 
-def _figure(width: float = 6.4, height: float = 4.0) -> tuple[Figure, plt.Axes]:
+def show_figures_as_png() -> None:
+    """Make a running IPython (Jupyter, Colab) show Figures as PNG: without pyplot it prints only '<Figure size ...>'."""
+    try:
+        from IPython import get_ipython
+        from IPython.core.pylabtools import print_figure
+    except ImportError:
+        return
+    shell = get_ipython()
+    if shell is None:
+        return
+    png = shell.display_formatter.formatters["image/png"]
+    try:
+        png.lookup_by_type(Figure)  # already shown (the inline backend, or a format the user chose): keep it
+    except KeyError:
+        png.for_type(Figure, partial(print_figure, fmt="png", base64=True))
+
+
+def _figure(width: float = 6.4, height: float = 4.0) -> tuple[Figure, Axes]:
     """Return a new figure and its single axes (not registered with pyplot, so nothing leaks between calls)."""
     figure = Figure(figsize=(width, height), layout="constrained")
     return figure, figure.add_subplot()
@@ -31,12 +45,12 @@ def class_balance(counts: pd.DataFrame) -> Figure:
     return figure
 
 
-def length_by_class(texts: list[str], labels: list[str], unit: str = "words") -> Figure:
+def length_by_class(texts: list[str], labels: list[str]) -> Figure:
     """Return box plots of text length (in words) for each class."""
     frame = pd.DataFrame({"length": [len(text.split()) for text in texts], "label": labels})
     figure, axes = _figure()
     sns.boxplot(data=frame, x="length", y="label", ax=axes, color="#8fb3d9", fliersize=2)
-    axes.set_xlabel(f"length ({unit})")
+    axes.set_xlabel("length (words)")
     axes.set_title("Text length by class")
     return figure
 
@@ -90,15 +104,14 @@ def training_curves(history: pd.DataFrame, metric: str = "f1_macro") -> Figure:
 
 
 def confusion_matrix(matrix: np.ndarray, label_names: list[str], normalise: bool = True) -> Figure:
-    """Return a heatmap of a confusion matrix (rows: true class, columns: predicted), normalised per true class."""
+    """Return a confusion matrix plot (rows: true class, columns: predicted), normalised per true class."""
     matrix = np.asarray(matrix, dtype=float)
     if normalise:
         matrix = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
     figure, axes = _figure(1.2 * len(label_names) + 2.5, 1.0 * len(label_names) + 2)
-    sns.heatmap(matrix, annot=True, fmt=".2f" if normalise else ".0f", cmap="Blues", ax=axes,
-                xticklabels=label_names, yticklabels=label_names, vmin=0, vmax=1 if normalise else None)
-    axes.set_xlabel("predicted")
-    axes.set_ylabel("true")
+    ConfusionMatrixDisplay(matrix, display_labels=label_names).plot(
+        ax=axes, cmap="Blues", values_format=".2f" if normalise else ".0f", xticks_rotation=30,
+        im_kw={"vmin": 0, "vmax": 1} if normalise else None)
     axes.set_title("Confusion matrix" + (" (each row sums to 1)" if normalise else ""))
     return figure
 
@@ -158,3 +171,6 @@ def save_figure(figure: Figure, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     figure.savefig(path, dpi=110)
     return path
+
+
+show_figures_as_png()

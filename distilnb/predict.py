@@ -1,53 +1,43 @@
 """Stage 05: a predictor over a saved model folder: labels, confidences, every class's score, in the caller's order.
 
-Predictor.quantized() gives an int8 copy for the CPU, run by ONNX Runtime (needs onnxruntime, onnx and onnxscript).
+Predictor.quantized() gives an int8 copy for the CPU, run by ONNX Runtime.
 """
 
 from __future__ import annotations
 
-import json
 import copy
-import importlib.util
+import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from scipy.special import softmax
 
-from distilnb.config import from_hub
-from distilnb.tokens import load_tokenizer
-from distilnb.train import device, refuse_unsafe_folder
-
-PROGRESS_FROM = 1000  # show a progress bar from this many texts on
-INT8_PACKAGES = ("onnxruntime", "onnx", "onnxscript")  # run, quantize, export
+from distilnb.errors import DataError, DataTypeError
+from distilnb.models import batched_forward, device, label_names_of, load_classifier, load_tokenizer
+from distilnb.runs import CONFIG_FILE
 
 
 def check_texts(texts: Sequence[str]) -> list[str]:
     """Return the texts as a list, or raise a clear error for a bare string, a non-string or an empty text."""
     if isinstance(texts, str):
-        raise TypeError("Pass a list of texts, not one string: predict([text]) (or predict_one(text)).")
+        raise DataTypeError("Pass a list of texts, not one string: predict([text]) (or predict_one(text)).")
     texts = list(texts)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise TypeError(f"Text {i} is a {type(text).__name__}, not a string: convert it with str() or remove it.")
+            raise DataTypeError(f"Text {i} is a {type(text).__name__}, not a string: convert it with str() or remove it.")
     empty = [i for i, text in enumerate(texts) if not text.strip()]
     if empty:
-        raise ValueError(f"Texts {empty[:10]}{'...' if len(empty) > 10 else ''} are empty or white space: there is nothing to classify. Remove them.")
+        raise DataError(f"Texts {empty[:10]}{'...' if len(empty) > 10 else ''} are empty or white space: there is nothing to classify. Remove them.")
     return texts
 
 
 def trained_max_length(model: str) -> int | None:
     """Return the max_length a distilnb model folder was trained with (its distilnb_config.json), else None."""
-    saved = Path(model) / "distilnb_config.json"
+    saved = Path(model) / CONFIG_FILE
     return json.loads(saved.read_text()).get("max_length") if saved.is_file() else None
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Return row-wise softmax probabilities of logits."""
-    shifted = np.exp(logits - logits.max(axis=-1, keepdims=True))
-    return shifted / shifted.sum(axis=-1, keepdims=True)
 
 
 class Predictor:
@@ -60,34 +50,20 @@ class Predictor:
         self.batch_size = batch_size
 
     @classmethod
-    def from_folder(cls, model: str | Path, max_length: int | None = None, batch_size: int = 64, on: str | None = None) -> "Predictor":
-        """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU when present."""
-        from transformers import AutoModelForSequenceClassification
-
-        model = str(model)
-        refuse_unsafe_folder(model)
-        tokenizer = load_tokenizer(model)
-        network = from_hub(f"the model {model!r}", lambda: AutoModelForSequenceClassification.from_pretrained(model, use_safetensors=True))
-        return cls(network.to(on or device()), tokenizer, max_length or trained_max_length(model), batch_size)
+    def from_folder(cls, model: str | Path, max_length: int | None = None, batch_size: int = 64, on: str | None = None) -> Predictor:
+        """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU if any."""
+        network = load_classifier(model)
+        return cls(network.to(on or device()), load_tokenizer(model), max_length or trained_max_length(str(model)),
+                   batch_size)
 
     @property
     def label_names(self) -> list[str]:
         """Return the class names in the model's label-id order."""
-        return [self.model.config.id2label[i] for i in range(self.model.config.num_labels)]
+        return label_names_of(self.model)
 
-    @torch.inference_mode()
     def _run(self, encoded: list[list[int]], progress: bool | None) -> np.ndarray:
         """Return logits for token-id lists, computed in batches of similar length and put back in input order."""
-        order = np.argsort([len(ids) for ids in encoded], kind="stable")
-        logits = np.zeros((len(encoded), self.model.config.num_labels), dtype=np.float32)
-        target = self.model.device
-        starts = range(0, len(order), self.batch_size)
-        show = len(encoded) >= PROGRESS_FROM if progress is None else progress
-        for start in tqdm(starts, desc="Predicting", unit="batch", disable=not show):
-            rows = order[start:start + self.batch_size]
-            batch = self.tokenizer.pad({"input_ids": [encoded[i] for i in rows]}, return_tensors="pt")
-            logits[rows] = self.model(**{k: v.to(target) for k, v in batch.items()}).logits.float().cpu().numpy()
-        return logits
+        return batched_forward(self.model, self.tokenizer, encoded, self.batch_size, progress=progress)
 
     def logits(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
         """Return one row of logits per text (truncated to max_length), in the order given."""
@@ -98,14 +74,14 @@ class Predictor:
     def probabilities(self, texts: Sequence[str], chunk: bool = False, stride: int = 32, progress: bool | None = None) -> np.ndarray:
         """Return class probabilities per text; chunk=True scores long texts in overlapping windows and averages them."""
         if not chunk:
-            return softmax(self.logits(texts, progress))
+            return softmax(self.logits(texts, progress), axis=-1)
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.model.config.num_labels), dtype=np.float32)
         stride = min(stride, self.max_length // 2)  # the tokenizer needs room for new tokens in every window
         windows = self.tokenizer(texts, truncation=True, max_length=self.max_length, stride=stride,
                                  return_overflowing_tokens=True)
-        window_probabilities = softmax(self._run(windows["input_ids"], progress))
+        window_probabilities = softmax(self._run(windows["input_ids"], progress), axis=-1)
         owner = np.asarray(windows["overflow_to_sample_mapping"])
         return np.stack([window_probabilities[owner == i].mean(axis=0) for i in range(len(texts))])
 
@@ -113,7 +89,7 @@ class Predictor:
                 progress: bool | None = None) -> list[dict]:
         """Return, per text: label, score (its probability) and scores of every class; top_k keeps the k most likely."""
         if top_k is not None and top_k < 1:
-            raise ValueError(f"top_k must be at least 1 (or None for every class), got {top_k}.")
+            raise DataError(f"top_k must be at least 1 (or None for every class), got {top_k}.")
         probabilities = self.probabilities(texts, chunk=chunk, progress=progress)
         names = self.label_names
         results = []
@@ -127,11 +103,10 @@ class Predictor:
         """Return the prediction for a single text."""
         return self.predict([text], top_k=top_k, chunk=chunk)[0]
 
-    def quantized(self) -> "Predictor":
+    def quantized(self) -> Predictor:
         """Return an int8 copy run by ONNX Runtime on the CPU, with the same interface, order guarantees and chunking."""
         if isinstance(self.model, OnnxClassifier):
             return self
-        require_int8_packages()
         with tempfile.TemporaryDirectory(prefix="distilnb-int8-") as folder:
             # The session keeps the model in memory once built, so the exported files need not outlive this block.
             fp32 = export_onnx(self.model, Path(folder) / "model.onnx")
@@ -140,13 +115,6 @@ class Predictor:
 
 
 # ---------------------------------------------------------------- int8 on the CPU, through ONNX Runtime
-
-
-def require_int8_packages() -> None:
-    """Return nothing when the int8 path's packages are installed; raise an ImportError naming the missing ones."""
-    missing = [name for name in INT8_PACKAGES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise ImportError(f"Predictor.quantized() needs {', '.join(missing)}: pip install {' '.join(missing)}")
 
 
 def export_onnx(model, path: Path) -> Path:

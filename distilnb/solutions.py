@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 
-from distilnb import data, tokens
+from distilnb import data, runs, tokens
 from distilnb.config import Config
+from distilnb.metrics import evaluate_split
+from distilnb.predict import Predictor
+from distilnb.train import run_fine_tuning
 
 
 def leakage_drops(cfg: Config) -> dict[str, int]:
     """Return the rows dropped per reason when the same data is loaded with drop_duplicates=True (01, exercise 3)."""
-    _, report = data.load_splits(Config(**{**cfg.to_dict(), "drop_duplicates": True}))
+    _, report = data.load_splits(replace(cfg, drop_duplicates=True))
     return report.dropped
 
 
@@ -30,18 +35,16 @@ def truncated_token_share(lengths: np.ndarray, max_length: int) -> float:
 
 def validation_scores(cfg: Config) -> dict:
     """Return the validation metrics of a model fine-tuned headless with cfg (its own run folder)."""
-    from distilnb import metrics, predict, train
-
-    folder = train.run_fine_tuning(cfg)
-    splits, _ = data.load_or_build_splits(cfg)
-    return metrics.evaluate_split(predict.Predictor.from_folder(folder, max_length=cfg.max_length), splits, "validation").scores
+    folder = run_fine_tuning(cfg)
+    splits, _ = runs.load_or_build_splits(cfg)
+    return evaluate_split(Predictor.from_folder(folder, max_length=cfg.max_length), splits, "validation").scores
 
 
 def class_weight_effect(cfg: Config) -> pd.DataFrame:
     """Return accuracy, macro-F1 and the smallest class's recall, trained without and with class weights (03, exercise 2)."""
     rows = {}
     for weighted in (False, True):
-        run = Config(**{**cfg.to_dict(), "class_weights": weighted, "run_name": f"{cfg.run}-class-weights-{weighted}"})
+        run = replace(cfg, class_weights=weighted, run_name=f"{cfg.run}-class-weights-{weighted}")
         scores = validation_scores(run)
         smallest = min(scores["per_class"], key=lambda name: scores["per_class"][name]["support"])
         rows[f"class_weights={weighted}"] = {"accuracy": scores["accuracy"], "f1_macro": scores["f1_macro"],
@@ -51,14 +54,21 @@ def class_weight_effect(cfg: Config) -> pd.DataFrame:
 
 def learning_curve(cfg: Config, fractions: tuple[float, ...] = (0.1, 0.3, 1.0)) -> pd.DataFrame:
     """Return validation accuracy and macro-F1 of fine-tuning on growing shares of the training split (03, exercise 3)."""
-    splits, _ = data.load_or_build_splits(cfg)
+    splits, _ = runs.load_or_build_splits(cfg)
     rows = {}
     for fraction in fractions:
         size = max(1, round(fraction * len(splits["train"])))
-        run = Config(**{**cfg.to_dict(), "max_train_examples": size, "run_name": f"{cfg.run}-train-{size}"})
+        run = replace(cfg, max_train_examples=size, run_name=f"{cfg.run}-train-{size}")
         scores = validation_scores(run)
         rows[size] = {"accuracy": scores["accuracy"], "f1_macro": scores["f1_macro"]}
     return pd.DataFrame(rows).T.rename_axis("training examples")
+
+
+def should_stop(history_scores: list[float], patience: int) -> bool:
+    """Return True when the last `patience` scores brought no improvement on the best before them (03, exercise 4)."""
+    if len(history_scores) <= patience:
+        return False
+    return max(history_scores[-patience:]) <= max(history_scores[:-patience])
 
 
 def coverage_at_confidence(probabilities: np.ndarray, labels, threshold: float = 0.9) -> dict[str, float]:

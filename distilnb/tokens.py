@@ -1,39 +1,14 @@
-"""Stage 02: the tokenizer, token lengths, a max_length suggestion, dynamic padding and length-grouped batches."""
+"""Stage 02: token lengths, a max_length suggestion, truncation counts, padding share and length-grouped batches."""
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import torch
 
-from distilnb.config import from_hub
-
-TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model", "vocab.json")
 PADDING_STRATEGIES = ("pad to longest in dataset", "pad each random batch", "pad length-grouped batches")
-
-
-def load_tokenizer(model: str):
-    """Return the tokenizer of a Hub model id or a local model folder, with a clear error when the folder has none."""
-    from transformers import AutoTokenizer
-
-    folder = Path(model).expanduser()
-    if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise FileNotFoundError(
-            f"{folder} holds no tokenizer (none of {', '.join(TOKENIZER_FILES)}). Save it beside the model with "
-            "tokenizer.save_pretrained(folder), or load the tokenizer of the model it was trained from."
-        )
-    return from_hub(f"the tokenizer of {model!r}", lambda: AutoTokenizer.from_pretrained(str(model)))
-
-
-def tokenize_splits(splits, tokenizer, max_length: int):
-    """Return the splits with input_ids and attention_mask added (truncated, not padded: the collator pads per batch)."""
-
-    def encode(batch: dict) -> dict:
-        return tokenizer(batch["text"], truncation=True, max_length=max_length)
-
-    return splits.map(encode, batched=True, desc="Tokenizing")
 
 
 def token_lengths(texts: list[str], tokenizer) -> np.ndarray:
@@ -64,11 +39,29 @@ def truncated_count(lengths: np.ndarray, max_length: int) -> int:
     return int((np.asarray(lengths) > max_length).sum())
 
 
-def data_collator(tokenizer):
-    """Return a collator that pads each batch to its own longest sequence (to a multiple of 8 on a GPU, for tensor cores)."""
-    from transformers import DataCollatorWithPadding
+@dataclass(frozen=True)
+class TruncationReport:
+    """How many texts a max_length cuts, and the max_length chapter 02 would pick for these texts."""
 
-    return DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if torch.cuda.is_available() else None)
+    texts: int
+    truncated: int
+    max_length: int
+    suggested: int
+
+    def summary(self) -> str:
+        """Return one sentence: the count and share cut, and the suggestion when it differs."""
+        share = self.truncated / self.texts if self.texts else 0.0
+        line = f"{self.truncated} of {self.texts} texts ({share:.1%}) are longer than max_length {self.max_length} tokens"
+        if self.suggested != self.max_length:
+            line += f"; max_length {self.suggested} would cover 99% of them"
+        return line + "."
+
+
+def truncation_report(lengths: np.ndarray, max_length: int, model_max: int = 512) -> TruncationReport:
+    """Return how many of these token lengths max_length cuts, with suggest_max_length's choice."""
+    lengths = np.asarray(lengths)
+    suggested = suggest_max_length(lengths, model_max=model_max) if len(lengths) else max_length
+    return TruncationReport(len(lengths), truncated_count(lengths, max_length), max_length, suggested)
 
 
 def length_grouped_order(lengths: np.ndarray, batch_size: int, seed: int) -> np.ndarray:
@@ -82,6 +75,11 @@ def length_grouped_order(lengths: np.ndarray, batch_size: int, seed: int) -> np.
 def batches_of(order: np.ndarray, batch_size: int) -> list[np.ndarray]:
     """Return the index order cut into consecutive batches."""
     return [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+
+def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int) -> list[list[int]]:
+    """Return batches of example indices of similar length, in random order: a DataLoader's batch_sampler."""
+    return [batch.tolist() for batch in batches_of(length_grouped_order(lengths, batch_size, seed), batch_size)]
 
 
 def padding_share(lengths: np.ndarray, batch_size: int, strategy: str, seed: int = 0) -> dict[str, float]:

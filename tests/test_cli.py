@@ -1,36 +1,108 @@
-"""The command line: help for every subcommand, flags over variables, and train -> evaluate -> predict on the smoke profile."""
+"""The command line on files the tests write: train -> evaluate -> predict on the smoke profile's tiny model (1 epoch),
+no scoring of seen rows, files as they come, one-sentence errors in the command line's words, and reports."""
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import io
 import json
+import logging
 import os
+import random
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
-from distilnb import cli
+from distilnb import cli, commands, runs
+from distilnb.errors import DistilnbError
 
 COMMANDS = ("train", "evaluate", "predict", "download")
+WORDS = {"delivery": ["parcel", "courier", "tracking", "package", "arrived", "shipping", "van", "doorstep"],
+         "refund": ["refund", "money", "charged", "twice", "reimburse", "payment", "card", "back"],
+         "login": ["password", "login", "account", "locked", "reset", "email", "code", "sign"]}
 
 
-def cli_env(**extra: str) -> dict[str, str]:
-    """Return an environment for the CLI: offline, one thread per process, no DISTILNB_* overrides of the caller."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILNB_") or k == "DISTILNB_CACHE"}
-    # One thread: on a busy 2-core machine, torch's thread hand-offs make the tiny model many times slower.
-    return {**env, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", **extra}
+@dataclass
+class Done:
+    """A finished command: exit status and what it printed."""
+
+    code: int
+    out: str
+    err: str
 
 
-def run_cli(*args: str, stdin: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Return the finished `python -m distilnb ...` process, its output captured as text."""
-    return subprocess.run([sys.executable, "-m", "distilnb", *args], input=stdin, capture_output=True, text=True,
-                          env=env or cli_env(), timeout=300)
+def run_cli(*args: str, **environ: str) -> Done:
+    """Return the outcome of `python -m distilnb ...` run in this process, its output captured.
+
+    In process, to import torch once for the whole file; the settings a command changes for its process (threads,
+    progress bars, a logger level) are put back afterwards.
+    """
+    import datasets
+    import transformers
+
+    out, err = io.StringIO(), io.StringIO()
+    threads, level = torch.get_num_threads(), logging.getLogger("transformers.training_args").level
+    bars = datasets.is_progress_bar_enabled(), transformers.utils.logging.is_progress_bar_enabled()
+    with pytest.MonkeyPatch.context() as patch, contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        for name in [k for k in os.environ if k.startswith("DISTILNB_")]:
+            patch.delenv(name)  # the caller's DISTILNB_* variables must not change what a test runs
+        for name, value in environ.items():
+            patch.setenv(name, value)
+        try:
+            code = cli.main(list(args))
+        except SystemExit as exit_:  # argparse: --help and usage errors
+            code = exit_.code
+        finally:
+            torch.set_num_threads(threads)
+            logging.getLogger("transformers.training_args").setLevel(level)
+            if bars[0]:
+                datasets.enable_progress_bars()
+            if bars[1]:
+                transformers.utils.logging.enable_progress_bar()
+    return Done(code, out.getvalue(), err.getvalue())
 
 
-def json_lines(stdout: str) -> list[dict]:
+def json_lines(text: str) -> list[dict]:
     """Return the JSON objects of a JSON Lines text."""
-    return [json.loads(line) for line in stdout.splitlines() if line.strip()]
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{\"index\"")]
+
+
+def ticket_rows(n_per_class: int = 40, seed: int = 0) -> list[tuple[str, str]]:
+    """Return distinct labelled support messages, a few words of each class's vocabulary per text."""
+    rng, rows, seen = random.Random(seed), [], set()
+    while len(rows) < n_per_class * len(WORDS):
+        label = list(WORDS)[len(rows) % len(WORDS)]
+        text = "my " + " ".join(rng.sample(WORDS[label], 4)) + f" please {rng.randint(0, 999)}"
+        if text not in seen:
+            seen.add(text)
+            rows.append((text, label))
+    return rows
+
+
+def write_csv(path: Path, rows, header: bool = True, encoding: str = "utf-8") -> Path:
+    """Write rows as a CSV file (with a text,label header line unless told not to) and return the path."""
+    lines = (["text,label"] if header else []) + [f"{text},{label}" for text, label in rows]
+    path.write_bytes(("\n".join(lines) + "\n").encode(encoding))
+    return path
+
+
+def folder_digest(folder: Path) -> str:
+    """Return a hash of every file's name and bytes under a folder."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(str(path.relative_to(folder)).encode() + path.read_bytes())
+    return digest.hexdigest()
+
+
+@pytest.fixture(scope="module")
+def data_file(tmp_path_factory) -> Path:
+    """The training file: 120 distinct messages, 3 classes."""
+    return write_csv(tmp_path_factory.mktemp("data") / "tickets.csv", ticket_rows())
 
 
 @pytest.fixture(scope="module")
@@ -40,24 +112,37 @@ def run_args(tmp_path_factory) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def trained_run(run_args) -> Path:
-    """The run folder after `distilnb train` (2 epochs: the test checks the artifacts, not the accuracy)."""
-    done = run_cli("train", *run_args, "--epochs", "2")
-    assert done.returncode == 0, done.stderr[-3000:]
-    run = Path(run_args[-1]) / "smoke"
-    assert f"Model saved to {run / 'model'}" in done.stdout and "Validation: accuracy" in done.stdout
-    return run
+def trained(run_args, data_file) -> tuple[Path, Done]:
+    """The run folder and output of `distilnb train` on the test's file (1 epoch, --max-length auto)."""
+    done = run_cli("train", *run_args, "--dataset", str(data_file), "--epochs", "1", "--max-length", "auto")
+    assert done.code == 0, done.err[-3000:]
+    return Path(run_args[-1]) / "smoke", done
 
 
-# ---------------------------------------------------------------- parsing, in process
+# ---------------------------------------------------------------- parsing
 
 
 @pytest.mark.parametrize("command", COMMANDS)
-def test_every_subcommand_has_help(command):
+def test_every_subcommand_has_help_with_every_setting_and_the_thread_advice(command):
     done = run_cli(command, "--help")
-    assert done.returncode == 0 and f"usage: distilnb {command}" in done.stdout
-    flags = ["--profile", *("--" + f.name.replace("_", "-") for f in cli.CONFIG_FIELDS)]
-    assert [flag for flag in flags if flag not in done.stdout] == []  # every Config field is settable
+    assert done.code == 0 and f"usage: distilnb {command}" in done.out
+    flags = ["--profile", *map(cli.flag_of, cli.CONFIG_FIELDS)]
+    assert [flag for flag in flags if flag not in done.out] == []  # every Config field is settable
+    if command == "train":
+        assert "OMP_NUM_THREADS" in done.out and "--threads" in done.out and "--resume" in done.out
+
+
+def test_demo_has_help_naming_its_model_folder_and_host():
+    done = run_cli("demo", "--help")
+    assert done.code == 0 and "usage: distilnb demo" in done.out
+    assert "--model-dir" in done.out and "127.0.0.1" in done.out and "--port" in done.out
+
+
+@pytest.mark.parametrize("command", ["evaluate", "predict"])
+def test_evaluate_and_predict_help_give_the_trained_length_not_a_profile_default(command):
+    text = " ".join(run_cli(command, "--help").out.split())
+    max_length_help = text.split("--max-length MAX_LENGTH")[-1].split("--")[0]
+    assert "as the model was trained" in max_length_help and "smoke: 64" not in max_length_help
 
 
 def test_flags_beat_environment_variables_which_beat_the_profile():
@@ -66,70 +151,344 @@ def test_flags_beat_environment_variables_which_beat_the_profile():
     environ = {"DISTILNB_PROFILE": "full", "DISTILNB_EPOCHS": "9", "DISTILNB_CLASS_WEIGHTS": "true",
                "DISTILNB_MAX_TRAIN_EXAMPLES": "50", "DISTILNB_SEED": "7"}
     cfg = cli.build_config(args, environ)
-    assert (cfg.profile, cfg.max_length, cfg.epochs, cfg.class_weights) == ("smoke", 64, 2.0, False)
-    assert cfg.max_train_examples is None and cfg.seed == 7  # a flag's "none" is None; unflagged variables still apply
+    chosen = (cfg.profile, cfg.epochs, cfg.class_weights, cfg.max_train_examples, cfg.seed)
+    assert chosen == ("smoke", 2.0, False, None, 7)  # a flag's "none" is None; unflagged variables still apply
 
 
 def test_a_bad_flag_value_is_a_usage_error():
     done = run_cli("train", "--epochs", "many")
-    assert done.returncode == 2 and "argument --epochs: invalid float value: 'many'" in done.stderr
+    assert done.code == 2 and "argument --epochs: invalid float value: 'many'" in done.err
 
 
-# ---------------------------------------------------------------- the smoke run, in subprocesses
+@pytest.mark.parametrize(("args", "environ", "message"), [
+    (["--epochs", "0"], {}, "distilnb train: --epochs 0.0 must be more than 0."),
+    (["--batch-size", "0"], {}, "distilnb train: --batch-size 0 must be at least 1."),
+    ([], {"DISTILNB_EPOCHS": "two"}, "distilnb train: DISTILNB_EPOCHS='two' is not a number."),
+    ([], {"DISTILNB_TEST_SIZE": "1.5"}, "distilnb train: DISTILNB_TEST_SIZE='1.5': test_size = 1.5 must lie strictly "
+                                        "between 0 and 1."),
+    (["--validation-size", "0.5", "--test-size", "0.5"], {},
+     "distilnb train: --validation-size + --test-size = 1 leaves no training rows: their sum must be less than 1."),
+])
+def test_a_setting_that_cannot_work_is_refused_naming_the_flag_or_variable(tmp_path, args, environ, message):
+    done = run_cli("train", "--profile", "smoke", "--output-root", str(tmp_path), *args, **environ)
+    assert (done.code, done.err.strip()) == (1, message)
+    assert not (tmp_path / "smoke").exists()  # refused before anything was written
 
 
-def test_train_writes_the_model_folder_and_metrics(trained_run):
-    assert (trained_run / "model" / "model.safetensors").is_file() and (trained_run / "model" / "README.md").is_file()
-    scores = json.loads((trained_run / "metrics.json").read_text())["validation"]["fine-tuned (Trainer)"]
-    assert 0 <= scores["accuracy"] <= 1
-    assert json.loads((trained_run / "model" / "training_args.json").read_text())["num_train_epochs"] == 2  # the flag won
-    assert (trained_run / "data" / "load_report.json").is_file()
+def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch):
+    def user_error(args):
+        raise DistilnbError("The file has no rows: add some.")
+
+    def bug(args):
+        return {}["validation"]
+
+    monkeypatch.setattr(commands, "run_predict", user_error)
+    assert run_cli("predict", "x").err == "distilnb predict: The file has no rows: add some.\n"
+    monkeypatch.setattr(commands, "run_predict", bug)
+    with pytest.raises(KeyError, match="validation"):
+        cli.main(["predict", "x"])
 
 
-def test_evaluate_writes_eval_test_json(trained_run, run_args):
-    done = run_cli("evaluate", *run_args, "--json")
-    assert done.returncode == 0, done.stderr[-3000:]
-    scores = json.loads((trained_run / "model" / "eval_test.json").read_text())
-    assert json.loads(done.stdout) == scores and scores["examples"] > 0
-    assert json.loads((trained_run / "metrics.json").read_text())["test"]["fine-tuned"] == scores
+def test_threads_default_to_omp_num_threads_else_the_idle_cores(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert commands.default_threads() == 3
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(os, "getloadavg", lambda: (1.3, 1.0, 1.0))
+    assert commands.default_threads() == 1  # one core busy elsewhere: one thread
+    monkeypatch.setattr(os, "cpu_count", lambda: 16)
+    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    assert commands.default_threads() == 4
 
 
-def test_predict_texts_from_arguments_in_order(trained_run, run_args):
-    texts = ["Where is my parcel? It is two weeks late.", "I was charged twice, please refund me", "Great support, thanks!"]
-    done = run_cli("predict", *run_args, *texts, "--top-k", "2")
-    assert done.returncode == 0, done.stderr[-3000:]
-    rows = json_lines(done.stdout)
-    assert [row["text"] for row in rows] == texts
-    labels = json.loads((trained_run / "model" / "config.json").read_text())["id2label"].values()
-    for row in rows:
-        assert set(row) == {"text", "label", "score", "scores"} and row["label"] in labels
-        assert len(row["scores"]) == 2 and row["scores"][row["label"]] == row["score"] == max(row["scores"].values())
+# ---------------------------------------------------------------- train
 
 
-def test_predict_from_a_file_skips_and_counts_blank_lines(trained_run, run_args, tmp_path):
+def test_train_writes_the_model_and_prints_the_baselines_beside_its_scores(trained):
+    run, done = trained
+    assert (run / "model" / "model.safetensors").is_file() and (run / "model" / "training_rows.json").is_file()
+    scores = json.loads((run / "metrics.json").read_text())["validation"]
+    table = done.out.split("beside the baselines:\n")[1]
+    for row in ("majority class", "TF-IDF + logistic regression", "fine-tuned (Trainer)"):
+        assert f"{scores[row]['accuracy']:.3f}" in table.split(row)[1].splitlines()[0]
+    # Three balanced classes with their own words: the majority class gets a third right, TF-IDF nearly all.
+    assert scores["TF-IDF + logistic regression"]["accuracy"] > scores["majority class"]["accuracy"] + 0.3
+
+
+def test_train_reports_long_texts_and_max_length_auto_picks_the_99th_percentile(trained, data_file):
+    from distilnb import models, tokens
+    from distilnb.config import Config
+
+    run, done = trained
+    splits = runs.saved_splits(run / "data")[0]
+    tokenizer = models.load_tokenizer(Config.from_env(profile="smoke", environ={}).resolved_model)
+    expected = max(8, tokens.suggest_max_length(tokens.token_lengths(list(splits["train"]["text"]), tokenizer)))
+    assert json.loads((run / "model" / "distilnb_config.json").read_text())["max_length"] == expected
+    assert f"--max-length auto chose {expected}" in done.err and "longer than max_length" in done.err
+
+
+def test_progress_bars_are_off_when_the_output_is_not_a_terminal(trained):
+    _, done = trained
+    assert "\r" not in done.err and "it/s]" not in done.err
+    assert "{'loss'" in done.out  # the Trainer's one line per log instead of a bar
+
+
+# ---------------------------------------------------------------- evaluate: never rows the model saw
+
+
+def test_evaluate_needs_no_data_flags_and_scores_only_unseen_rows(trained, run_args):
+    run, _ = trained
+    before = folder_digest(run / "data")
+    done = run_cli("evaluate", *run_args)  # the smoke profile's dataset is another file: the model's record wins
+    assert done.code == 0, done.err[-3000:]
+    scores = json.loads((run / "model" / "eval_test.json").read_text())
+    splits = runs.saved_splits(run / "data")[0]
+    assert scores["examples"] == len(splits["test"]) and "the run's saved splits" in done.err
+    assert runs.training_overlap(run / "model", splits["test"]["text"]) == {"train": 0, "validation": 0}
+    assert folder_digest(run / "data") == before
+
+
+def test_evaluate_refuses_a_reordered_copy_or_another_seed_naming_the_overlap(trained, run_args, data_file, tmp_path):
+    run, _ = trained
+    rows = ticket_rows()
+    copy = write_csv(tmp_path / "reordered.csv", rows[::-1])
+    before = folder_digest(run)
+    for flags in (["--dataset", str(copy)], ["--seed", "7"]):
+        done = run_cli("evaluate", *run_args, *flags)
+        assert done.code == 1 and "Traceback" not in done.err, done.err[-2000:]
+        message = done.err.strip().splitlines()[-1]
+        assert message.startswith("distilnb evaluate: ") and "rows to score were seen in fine-tuning" in message
+        seen = int(message.split("distilnb evaluate: ")[1].split(" of ")[0])
+        assert seen > 0 and f"{seen} of " in message
+    assert folder_digest(run) == before  # neither data/ nor eval_test.json nor metrics.json was touched
+
+
+def test_evaluate_a_wrong_dataset_is_refused_before_anything_is_written(trained, run_args, tmp_path):
+    run, _ = trained
+    before = folder_digest(run)
+    done = run_cli("evaluate", *run_args, "--dataset", str(tmp_path / "nope.csv"))
+    assert done.code == 1 and done.err.startswith("distilnb evaluate: No file at") and len(done.err.splitlines()) == 1
+    assert folder_digest(run) == before
+
+
+def test_evaluate_a_test_file_of_unseen_rows_prints_accuracy_and_writes_figures(trained, run_args, tmp_path):
+    run, _ = trained
+    unseen = write_csv(tmp_path / "new.csv", ticket_rows(n_per_class=5, seed=99))
+    done = run_cli("evaluate", *run_args, "--test-file", str(unseen))
+    assert done.code == 0, done.err[-3000:]
+    scores = json.loads((run / "model" / "eval_test.json").read_text())
+    accuracy_row = next(line for line in done.out.splitlines() if line.startswith("accuracy"))
+    assert accuracy_row.split() == ["accuracy", f"{scores['accuracy']:.3f}", "15"]
+    numbers = [word for line in done.out.splitlines()[1:] for word in line.split() if "." in word]
+    assert numbers and all(len(word.split(".")[1]) == 3 for word in numbers)  # one number of decimals throughout
+    assert (run / "figures" / "confusion_matrix_test.png").stat().st_size > 1000
+    assert (run / "figures" / "per_class_test.png").stat().st_size > 1000
+
+
+# ---------------------------------------------------------------- predict
+
+
+def test_predict_gives_one_output_per_input_line_with_its_index(trained, run_args, tmp_path):
     file = tmp_path / "texts.txt"
-    file.write_text("my card was charged twice\n\n   \nthe app will not let me log in\r\nlast line without end", encoding="utf-8")
-    done = run_cli("predict", *run_args, "--file", str(file), "--chunk", "--batch-size", "2")
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert [row["text"] for row in json_lines(done.stdout)] == [
-        "my card was charged twice", "the app will not let me log in", "last line without end"]
-    assert "Skipped 2 blank lines" in done.stderr
+    file.write_text("my card was charged twice\n\n   \nthe login code never came\r\nlast line without end", "utf-8")
+    done = run_cli("predict", *run_args, "--file", str(file), "--top-k", "2")
+    assert done.code == 0, done.err[-3000:]
+    rows = json_lines(done.out)
+    assert [row["index"] for row in rows] == [0, 1, 2, 3, 4]
+    assert [row["text"] for row in rows] == ["my card was charged twice", "", "   ", "the login code never came",
+                                             "last line without end"]
+    assert [("error" in row) for row in rows] == [False, True, True, False, False]
+    labels = json.loads((trained[0] / "model" / "config.json").read_text())["id2label"].values()
+    for row in (rows[0], rows[3], rows[4]):
+        assert row["label"] in labels and len(row["scores"]) == 2 and row["score"] == max(row["scores"].values())
 
 
-def test_predict_from_standard_input(trained_run, run_args):
-    texts = [f"order number {i} has not arrived" if i % 2 else f"how do I reset password {i}" for i in range(7)]
-    done = run_cli("predict", *run_args, stdin="\n".join(texts) + "\n")
+def test_python_m_distilnb_predicts_from_standard_input_in_a_fresh_process(trained, run_args):
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILNB_")} | {"HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, "-m", "distilnb", "predict", *run_args], input="parcel late\n\nrefund\n",
+                          capture_output=True, text=True, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-3000:]
-    rows = json_lines(done.stdout)
-    assert [row["text"] for row in rows] == texts and all(len(row["scores"]) == 5 for row in rows)
-    assert "Skipped" not in done.stderr
+    assert [(row["index"], "error" in row) for row in json_lines(done.stdout)] == [(0, False), (1, True), (2, False)]
+
+
+@pytest.mark.parametrize("kind", ["csv", "jsonl"])
+def test_predict_a_table_keeps_its_id_column_and_writes_every_class_score(trained, run_args, tmp_path, kind):
+    records = [{"ticket": "A-1", "body": "my parcel is late"}, {"ticket": "A-2", "body": ""},
+               {"ticket": "A-3", "body": "reset my password"}]
+    file = tmp_path / f"in.{kind}"
+    if kind == "csv":
+        file.write_text("ticket,body\nA-1,my parcel is late\nA-2,\nA-3,reset my password\n")
+    else:
+        file.write_text("".join(json.dumps(r) + "\n" for r in records))
+    output = tmp_path / f"out.{'jsonl' if kind == 'csv' else 'csv'}"
+    done = run_cli("predict", *run_args, "--file", str(file), "--text-column", "body", "--id-column", "ticket",
+                   "--output", str(output))
+    assert done.code == 0, done.err[-3000:]
+    import pandas as pd
+
+    written = (pd.read_csv(output) if output.suffix == ".csv" else pd.read_json(output, lines=True))
+    assert written["index"].tolist() == [0, 1, 2] and written["id"].tolist() == ["A-1", "A-2", "A-3"]
+    assert written["error"].notna().tolist() == [False, True, False]
+    names = json.loads((trained[0] / "model" / "config.json").read_text())["id2label"].values()
+    if output.suffix == ".csv":
+        assert [f"score_{name}" in written.columns for name in names] == [True] * len(names)
+    else:
+        assert set(written["scores"][0]) == set(names)
+
+
+def test_predict_warns_about_truncation_and_honours_distilnb_max_length_below_the_flag(trained, run_args):
+    long_text = " ".join(["my parcel never arrived and the courier says it was delivered"] * 12)
+    trained_length = json.loads((trained[0] / "model" / "distilnb_config.json").read_text())["max_length"]
+    variable, flag = str(trained_length + 8), str(trained_length + 16)
+    default = run_cli("predict", *run_args, long_text)
+    assert f"longer than {trained_length} tokens" in default.err and "--chunk" in default.err
+    from_variable = run_cli("predict", *run_args, long_text, DISTILNB_MAX_LENGTH=variable)
+    assert f"longer than {variable} tokens" in from_variable.err
+    flagged = run_cli("predict", *run_args, long_text, "--max-length", flag, DISTILNB_MAX_LENGTH=variable)
+    assert f"longer than {flag} tokens" in flagged.err
+    assert "longer than" not in run_cli("predict", *run_args, long_text, "--chunk").err
+
+
+def test_predict_refuses_a_base_model_whose_head_was_never_trained(run_args):
+    from distilnb.smoke import tiny_model_dir
+
+    done = run_cli("predict", *run_args, "--model-dir", str(tiny_model_dir()), "hello")
+    assert done.code == 1 and "generic labels (LABEL_0, LABEL_1) and no fine-tuning record" in done.err
+
+
+@pytest.mark.parametrize("where", ["file", "stdin"])
+def test_a_latin1_input_to_predict_is_one_sentence_naming_the_byte(trained, run_args, tmp_path, monkeypatch, where):
+    data = "caf\xe9 order late\n".encode("latin-1")
+    if where == "file":
+        (tmp_path / "t.txt").write_bytes(data)
+        done = run_cli("predict", *run_args, "--file", str(tmp_path / "t.txt"))
+    else:
+        monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+        done = run_cli("predict", *run_args)
+    assert done.code == 1 and len(done.err.splitlines()) == 1
+    assert "byte 0xe9 at line 1, column 4" in done.err and "--encoding latin-1" in done.err
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
+    read = run_cli("predict", *run_args, "--encoding", "latin-1")
+    assert json_lines(read.out)[0]["text"] == "café order late"
+
+
+# ---------------------------------------------------------------- files as they come, one sentence each
+
+
+@pytest.mark.parametrize(("setup", "message"), [
+    (lambda d: ["--dataset", str(write_csv(d / "h.csv", []))], "h.csv has only a header line (text, label)"),
+    (lambda d: ["--model", str(d / "no-such-model")], "--model {d}/no-such-model: there is no folder there"),
+    (lambda d: ["--model", "not a/valid/hub id"], "--model not a/valid/hub id: there is no folder there"),
+    (lambda d: ["--dataset", str(write_csv(d / "t.csv", ticket_rows(3))), "--text-column", "body"],
+     "The text column 'body' is not in"),
+])
+def test_train_problems_are_one_sentence(tmp_path, setup, message):
+    done = run_cli("train", "--profile", "smoke", "--output-root", str(tmp_path), *setup(tmp_path))
+    assert done.code == 1 and "Traceback" not in done.err and len(done.err.splitlines()) == 1, done.err[-2000:]
+    assert message.format(d=tmp_path) in done.err
+
+
+def test_messages_name_flags_on_the_command_line_and_parameters_in_the_notebook(tmp_path):
+    from distilnb import data
+    from distilnb.config import Config
+
+    file = write_csv(tmp_path / "t.csv", ticket_rows(3))
+    done = run_cli("train", "--profile", "smoke", "--output-root", str(tmp_path), "--dataset", str(file),
+                   "--text-column", "body")
+    assert "--text-column" in done.err and "TEXT_COLUMN" not in done.err.replace("DISTILNB_TEXT_COLUMN", "")
+    cfg = Config.from_env(profile="smoke", environ={}, dataset=str(file), text_column="body")
+    with pytest.raises(DistilnbError, match="TEXT_COLUMN") as notebook:
+        data.load_splits(cfg)
+    assert "--text-column" not in str(notebook.value)
+
+
+def spelled_variously(rows: list[tuple[str, str]], label: str, spellings: list[str]) -> list[tuple[str, str]]:
+    """Return rows with one class's label written in turn in each of several spellings."""
+    turn = iter(range(len(rows)))
+    return [(text, spellings[next(turn) % len(spellings)] if was == label else was) for text, was in rows]
+
+
+def test_split_files_in_latin1_without_header_train_with_label_variants_merged_when_asked(tmp_path):
+    rows = spelled_variously(ticket_rows(12), "refund", ["Refund ", " REFUND", "refund"])
+    rows[0] = ("café " + rows[0][0], rows[0][1])
+    parts = {split: [row for n, row in enumerate(rows) if n // 3 % 3 == i]  # every class in every file
+             for i, split in enumerate(("train", "validation", "test"))}
+    files = {split: write_csv(tmp_path / f"{split}.data", part, header=False, encoding="latin-1")
+             for split, part in parts.items()}
+    flags = ["--train-file", str(files["train"]), "--validation-file", str(files["validation"]), "--test-file",
+             str(files["test"]), "--no-header", "--format", "csv", "--encoding", "latin-1", "--epochs", "1"]
+    done = run_cli("train", "--profile", "smoke", "--output-root", str(tmp_path / "b"), *flags,
+                   "--merge-label-variants")
+    assert done.code == 0, done.err[-3000:]
+    assert "merged labels that differ only by case" in done.err
+    names = json.loads((tmp_path / "b" / "smoke" / "model" / "config.json").read_text())["id2label"].values()
+    assert len(names) == 3 and sum(name.strip().lower() == "refund" for name in names) == 1
+    sizes = json.loads((tmp_path / "b" / "smoke" / "data" / "load_report.json").read_text())["split_sizes"]
+    assert sizes == {split: len(part) for split, part in parts.items()}
+    assert "café" in runs.saved_splits(tmp_path / "b" / "smoke" / "data")[0]["train"]["text"][0]
+    # The run's own --test-file rows, split again in memory: evaluate reads them as training did, with no flags.
+    again = run_cli("evaluate", "--profile", "smoke", "--output-root", str(tmp_path / "b"), "--seed", "7")
+    assert again.code == 0 and "split again in memory (seed 7)" in again.err, again.err[-2000:]
+
+
+def test_label_variants_are_kept_apart_and_named_without_the_option(tmp_path):
+    from distilnb.config import Config
+
+    rows = spelled_variously(ticket_rows(12), "refund", ["Spam", "spam"])
+    cfg = Config.from_env(profile="smoke", environ={}, dataset=str(write_csv(tmp_path / "t.csv", rows)))
+    splits, notes = commands.read_and_split(cfg)
+    assert len(splits["train"].features["label"].names) == 4
+    assert any("'Spam'" in note and "'spam'" in note and "--merge-label-variants" in note for note in notes)
+
+
+# ---------------------------------------------------------------- long runs
+
+
+def test_ctrl_c_says_what_was_saved_and_resume_finishes_with_at_most_two_checkpoints(tmp_path, data_file, monkeypatch):
+    from transformers import Trainer
+
+    step = Trainer.training_step
+    calls = {"n": 0}
+
+    def interrupted_step(self, *args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt
+        return step(self, *args, **kwargs)
+
+    flags = ["train", "--profile", "smoke", "--output-root", str(tmp_path), "--dataset", str(data_file),
+             "--epochs", "2", "--save-steps", "3"]
+    with monkeypatch.context() as patch:
+        patch.setattr(Trainer, "training_step", interrupted_step)
+        done = run_cli(*flags)
+    checkpoints = tmp_path / "smoke" / "checkpoints"
+    assert done.code == 130 and f"Saved: {checkpoints / 'checkpoint-6'}" in done.err
+    assert "python -m distilnb train " + " ".join(flags[1:]) + " --resume" in done.err
+    resumed = run_cli(*flags, "--resume")
+    assert resumed.code == 0, resumed.err[-3000:]
+    assert len(list(checkpoints.glob("checkpoint-*"))) <= 2 and (tmp_path / "smoke" / "model" / "config.json").is_file()
 
 
 @pytest.mark.parametrize("command", ["predict", "evaluate"])
-def test_missing_model_folder_is_one_sentence_and_a_failure(command, tmp_path):
-    done = run_cli(command, "--profile", "smoke", "--output-root", str(tmp_path), "some text" if command == "predict" else "--json")
-    assert done.returncode == 1 and done.stdout == ""
-    message = done.stderr.strip()
-    assert "Traceback" not in message and len(message.splitlines()) == 1
-    assert message.startswith(f"distilnb {command}: No model folder at {tmp_path / 'smoke' / 'model'}")
-    assert "python -m distilnb train" in message
+def test_a_missing_model_folder_is_one_sentence(command, tmp_path):
+    text = ["some text"] if command == "predict" else []
+    done = run_cli(command, "--profile", "smoke", "--output-root", str(tmp_path), *text)
+    assert done.code == 1 and done.out == "" and len(done.err.splitlines()) == 1
+    assert done.err.startswith(f"distilnb {command}: No model folder at {tmp_path / 'smoke' / 'model'} yet")
+    missing = run_cli(command, "--profile", "smoke", "--model-dir", str(tmp_path / "gone"), *text)
+    assert missing.code == 1 and len(missing.err.splitlines()) == 1
+    assert missing.err.startswith(f"distilnb {command}: --model-dir {tmp_path / 'gone'}: there is no folder there")
+
+
+def test_what_reading_replaced_or_detected_is_in_the_notes_train_prints(tmp_path):
+    from distilnb.config import Config
+    from distilnb.readers import ReadOptions, reading
+
+    rows = [("caf\xe9 " + text if i < 2 else text, label) for i, (text, label) in enumerate(ticket_rows(12))]
+    file = write_csv(tmp_path / "tickets", rows, header=False, encoding="latin-1")
+    cfg = Config.from_env(profile="smoke", environ={}, dataset=str(file))
+    with reading(ReadOptions(encoding_errors="replace")):
+        splits, notes = commands.read_and_split(cfg)
+    assert sum(len(splits[split]) for split in splits) == len(rows)
+    assert any("replaced 2 undecodable characters" in note for note in notes)
+    assert any("no header line" in note for note in notes) and any("sniffed" in note for note in notes)

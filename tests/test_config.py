@@ -1,69 +1,128 @@
-import random
+import dataclasses
+import json
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
 
-from distilnb.config import PROFILES, Config, HubUnreachableError, from_hub, project_root, seed_everything
+from distilnb.config import PROFILES, Config, field_types, parse_value, project_root, resolve_path
+from distilnb.errors import DistilnbError, HubUnreachableError, SettingError, from_hub, hub_errors, is_offline_error
 
 
-def test_profile_defaults_then_parameters_then_environment():
-    cfg = Config.from_env(profile="smoke", environ={}, max_length=None, batch_size=8)
-    assert cfg.model == "tiny" and cfg.max_length == PROFILES["smoke"]["max_length"] and cfg.batch_size == 8
+def test_with_nothing_set_the_profile_is_offline_with_the_pretrained_minilm():
+    cfg = Config.from_env(environ={})
+    assert (cfg.profile, cfg.model, cfg.max_length, cfg.batch_size, cfg.epochs) == ("offline", "minilm", 64, 16, 3.0)
+    assert Path(cfg.resolved_model, "model.safetensors").is_file() and cfg.dataset.endswith("support_tickets.csv")
+
+
+def test_a_typed_parameter_beats_its_variable_which_beats_the_profile():
+    # Defect 9: in a notebook the environment used to beat the parameters cell; now one rule serves notebook and CLI.
     env = {"DISTILNB_PROFILE": "full", "DISTILNB_MODEL": "/models/mine", "DISTILNB_EPOCHS": "1.5",
-           "DISTILNB_CLASS_WEIGHTS": "true", "DISTILNB_MAX_TRAIN_EXAMPLES": "none", "DISTILNB_SEED": "7"}
-    cfg = Config.from_env(profile="smoke", environ=env, batch_size=8, max_train_examples=100)
-    assert (cfg.profile, cfg.model, cfg.epochs, cfg.class_weights, cfg.seed) == ("full", "/models/mine", 1.5, True, 7)
-    assert cfg.max_train_examples is None and cfg.batch_size == 8 and cfg.dataset == "dair-ai/emotion"
+           "DISTILNB_CLASS_WEIGHTS": "true", "DISTILNB_MAX_TRAIN_EXAMPLES": "none", "DISTILNB_SEED": "7",
+           "DISTILNB_BATCH_SIZE": "4"}
+    cfg = Config.from_env(profile="smoke", environ=env, batch_size=8, max_train_examples=100, seed=None)
+    assert (cfg.profile, cfg.batch_size, cfg.max_train_examples) == ("smoke", 8, 100)  # typed values win
+    assert (cfg.model, cfg.epochs, cfg.class_weights, cfg.seed) == ("/models/mine", 1.5, True, 7)  # then variables
+    assert cfg.max_length == PROFILES["smoke"]["max_length"]  # then the profile
+    assert Config.from_env(environ=env).profile == "full"
 
 
-def test_bad_profile_parameter_and_environment_values_are_named():
-    with pytest.raises(ValueError, match="Unknown profile 'tiny'"):
-        Config.from_env(profile="tiny", environ={})
-    with pytest.raises(TypeError, match="no parameter 'max_len'"):
-        Config.from_env(environ={}, max_len=3)
-    with pytest.raises(ValueError, match="boolean"):
+def test_drop_duplicates_and_merge_label_variants_are_settings():
+    cfg = Config.from_env(environ={"DISTILNB_DROP_DUPLICATES": "yes"}, merge_label_variants=True)
+    assert cfg.drop_duplicates and cfg.merge_label_variants
+
+
+@pytest.mark.parametrize("setting, value, message", [
+    ("epochs", 0, "epochs = 0 must be more than 0"), ("epochs", -1.0, "epochs"),
+    ("learning_rate", 0.0, "learning_rate"), ("batch_size", 0, "batch_size = 0 must be at least 1"),
+    ("max_length", 4, "max_length = 4 must lie between 8 and 512"), ("max_length", 600, "max_length"),
+    ("validation_size", 1.0, "validation_size"), ("test_size", 0.0, "test_size"), ("warmup", -0.1, "warmup"),
+    ("seed", 1.5, "seed = 1.5 must be a int"), ("batch_size", True, "batch_size"),
+])
+def test_every_numeric_setting_is_checked_at_construction_naming_the_setting(setting, value, message):
+    with pytest.raises(SettingError, match=message):
+        Config.from_env(environ={}, **{setting: value})
+
+
+def test_sizes_that_leave_no_training_rows_are_refused():
+    with pytest.raises(SettingError, match="validation_size \\+ test_size = 1 leaves no training rows"):
+        Config.from_env(environ={}, validation_size=0.5, test_size=0.5)
+
+
+def test_variables_that_do_not_parse_are_named_with_their_value():
+    with pytest.raises(SettingError, match="DISTILNB_EPOCHS='two' is not a number"):
+        Config.from_env(environ={"DISTILNB_EPOCHS": "two"})
+    with pytest.raises(SettingError, match="DISTILNB_BATCH_SIZE='8.5' is not a whole number"):
+        Config.from_env(environ={"DISTILNB_BATCH_SIZE": "8.5"})
+    with pytest.raises(SettingError, match="DISTILNB_CLASS_WEIGHTS='maybe' is not true or false"):
         Config.from_env(environ={"DISTILNB_CLASS_WEIGHTS": "maybe"})
+    with pytest.raises(SettingError, match="DISTILNB_EPOCHS='-2': epochs = -2.0 must be more than 0"):
+        Config.from_env(environ={"DISTILNB_EPOCHS": "-2"})
+
+
+def test_bad_profile_and_unknown_parameter_are_named():
+    with pytest.raises(SettingError, match="Unknown profile 'tiny'"):
+        Config.from_env(profile="tiny", environ={})
+    with pytest.raises(SettingError, match="no setting max_len"):
+        Config.from_env(environ={}, max_len=3)
+    assert issubclass(SettingError, DistilnbError) and issubclass(SettingError, ValueError)
+
+
+def test_field_types_are_real_types_and_parse_value_follows_them():
+    types = field_types()
+    assert types["epochs"] is float and types["max_train_examples"] == int | None and types["class_weights"] is bool
+    assert parse_value("none", types["learning_rate"], "--learning-rate") is None
+    assert parse_value("3", types["epochs"], "--epochs") == 3.0 and parse_value("off", bool, "x") is False
+    assert "extra" not in types
+
+
+def test_replace_revalidates():
+    cfg = Config.from_env(environ={})
+    assert dataclasses.replace(cfg, seed=5).seed == 5
+    with pytest.raises(SettingError):
+        dataclasses.replace(cfg, batch_size=0)
 
 
 def test_paths_follow_the_run_layout(tmp_path):
     cfg = Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path), run_name="exp1")
     paths = cfg.paths
     assert paths.root == tmp_path / "exp1"
-    assert (paths.data, paths.model, paths.metrics) == (tmp_path / "exp1/data", tmp_path / "exp1/model", tmp_path / "exp1/metrics.json")
+    assert (paths.data, paths.model, paths.metrics) == (tmp_path / "exp1/data", tmp_path / "exp1/model",
+                                                        tmp_path / "exp1/metrics.json")
     assert Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path)).paths.root == tmp_path / "smoke"
 
 
-def test_project_root_is_found_from_a_subfolder(tmp_path):
+def test_project_root_is_found_from_a_subfolder_and_relative_paths_resolve_against_it(tmp_path, monkeypatch):
     here = Path(__file__).resolve().parent
     assert project_root(here) == here.parent
     assert project_root(tmp_path) == tmp_path.resolve()
-
-
-def test_seed_everything_repeats_python_numpy_and_torch():
-    seed_everything(3)
-    first = (random.random(), np.random.rand(), torch.rand(1).item())
-    seed_everything(3)
-    assert (random.random(), np.random.rand(), torch.rand(1).item()) == first
-    seed_everything(4)
-    assert random.random() != first[0]
-
-
-def test_offline_errors_become_one_sentence_and_others_pass_through():
-    def offline():
-        raise OSError("We couldn't connect to 'https://huggingface.co' to load the files")
-
-    with pytest.raises(HubUnreachableError) as caught:
-        from_hub("the model 'x'", offline)
-    message = str(caught.value)
-    assert message.count(". ") == 0 and "DISTILNB_PROFILE=smoke" in message and caught.value.__suppress_context__
-    with pytest.raises(ZeroDivisionError):
-        from_hub("x", lambda: 1 / 0)
+    monkeypatch.chdir(here.parent / "notebooks")
+    assert resolve_path("data/support_tickets.csv") == here.parent / "data" / "support_tickets.csv"
 
 
 def test_saved_config_round_trips(tmp_path):
     cfg = Config.from_env(profile="smoke", environ={}, seed=5)
-    import json
-
     assert Config(**json.loads(cfg.save(tmp_path / "c.json").read_text())) == cfg
+
+
+class LocalEntryNotFoundError(Exception):
+    """Named like huggingface_hub's: no network and not in the cache."""
+
+
+def test_offline_errors_become_one_sentence_and_others_pass_through():
+    def offline():
+        raise OSError("could not load") from LocalEntryNotFoundError("not cached")
+
+    with pytest.raises(HubUnreachableError) as caught:
+        from_hub("the model 'x'", offline)
+    message = str(caught.value)
+    assert message.count(". ") == 0 and "DISTILNB_PROFILE=offline" in message and caught.value.__suppress_context__
+    with pytest.raises(ZeroDivisionError), hub_errors("x"):
+        _ = 1 / 0
+
+
+def test_a_message_that_mentions_offline_is_not_taken_for_a_hub_outage():
+    # Defect 8: any message with "offline" or "couldn't connect" used to become "Could not download ...".
+    local = KeyError("column 'offline_orders' is not in the data")
+    assert not is_offline_error(local) and not is_offline_error(OSError("We couldn't connect to the local disk"))
+    with pytest.raises(KeyError, match="offline_orders"), hub_errors("the model '/models/mine'"):
+        raise local

@@ -2,7 +2,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from distilnb import data, metrics, predict, train
+from scipy.special import softmax
+
+from distilnb import data, metrics, predict, runs
+from distilnb.errors import DataError
 
 
 def test_metrics_on_a_hand_made_prediction_set():
@@ -19,9 +22,9 @@ def test_metrics_on_a_hand_made_prediction_set():
 
 
 def test_metrics_refuse_misaligned_or_empty_inputs():
-    with pytest.raises(ValueError, match="as many predictions as labels"):
+    with pytest.raises(DataError, match="as many predictions as labels"):
         metrics.classification_metrics([0, 1], [0], ["a", "b"])
-    with pytest.raises(ValueError, match="at least one"):
+    with pytest.raises(DataError, match="at least one"):
         metrics.classification_metrics([], [], ["a"])
 
 
@@ -38,7 +41,7 @@ def test_error_analysis_ranks_by_loss_and_counts_confused_pairs():
     assert metrics.top_losses(frame, 2)["text"].tolist() == ["z", "x"]
     pairs = metrics.confused_pairs(frame)
     assert pairs.to_dict("records") == [{"true": "pos", "predicted": "neg", "count": 2}, {"true": "neg", "predicted": "pos", "count": 1}]
-    with pytest.raises(ValueError, match="line up"):
+    with pytest.raises(DataError, match="line up"):
         metrics.prediction_frame(["a"], [0, 1], logits[:2], ["neg", "pos"])
 
 
@@ -56,30 +59,23 @@ def test_ece_on_known_probabilities():
 def test_temperature_scaling_recovers_a_known_temperature():
     rng = np.random.default_rng(0)
     true_logits = rng.normal(size=(4000, 3)) * 2
-    labels = np.array([rng.choice(3, p=p) for p in predict.softmax(true_logits)])
+    labels = np.array([rng.choice(3, p=p) for p in softmax(true_logits, axis=-1)])
     temperature = metrics.fit_temperature(true_logits * 3, labels)  # over-confident by a factor of 3
     assert temperature == pytest.approx(3, rel=0.1)
-    before = metrics.expected_calibration_error(predict.softmax(true_logits * 3), labels)
-    after = metrics.expected_calibration_error(predict.softmax(true_logits * 3 / temperature), labels)
+    before = metrics.expected_calibration_error(softmax(true_logits * 3, axis=-1), labels)
+    after = metrics.expected_calibration_error(softmax(true_logits * 3 / temperature, axis=-1), labels)
     assert after < before / 2
 
 
 def test_labels_the_model_does_not_know_are_named():
     assert metrics.labels_in_model_order([0, 1], ["b", "a"], ["a", "b"]).tolist() == [1, 0]
-    with pytest.raises(ValueError, match=r"labels the model was not trained on: \['z'\]"):
+    with pytest.raises(DataError, match=r"labels the model was not trained on: \['z'\]"):
         metrics.labels_in_model_order([0, 1], ["a", "z"], ["a", "b"])
-
-
-def test_metrics_json_sections_merge(tmp_path):
-    path = tmp_path / "m.json"
-    metrics.update_metrics(path, "validation", {"x": {"accuracy": 0.5}})
-    content = metrics.update_metrics(path, "validation", {"y": {"accuracy": 0.7}})
-    assert content == {"validation": {"x": {"accuracy": 0.5}, "y": {"accuracy": 0.7}}} == metrics.read_metrics(path)
 
 
 def test_predictions_texts_and_labels_stay_aligned_where_trainer_predict_reorders(trained, sample_splits, tokenized):
     trainer, folder = trained
-    test_inputs = train.model_inputs(tokenized)["test"]
+    test_inputs = tokenized["test"]
     grouped = trainer.predict(test_inputs)
     dataset_labels = np.array(sample_splits["test"]["label"])
     # With length grouping on, the Trainer walks the test set in grouped order: its label_ids are no longer dataset order.
@@ -100,6 +96,26 @@ def test_predictions_texts_and_labels_stay_aligned_where_trainer_predict_reorder
 
 def test_evaluation_is_saved_beside_the_model_and_in_the_run(trained, smoke_cfg):
     _, folder = trained
-    path = metrics.save_evaluation(smoke_cfg.paths.metrics, str(folder), "test", {"accuracy": 0.5})
+    path = runs.save_evaluation(smoke_cfg.paths.metrics, str(folder), "test", {"accuracy": 0.5})
     assert path == folder / "eval_test.json" and pd.read_json(path, typ="series")["accuracy"] == 0.5
-    assert metrics.read_metrics(smoke_cfg.paths.metrics)["test"]["fine-tuned"] == {"accuracy": 0.5}
+    assert runs.read_metrics(smoke_cfg.paths.metrics)["test"]["fine-tuned"] == {"accuracy": 0.5}
+
+
+class Scores:
+    """Any object with .logits(texts) and .label_names can be evaluated: here, a keyword rule."""
+
+    label_names = ["no", "yes"]
+
+    def logits(self, texts):
+        return np.array([[0.0, 1.0] if "yes" in text else [1.0, 0.0] for text in texts])
+
+
+def test_evaluate_split_takes_any_predictor_and_scores_in_dataset_order():
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=["yes", "no"])})
+    table = datasets.Dataset.from_dict({"text": ["yes a", "no b", "yes c", "no d"], "label": [0, 1, 1, 1]},
+                                       features=features)
+    evaluation = metrics.evaluate_split(Scores(), datasets.DatasetDict({"train": table, "test": table}), "test")
+    assert evaluation.labels.tolist() == [1, 0, 0, 0]  # the data's ids put in the model's label order
+    assert evaluation.scores["accuracy"] == 0.75 and evaluation.examples["predicted"].tolist() == ["yes", "no", "yes", "no"]

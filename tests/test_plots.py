@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -59,3 +62,14 @@ def test_reliability_diagram_skips_empty_bins(tmp_path):
     figure = plots.reliability_diagram(bins, ece=0.1)
     assert list(figure.axes[0].lines[1].get_xdata()) == [0.3, 0.9]
     assert plots.save_figure(figure, tmp_path, "r").stat().st_size > 1000
+
+
+def test_a_figure_renders_as_png_in_an_ipython_kernel():
+    # A fresh interpreter, as a kernel is: the shell exists before the course imports plots.
+    code = ("from IPython.core.interactiveshell import InteractiveShell\nshell = InteractiveShell.instance()\n"
+            "import pandas as pd\nfrom distilnb import plots\n"
+            "figure = plots.class_balance(pd.DataFrame({'train': [2, 1]}, index=['a', 'b']))\n"
+            "formats, _ = shell.display_formatter.format(figure)\nprint(sorted(formats))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "'image/png'" in done.stdout.strip().splitlines()[-1]

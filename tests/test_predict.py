@@ -8,11 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from distilnb.predict import INT8_PACKAGES, OnnxClassifier, Predictor, require_int8_packages
-from distilnb.train import load_model, save_model
+from distilnb.models import load_classifier
+from distilnb.predict import OnnxClassifier, Predictor
 
-# One name per sample-dataset label (account, delivery, praise, product, refund), with spaces, capitals and symbols.
-LABEL_NAMES = ["Account & login", "Delivery: late/lost", "Praise 👍", "Product question", "Refund request"]
+SYMBOLS = ("& login", ": late/lost", "👍", "question?", "— request")
 REPEATED = "my parcel never arrived "  # four words, one token each
 
 
@@ -30,9 +29,10 @@ def briefly_trained(model, tokenizer, texts: list[str], labels: list[int], steps
     # A random head scores every text almost alike, which would let a mixed-up order or a poor int8 copy pass unseen.
     optimizer = torch.optim.AdamW(model.parameters(), lr=2e-3)
     targets = torch.tensor(labels)
+    order = np.random.default_rng(0).permutation(len(texts))  # the file may be grouped by class
     model.train()
     for step in range(steps):
-        rows = [(step * 32 + i) % len(texts) for i in range(32)]
+        rows = [int(order[(step * 32 + i) % len(texts)]) for i in range(32)]
         batch = tokenizer([texts[i] for i in rows], truncation=True, max_length=64, padding=True, return_tensors="pt")
         loss = model(**batch, labels=targets[rows]).loss
         optimizer.zero_grad()
@@ -42,13 +42,23 @@ def briefly_trained(model, tokenizer, texts: list[str], labels: list[int], steps
 
 
 @pytest.fixture(scope="module")
-def model_folder(tmp_path_factory, smoke_cfg, sample_splits, tokenizer):
-    """Return a saved classifier folder: the tiny DistilBERT, briefly trained, with LABEL_NAMES as its id2label."""
+def label_names(sample_splits) -> list[str]:
+    """One name per sample-dataset label, with spaces, capitals and symbols that a model folder must keep."""
+    names = sample_splits["train"].features["label"].names
+    return [f"{name.title()} {SYMBOLS[i % len(SYMBOLS)]}" for i, name in enumerate(names)]
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory, smoke_cfg, sample_splits, tokenizer, label_names):
+    """Return a saved classifier folder: the tiny DistilBERT, briefly trained, with label_names as its id2label."""
     torch.manual_seed(0)  # the new head's weights and the dropout
-    model = load_model(smoke_cfg.resolved_model, LABEL_NAMES)
+    model = load_classifier(smoke_cfg.resolved_model, label_names)
     train = sample_splits["train"]
     briefly_trained(model, tokenizer, list(train["text"]), list(train["label"]))
-    return save_model(tmp_path_factory.mktemp("predict") / "model", model, tokenizer, card="# test")
+    folder = tmp_path_factory.mktemp("predict") / "model"
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -59,9 +69,7 @@ def fp32(model_folder) -> Predictor:
 
 @pytest.fixture(scope="module")
 def int8(fp32) -> Predictor:
-    """Return its int8 copy, or skip where the int8 packages are not installed."""
-    for package in INT8_PACKAGES:
-        pytest.importorskip(package)
+    """Return its int8 copy."""
     return fp32.quantized()
 
 
@@ -73,22 +81,22 @@ def predictor(request) -> Predictor:
 
 @pytest.fixture(scope="module")
 def sample_texts(sample_splits) -> list[str]:
-    """Return every text of the sample dataset (690)."""
+    """Return every text of the sample dataset."""
     return [text for split in sample_splits.values() for text in split["text"]]
 
 
 @pytest.fixture(scope="module")
 def mixed_texts(sample_texts) -> list[str]:
-    """Return the 20 shortest and 20 longest sample texts, shuffled."""
+    """Return 60 sample texts spread from the shortest to the longest, shuffled."""
     by_length = sorted(sample_texts, key=len)
-    texts = by_length[:20] + by_length[-20:]
+    texts = by_length[:: len(by_length) // 59][:60]
     random.Random(0).shuffle(texts)
     return texts
 
 
 def batch_tolerance(predictor: Predictor) -> float:
     """Return how far a text's logits may move with the batch around it: int8 scales its activations per batch."""
-    return 0.1 if isinstance(predictor.model, OnnxClassifier) else 1e-5
+    return 0.2 if isinstance(predictor.model, OnnxClassifier) else 1e-5
 
 
 def far_apart(rows: np.ndarray, gap: float) -> list[int]:
@@ -142,23 +150,23 @@ def test_bad_inputs_are_refused_with_the_index(predictor, call):
         call(predictor, ["fine", "", "fine", " \n\t"])
 
 
-def test_an_empty_list_gives_empty_results(predictor):
+def test_an_empty_list_gives_empty_results(predictor, label_names):
     assert predictor.predict([]) == []
     assert predictor.predict(iter([])) == []
-    assert predictor.logits([]).shape == (0, len(LABEL_NAMES))
-    assert predictor.probabilities([]).shape == (0, len(LABEL_NAMES))
-    assert predictor.probabilities([], chunk=True).shape == (0, len(LABEL_NAMES))
+    assert predictor.logits([]).shape == (0, len(label_names))
+    assert predictor.probabilities([]).shape == (0, len(label_names))
+    assert predictor.probabilities([], chunk=True).shape == (0, len(label_names))
 
 
 # ---------------------------------------------------------------- top-k and scores
 
 
-def test_top_k_keeps_the_most_likely_in_descending_order(predictor, sample_texts):
+def test_top_k_keeps_the_most_likely_in_descending_order(predictor, sample_texts, label_names):
     texts = sample_texts[:20]
     probabilities = predictor.probabilities(texts)
     assert np.allclose(probabilities.sum(axis=1), 1, atol=1e-5)
     for row, full, top in zip(probabilities, predictor.predict(texts), predictor.predict(texts, top_k=2)):
-        ranked = [LABEL_NAMES[i] for i in np.argsort(-row, kind="stable")]
+        ranked = [label_names[i] for i in np.argsort(-row, kind="stable")]
         assert list(top["scores"]) == ranked[:2]
         assert list(full["scores"]) == ranked
         assert list(full["scores"].values()) == sorted(full["scores"].values(), reverse=True)
@@ -166,13 +174,13 @@ def test_top_k_keeps_the_most_likely_in_descending_order(predictor, sample_texts
         assert top["label"] == full["label"] == ranked[0]
         assert top["score"] == full["score"] == max(full["scores"].values())
         assert top["score"] == pytest.approx(row.max(), abs=1e-6)
-    assert predictor.predict_one(texts[0], top_k=1)["scores"].keys() == {LABEL_NAMES[int(probabilities[0].argmax())]}
+    assert predictor.predict_one(texts[0], top_k=1)["scores"].keys() == {label_names[int(probabilities[0].argmax())]}
     with pytest.raises(ValueError, match="top_k"):
         predictor.predict(texts, top_k=0)
 
 
-def test_predictions_name_the_models_labels(fp32, sample_texts):
-    assert fp32.label_names == LABEL_NAMES
+def test_predictions_name_the_models_labels(fp32, sample_texts, label_names):
+    assert fp32.label_names == label_names
     labels = {result["label"] for result in fp32.predict(sample_texts)}
     assert len(labels) >= 3  # the briefly trained model tells texts apart
 
@@ -247,8 +255,8 @@ def test_a_folder_without_a_tokenizer_is_refused(tmp_path, fp32):
 # ---------------------------------------------------------------- under load
 
 
-def test_ten_thousand_texts_in_bounded_batches_with_a_progress_bar(predictor, capsys):
-    texts = [f"order {i} never arrived, please help" if i % 3 else f"refund {i}" for i in range(10_000)]
+def test_thousands_of_texts_in_bounded_batches_with_a_progress_bar(predictor, capsys):
+    texts = [f"order {i} never arrived, please help" if i % 3 else f"refund {i}" for i in range(2_000)]
     seen: list[int] = []
     hook = predictor.model.register_forward_pre_hook(
         lambda module, args, kwargs: seen.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
@@ -259,7 +267,7 @@ def test_ten_thousand_texts_in_bounded_batches_with_a_progress_bar(predictor, ca
     assert len(results) == len(texts)
     assert sum(seen) == len(texts) and max(seen) == predictor.batch_size
     assert "Predicting" in capsys.readouterr().err
-    for i in (0, 1, 2, 4_999, 9_998, 9_999):
+    for i in (0, 1, 2, 999, 1_998, 1_999):
         alone = predictor.predict([texts[i]])[0]
         assert results[i]["scores"] == pytest.approx(alone["scores"], abs=batch_tolerance(predictor))
 
@@ -278,15 +286,6 @@ def test_int8_is_a_cpu_onnx_predictor_with_the_same_settings(fp32, int8):
     assert isinstance(int8.model, OnnxClassifier) and int8.model.device.type == "cpu"
     assert (int8.label_names, int8.max_length, int8.batch_size) == (fp32.label_names, fp32.max_length, fp32.batch_size)
     assert int8.quantized() is int8
-
-
-def test_int8_names_its_missing_packages(monkeypatch):
-    import importlib.util
-
-    real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *args: None if name == "onnxscript" else real(name, *args))
-    with pytest.raises(ImportError, match="pip install onnxscript$"):
-        require_int8_packages()
 
 
 def test_interactive_box_classifies_the_typed_text(monkeypatch, capsys):

