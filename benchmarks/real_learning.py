@@ -223,7 +223,7 @@ def train_clock():
 
 
 def training_arguments(recipe: dict, epochs: float, learning_rate: float, folder: Path, seed: int, every: int | None):
-    """Return the TrainingArguments of one recipe, every setting written out (evaluation each epoch or every N steps)."""
+    """Return the TrainingArguments of one recipe, every setting written out (validation each epoch or N steps)."""
     from transformers import TrainingArguments
 
     when = {"strategy": "steps", "steps": every} if every else {"strategy": "epoch", "steps": None}
@@ -259,7 +259,7 @@ def training_arguments(recipe: dict, epochs: float, learning_rate: float, folder
 
 
 def history_table(log_history: list[dict], train_seconds: list[float]) -> list[dict]:
-    """Return one row per evaluation: train loss, validation metrics, training seconds since the previous row, eval s."""
+    """Return one row per evaluation: train loss, validation metrics, training seconds since the row before, eval s."""
     rows: dict[float, dict] = {}
     for entry in log_history:
         if "epoch" in entry and ("loss" in entry or "eval_loss" in entry):

@@ -64,6 +64,7 @@ def all_baselines(model_name: str, splits, label_names: list[str], split: str = 
     return {
         "majority class": majority_baseline(train["label"], held_out["label"], label_names),
         "TF-IDF + logistic regression": tfidf_baseline(*args, seed=seed),
-        "frozen [CLS] features + logistic regression": frozen_baseline(model_name, *args, max_length=max_length, seed=seed),
+        "frozen [CLS] features + logistic regression": frozen_baseline(model_name, *args, max_length=max_length,
+                                                                       seed=seed),
     }
 

@@ -7,39 +7,24 @@ does, over the notebooks' functions.
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import os
 import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from typing import Any
 
+from distilnb.commands import CONFIG_FIELDS, TRAINED_SETTINGS, flag_of
 from distilnb.config import ENV_PREFIX, PROFILES, Config, base_type, field_types, parse_value
-from distilnb.errors import DistilnbError, SettingError
+from distilnb.errors import DistilnbError
 from distilnb.readers import FORMATS
 
 PUBLISHED_MODEL = "bhadresh-savani/distilbert-base-uncased-emotion"  # chapters 04/05 use it when 03 was skipped
-CONFIG_FIELDS = [name for name in field_types() if name != "profile"]
-# Settings evaluate and predict take from the model's fine-tuning record (distilnb_config.json) unless a flag or
-# DISTILNB_* variable names them: a run's data, its columns and splits, and the length it was trained with.
-TRAINED_SETTINGS = ("dataset", "text_column", "label_column", "seed", "validation_size", "test_size",
-                    "drop_duplicates", "merge_label_variants", "max_train_examples", "max_length")
 # Options of readers.read_source that are not Config fields, so flags of their own.
 READER_OPTIONS = ("encoding", "encoding_errors", "header", "format")
 THREADS_HELP = ("CPU threads for torch (default: $OMP_NUM_THREADS when set, else the cores not already busy, at most 4:"
                 " on a shared 2-core machine one thread trained 3x faster than two)")
 
 
-class UsageError(DistilnbError):
-    """The command line asks for something that cannot be done; the message says what to type instead."""
-
-
-# ---------------------------------------------------------------- settings: flag, then DISTILNB_*, then the default
-
-
-def flag_of(name: str) -> str:
-    """Return the flag of a setting or option: max_length -> --max-length."""
-    return "--" + name.replace("_", "-")
+# ---------------------------------------------------------------- flags
 
 
 def value_parser(name: str, hint: Any, allow_auto: bool = False) -> Callable[[str], Any]:
@@ -66,12 +51,13 @@ def field_help(name: str, trained: bool) -> str:
     return f"{default}{extra}; beats {ENV_PREFIX}{name.upper()}"
 
 
-def add_config_flags(parser: argparse.ArgumentParser, trained: bool = False, auto_length: bool = False) -> None:
+def add_config_flags(parser: argparse.ArgumentParser, trained: bool = False, auto_length: bool = False,
+                     profile: str = "offline") -> None:
     """Add --profile and a flag per Config field (--max-length, --epochs, ...); flags not given stay off args."""
     group = parser.add_argument_group(f"configuration (every Config field; a flag beats its {ENV_PREFIX}* variable, "
                                       "which beats the profile)")
     group.add_argument("--profile", choices=list(PROFILES), default=None,
-                       help=f"profile of defaults (default: ${ENV_PREFIX}PROFILE, else offline)")
+                       help=f"profile of defaults (default: ${ENV_PREFIX}PROFILE, else {profile})")
     for name, hint in field_types().items():
         if name == "profile":
             continue
@@ -100,45 +86,6 @@ def add_reader_flags(parser: argparse.ArgumentParser, split_files: tuple[str, ..
              "test": "the test rows, with --train-file (default: cut from the training rows)"}
     for split in split_files:
         group.add_argument(f"--{split}-file", metavar="FILE", help=helps[split])
-
-
-def set_by_flag(args: argparse.Namespace) -> dict[str, Any]:
-    """Return {setting: value} of the Config fields given as flags."""
-    return {name: getattr(args, name) for name in CONFIG_FIELDS if hasattr(args, name)}
-
-
-def setting_sources(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
-    """Return {setting: how the user wrote it}, e.g. {'epochs': '--epochs 0', 'seed': 'DISTILNB_SEED=x'}."""
-    sources = {name: f"{ENV_PREFIX}{name.upper()}={environ[ENV_PREFIX + name.upper()]}"
-               for name in CONFIG_FIELDS if ENV_PREFIX + name.upper() in environ}
-    return sources | {name: f"{flag_of(name)} {value}" for name, value in set_by_flag(args).items()}
-
-
-def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = None,
-                 recorded: Mapping[str, Any] | None = None) -> Config:
-    """Return the run's Config: a flag beats its DISTILNB_* variable, which beats `recorded` (a model's own
-    settings, for evaluate and predict), which beats the profile default."""
-    environ = dict(os.environ if environ is None else environ)
-    sources = setting_sources(args, environ)
-    recorded = recorded or {}
-    params = {name: recorded[name] for name in TRAINED_SETTINGS if name in recorded and name not in sources}
-    flags = {name: value for name, value in set_by_flag(args).items() if value != "auto"}
-    # from_env reads None as "not given"; a flag typed as `none` is given, so it is applied after.
-    nones = {name: None for name, value in flags.items() if value is None}
-    try:
-        return dataclasses.replace(Config.from_env(profile=args.profile, environ=environ, **params, **flags), **nones)
-    except SettingError as error:
-        raise SettingError(name_the_flags(str(error), flags), error.setting) from None
-
-
-def name_the_flags(message: str, flags: Mapping[str, Any]) -> str:
-    """Return a Config validation message with the settings given as flags named as flags: 'epochs = 0 must be more
-    than 0' becomes '--epochs 0 must be more than 0' (Config.from_env already names DISTILNB_* variables)."""
-    for name, value in flags.items():
-        message = re.sub(rf"^{name} = \S+ ", f"{flag_of(name)} {value} ", message)
-        if "_" in name:  # a one-word name (model, seed) may be a plain word of the sentence
-            message = re.sub(rf"(?<![\w-]){name}(?![\w-])", flag_of(name), message)
-    return message
 
 
 # ---------------------------------------------------------------- messages in the command line's words
@@ -251,7 +198,7 @@ def add_download(subcommands, commands) -> None:
                                f"(default: {PUBLISHED_MODEL})")
     download.add_argument("--no-published", dest="published", action="store_const", const=None,
                           help="do not download the published checkpoint")
-    add_config_flags(download)
+    add_config_flags(download, profile="full")
     download.set_defaults(run=commands.run_download)
 
 

@@ -1,4 +1,5 @@
-"""What each `distilnb` command does (its arguments are in distilnb.cli): train, evaluate, predict, download.
+"""What each `distilnb` command does (its arguments are in distilnb.cli): train, evaluate, predict, download, and
+the settings rule they share (a flag, then its DISTILNB_* variable, then the model's record, then the profile).
 
 Every message here speaks the command line (flags); the library's messages are reworded by cli.in_cli_words.
 """
@@ -12,14 +13,14 @@ import os
 import re
 import shlex
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from distilnb.cli import TRAINED_SETTINGS, UsageError, build_config, setting_sources
-from distilnb.config import MAX_LENGTH_RANGE, Config
-from distilnb.errors import DataError, HubUnreachableError, from_hub
+from distilnb.config import ENV_PREFIX, MAX_LENGTH_RANGE, Config, field_types
+from distilnb.errors import DataError, DistilnbError, HubUnreachableError, SettingError, from_hub
 from distilnb.readers import ReadOptions, decode, read_source, read_table, reading, source_notes
 
 # What loading a model needs from its Hub repository: configuration, tokenizer files and safetensors weights only.
@@ -33,6 +34,62 @@ TABLE_INPUTS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # --file as a ta
 BLANK = "blank line: nothing to classify"
 FINE_TUNED = "fine-tuned (Trainer)"  # the row of metrics.json that train.run_fine_tuning writes
 READING_RECORD = "distilnb_reading.json"  # beside the model: the reading flags its training data needed
+CONFIG_FIELDS = [name for name in field_types() if name != "profile"]
+# Settings evaluate and predict take from the model's fine-tuning record (distilnb_config.json) unless a flag or
+# DISTILNB_* variable names them: a run's data, its columns and splits, and the length it was trained with.
+TRAINED_SETTINGS = ("dataset", "text_column", "label_column", "seed", "validation_size", "test_size",
+                    "drop_duplicates", "merge_label_variants", "max_train_examples", "max_length")
+
+
+class UsageError(DistilnbError):
+    """The command line asks for something that cannot be done; the message says what to type instead."""
+
+
+# ---------------------------------------------------------------- settings: flag > variable > record > profile
+
+
+def flag_of(name: str) -> str:
+    """Return the flag of a setting or option: max_length -> --max-length."""
+    return "--" + name.replace("_", "-")
+
+
+def set_by_flag(args: argparse.Namespace) -> dict[str, Any]:
+    """Return {setting: value} of the Config fields given as flags."""
+    return {name: getattr(args, name) for name in CONFIG_FIELDS if hasattr(args, name)}
+
+
+def setting_sources(args: argparse.Namespace, environ: Mapping[str, str]) -> dict[str, str]:
+    """Return {setting: how the user wrote it}, e.g. {'epochs': '--epochs 0', 'seed': 'DISTILNB_SEED=x'}."""
+    sources = {name: f"{ENV_PREFIX}{name.upper()}={environ[ENV_PREFIX + name.upper()]}"
+               for name in CONFIG_FIELDS if ENV_PREFIX + name.upper() in environ}
+    return sources | {name: f"{flag_of(name)} {value}" for name, value in set_by_flag(args).items()}
+
+
+def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = None,
+                 recorded: Mapping[str, Any] | None = None) -> Config:
+    """Return the run's Config: a flag beats its DISTILNB_* variable, which beats `recorded` (a model's own
+    settings, for evaluate and predict), which beats the profile default."""
+    environ = dict(os.environ if environ is None else environ)
+    sources = setting_sources(args, environ)
+    recorded = recorded or {}
+    params = {name: recorded[name] for name in TRAINED_SETTINGS if name in recorded and name not in sources}
+    flags = {name: value for name, value in set_by_flag(args).items() if value != "auto"}
+    # from_env reads None as "not given"; a flag typed as `none` is given, so it is applied after.
+    nones = {name: None for name, value in flags.items() if value is None}
+    try:
+        return dataclasses.replace(Config.from_env(profile=args.profile, environ=environ, **params, **flags), **nones)
+    except SettingError as error:
+        raise SettingError(name_the_flags(str(error), flags), error.setting) from None
+
+
+def name_the_flags(message: str, flags: Mapping[str, Any]) -> str:
+    """Return a Config validation message with the settings given as flags named as flags: 'epochs = 0 must be more
+    than 0' becomes '--epochs 0 must be more than 0' (Config.from_env already names DISTILNB_* variables)."""
+    for name, value in flags.items():
+        message = re.sub(rf"^{name} = \S+ ", f"{flag_of(name)} {value} ", message)
+        if "_" in name:  # a one-word name (model, seed) may be a plain word of the sentence
+            message = re.sub(rf"(?<![\w-]){name}(?![\w-])", flag_of(name), message)
+    return message
 
 
 def err(*lines: str) -> None:
@@ -210,12 +267,31 @@ def length_advice(cfg: Config, splits, auto: bool) -> tuple[Config, str]:
 
 
 def read_and_split(cfg: Config):
-    """Return (splits, notes) of the training data, as data.prepare_splits builds them, with what reading noticed."""
+    """Return (splits, notes, replaced) of the training data as data.prepare_splits builds them: notes include what
+    reading detected or replaced; replaced counts the undecodable characters replaced per split."""
     from distilnb import data
 
     frames = read_source(cfg.dataset)
     splits, report = data.prepare_splits(frames, cfg)
-    return splits, [*source_notes(frames), *report.notes]
+    replaced = {split: frame.attrs["replaced_characters"] for split, frame in frames.items()
+                if frame.attrs.get("replaced_characters")}
+    return splits, [*source_notes(frames), *report.notes], replaced
+
+
+def add_reading_to_report(data_folder: Path, notes: list[str], replaced: dict[str, int]) -> None:
+    """Add what reading detected (notes) and replaced (counts) to the run's load_report.json.
+
+    data.prepare_splits builds the report from the frames' rows and does not look at what the reader noted in
+    frame.attrs; until it does, the command line adds it here, after training saved the report.
+    """
+    path = data_folder / "load_report.json"
+    if not path.is_file():
+        return
+    report = json.loads(path.read_text())
+    report["notes"] = [*(note for note in notes if note not in report["notes"]), *report["notes"]]
+    for split, count in replaced.items():
+        report["converted"][f"{split}: undecodable characters replaced with U+FFFD"] = count
+    path.write_text(json.dumps(report, indent=2))
 
 
 def baseline_scores(splits, seed: int) -> dict[str, dict]:
@@ -258,7 +334,7 @@ def run_train(args: argparse.Namespace) -> None:
     check_model_name(cfg.model, "--model")
     options = read_options(args)
     with reading(options):
-        splits, notes = read_and_split(cfg)
+        splits, notes, replaced = read_and_split(cfg)
         cfg, advice = length_advice(cfg, splits, auto=getattr(args, "max_length", None) == "auto")
         if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, once
             err(*(f"Data: {note}" for note in notes), advice)
@@ -270,6 +346,7 @@ def run_train(args: argparse.Namespace) -> None:
     if not is_main_process():
         return
     record_reading(folder, options)
+    add_reading_to_report(cfg.paths.data, notes, replaced)
     baselines = baseline_scores(splits, cfg.seed)
     runs.update_metrics(cfg.paths.metrics, "validation", baselines)  # where chapter 03 writes them too
     rows = {**baselines, "fine-tuned (Trainer)": runs.read_metrics(cfg.paths.metrics)["validation"][FINE_TUNED]}
@@ -287,9 +364,10 @@ def is_main_process() -> bool:
 # ---------------------------------------------------------------- evaluate
 
 
-def rows_to_score(args: argparse.Namespace, cfg: Config, recorded: dict, model: str):
-    """Return (splits, where they come from): --test-file; else the run's saved splits (read, never rewritten) when
-    the data settings are the ones the model was trained with; else the splits rebuilt in memory as cfg says."""
+def rows_to_score(args: argparse.Namespace, cfg: Config, recorded: dict, model: str) -> tuple[Any, str, bool]:
+    """Return (splits, where they come from, whether they are the run's saved splits): --test-file; else the run's
+    saved splits (read, never rewritten) when the data settings are the ones the model was trained with; else the
+    splits rebuilt in memory as cfg says."""
     import datasets
 
     from distilnb import data
@@ -297,15 +375,15 @@ def rows_to_score(args: argparse.Namespace, cfg: Config, recorded: dict, model: 
     if args.test_file:
         frame = data.clean_frame(read_table(args.test_file), cfg.text_column, cfg.label_column,
                                  data.LoadReport(source=args.test_file), args.split)
-        return file_splits(frame, args.split, model), f"every row of {args.test_file}"
+        return file_splits(frame, args.split, model), f"every row of {args.test_file}", False
     changed = [name for name in TRAINED_SETTINGS if name != "max_length" and recorded
                and getattr(cfg, name) != recorded.get(name)]
     saved = Path(model).parent / "data"
     if not changed and recorded and (saved / "dataset_dict.json").is_file():
-        return datasets.load_from_disk(str(saved)), f"the run's saved splits in {saved}"
+        return datasets.load_from_disk(str(saved)), f"the run's saved splits in {saved}", True
     splits, _ = data.prepare_splits(read_source(cfg.dataset), cfg)
     settings = ", ".join(f"{name} {getattr(cfg, name)}" for name in changed) or "the model's record"
-    return splits, f"{cfg.dataset}, split again in memory ({settings})"
+    return splits, f"{cfg.dataset}, split again in memory ({settings})", False
 
 
 def file_splits(frame: pd.DataFrame, split: str, model: str):
@@ -374,10 +452,10 @@ def run_evaluate(args: argparse.Namespace) -> None:
     recorded = fine_tuning_record(model)
     cfg = build_config(args, recorded=recorded)
     with reading(read_options(args, recorded=None if args.test_file else recorded_reading(model))):
-        splits, source = rows_to_score(args, cfg, recorded, model)
+        splits, source, saved = rows_to_score(args, cfg, recorded, model)
     if args.split not in splits:
         raise UsageError(f"The data has no {args.split} split.")
-    check_overlap(model, list(splits[args.split]["text"]), args.split, own_split=source.startswith("the run's"))
+    check_overlap(model, list(splits[args.split]["text"]), args.split, own_split=saved)
     predictor = load_predictor(model, cfg, chosen_max_length(args))
     evaluation = metrics.evaluate_split(predictor, splits, args.split)
     written = runs.save_evaluation(cfg.paths.metrics, model, args.split, evaluation.scores)
@@ -532,6 +610,8 @@ def run_download(args: argparse.Namespace) -> None:
     """Cache the profile's model and dataset and the published checkpoint in HF_HOME; print how to use them offline."""
     from huggingface_hub import constants
 
+    # What there is to download is the full profile's: the offline and smoke profiles need nothing from the Hub.
+    args.profile = args.profile or os.environ.get(ENV_PREFIX + "PROFILE") or "full"
     for what, name, fetch in downloads(build_config(args), args.published):
         if fetch is None:
             print(f"{what} {name}: local, nothing to download")

@@ -88,7 +88,7 @@ class Config:
 
     @classmethod
     def from_env(cls, profile: str | None = None, environ: dict[str, str] | None = None, **params: Any) -> Config:
-        """Return a Config: a parameter other than None beats its DISTILNB_* variable, which beats the profile default."""
+        """Return a Config: a parameter other than None beats its DISTILNB_* variable, which beats the profile's."""
         environ = dict(os.environ if environ is None else environ)
         types_ = field_types()
         unknown = sorted(set(params) - set(types_))
@@ -197,14 +197,15 @@ def check_type(name: str, value: Any, hint: Any) -> None:
 
 
 def parse_value(raw: str, hint: Any, source: str) -> Any:
-    """Return a setting's text (an environment variable's or a flag's) as its field's type; `source` names it in errors."""
+    """Return a setting's text (a variable's or a flag's) as its field's type; `source` names it in errors."""
     kind, optional = base_type(hint)
     text = raw.strip()
     if optional and text.lower() in NONE_WORDS:
         return None
     if kind is bool:
         if text.lower() not in TRUE_WORDS + FALSE_WORDS:
-            raise SettingError(f"{source}={raw!r} is not true or false: use one of {', '.join(TRUE_WORDS + FALSE_WORDS)}.")
+            words = ", ".join(TRUE_WORDS + FALSE_WORDS)
+            raise SettingError(f"{source}={raw!r} is not true or false: use one of {words}.")
         return text.lower() in TRUE_WORDS
     if kind in (int, float):
         try:

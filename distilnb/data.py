@@ -73,7 +73,8 @@ def canonical_label(value: object) -> str | None:
     return text or None
 
 
-def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report: LoadReport, split: str) -> pd.DataFrame:
+def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report: LoadReport,
+                split: str) -> pd.DataFrame:
     """Return rows with a non-empty text and a label, as columns text/label; every drop and conversion is counted."""
     check_columns(frame, text_column, label_column, f"the {split} data")
     texts, non_strings = [], 0
@@ -83,11 +84,12 @@ def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report
         elif isinstance(text, (int, float, np.integer, np.floating)):
             text, non_strings = str(text), non_strings + 1
         elif not isinstance(text, str):
-            raise DataTypeError(f"Row {row} of the {split} data has a text of type {type(text).__name__}: texts must be strings.")
+            raise DataTypeError(f"Row {row} of the {split} data has a text of type {type(text).__name__}: "
+                                "texts must be strings.")
         texts.append(text)
     labels = [canonical_label(label) for label in frame[label_column]]
     rewritten = sum(label is not None and not (isinstance(raw, str) and raw == label)
-                    for raw, label in zip(frame[label_column], labels))
+                    for raw, label in zip(frame[label_column], labels, strict=True))
     cleaned = pd.DataFrame({"text": texts, "label": labels}, dtype=object)
     missing_text = cleaned["text"].isna()
     empty_text = ~missing_text & (cleaned["text"].fillna("").str.strip() == "")
@@ -109,7 +111,7 @@ def label_variants(labels: list[str]) -> dict[str, list[str]]:
 
 
 def merge_variants(frames: dict[str, pd.DataFrame], report: LoadReport, merge: bool) -> dict[str, pd.DataFrame]:
-    """Return frames with label variants merged into their most frequent spelling when `merge`; report them either way."""
+    """Return frames with label variants merged into their most frequent spelling when `merge`; report them always."""
     counts = Counter(label for frame in frames.values() for label in frame["label"])
     report.label_variants = label_variants(list(counts))
     if not report.label_variants:
@@ -117,7 +119,7 @@ def merge_variants(frames: dict[str, pd.DataFrame], report: LoadReport, merge: b
     described = "; ".join(" / ".join(f"{v!r} ({counts[v]})" for v in found) for found in report.label_variants.values())
     if not merge:
         report.notes.append(f"labels that differ only by case are kept apart: {described}. Set merge_label_variants "
-                            "(MERGE_LABEL_VARIANTS, --merge-label-variants) to merge each into its most frequent spelling")
+                            "(MERGE_LABEL_VARIANTS, --merge-label-variants) to merge each into its commonest spelling")
         return frames
     target = {v: max(found, key=lambda s: (counts[s], s)) for found in report.label_variants.values() for v in found}
     report.notes.append(f"merged labels that differ only by case: {described}")
@@ -143,13 +145,13 @@ def label_names_for(labels: pd.Series, known_names: list[str] | None = None) -> 
 
 
 def stratified_split(labels: np.ndarray, held_out: dict[str, float], seed: int) -> dict[str, np.ndarray]:
-    """Return {"train": rows, **{split: rows}}: each held-out split takes its share of every class (train_test_split)."""
+    """Return {"train": rows, **{split: rows}}: each held-out split takes its share of every class."""
     classes, counts = np.unique(labels, return_counts=True)
     if len(classes) < 2:
         raise DataError(f"The data has a single class ({classes[0] if len(classes) else 'none'}): "
                         "a classifier needs at least two.")
     needed = 1 + len(held_out)
-    too_small = {str(c): int(n) for c, n in zip(classes, counts) if n < needed}
+    too_small = {str(c): int(n) for c, n in zip(classes, counts, strict=True) if n < needed}
     if too_small:
         raise DataError(
             f"These classes have fewer than {needed} examples, too few for one in train and in each of "
@@ -195,7 +197,7 @@ def duplicate_report(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
 
 
 def drop_duplicates_and_leaks(frames: dict[str, pd.DataFrame], report: LoadReport) -> dict[str, pd.DataFrame]:
-    """Return frames without repeated texts: later splits lose rows whose text is in an earlier split; counts reported."""
+    """Return frames without repeated texts: later splits lose rows whose text an earlier split has; counts reported."""
     seen: set[str] = set()
     result = {}
     for split, frame in frames.items():
@@ -227,7 +229,8 @@ def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: 
     held_out = {split: share for split, share in shares.items() if split not in cleaned}
     if held_out:
         rows = stratified_split(train["label"].to_numpy(), held_out, cfg.seed)
-        report.notes.append(f"made {' and '.join(held_out)} by a stratified split of the training rows (seed {cfg.seed})")
+        made = " and ".join(held_out)
+        report.notes.append(f"made {made} by a stratified split of the training rows (seed {cfg.seed})")
         cleaned.update({split: train.iloc[rows[split]].reset_index(drop=True) for split in held_out})
         train = train.iloc[rows["train"]].reset_index(drop=True)
     frames = {"train": train, "validation": cleaned["validation"], "test": cleaned["test"]}
@@ -260,7 +263,7 @@ def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]):
 
 
 def prepare_splits(raw, cfg: Config):
-    """Return (DatasetDict of train/validation/test, LoadReport) from a DatasetDict or {split: DataFrame}, as cfg says."""
+    """Return (DatasetDict of train/validation/test, LoadReport) from a DatasetDict or {split: DataFrame}."""
     frames_given = all(isinstance(frame, pd.DataFrame) for frame in raw.values())
     source_frames = raw if frames_given else dataset_frames(raw)
     report = LoadReport(source=cfg.dataset)

@@ -1,4 +1,4 @@
-"""Stage 04: metrics with scikit-learn, reports, error analysis and calibration (not evaluate.py: that is Hugging Face's)."""
+"""Stage 04: scikit-learn metrics, reports, error analysis, calibration (not evaluate.py, a Hugging Face name)."""
 
 from __future__ import annotations
 
@@ -24,10 +24,12 @@ def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
     result: dict = {"accuracy": float(skm.accuracy_score(y_true, y_pred)), "examples": len(y_true)}
     present = np.union1d(y_true, y_pred)  # a class absent from both would add a meaningless 0 to the macro average
     for average in ("macro", "weighted"):
-        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=present, average=average, zero_division=0)
+        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=present, average=average,
+                                                         zero_division=0)
         result.update({f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)})
     p, r, f, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=ids, average=None, zero_division=0)
-    result["per_class"] = {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+    result["per_class"] = {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
+                                  "support": int(support[i])}
                            for i, name in enumerate(label_names)}
     return result
 
@@ -56,9 +58,10 @@ def comparison_table(results: dict[str, dict]) -> pd.DataFrame:
 
 def report_frame(scores: dict) -> pd.DataFrame:
     """Return the classification report as a table: a row per class, then macro and weighted averages."""
-    rows = {name: values for name, values in scores["per_class"].items()}
+    rows = dict(scores["per_class"])
     for average in ("macro", "weighted"):
-        rows[f"{average} average"] = {"precision": scores[f"precision_{average}"], "recall": scores[f"recall_{average}"],
+        rows[f"{average} average"] = {"precision": scores[f"precision_{average}"],
+                                      "recall": scores[f"recall_{average}"],
                                       "f1": scores[f"f1_{average}"], "support": scores["examples"]}
     return pd.DataFrame(rows).T.astype({"support": int})
 
@@ -81,10 +84,11 @@ def confusion(y_true, y_pred, n_classes: int) -> np.ndarray:
 
 
 def prediction_frame(texts: list[str], y_true, logits: np.ndarray, label_names: list[str]) -> pd.DataFrame:
-    """Return one row per example: text, true and predicted label, confidence, and the loss (-log p of the true class)."""
+    """Return one row per example: text, true and predicted label, confidence, and loss (-log p of the true class)."""
     y_true = np.asarray(y_true)
     if not len(texts) == len(y_true) == len(logits):
-        raise DataError(f"texts, labels and logits must line up one to one: got {len(texts)}, {len(y_true)}, {len(logits)}.")
+        raise DataError(f"texts, labels and logits must line up one to one: got {len(texts)}, {len(y_true)}, "
+                        f"{len(logits)}.")
     probabilities = softmax(logits, axis=-1)
     predicted = probabilities.argmax(axis=-1)
     return pd.DataFrame({
@@ -105,11 +109,12 @@ def confused_pairs(frame: pd.DataFrame, k: int = 5) -> pd.DataFrame:
     """Return the k most frequent (true, predicted) pairs among the errors, with their counts."""
     errors = frame[frame["true"] != frame["predicted"]]
     counts = errors.groupby(["true", "predicted"]).size().rename("count").reset_index()
-    return counts.sort_values(["count", "true", "predicted"], ascending=[False, True, True]).head(k).reset_index(drop=True)
+    ranked = counts.sort_values(["count", "true", "predicted"], ascending=[False, True, True])
+    return ranked.head(k).reset_index(drop=True)
 
 
 def reliability_bins(probabilities: np.ndarray, labels, n_bins: int = 10) -> pd.DataFrame:
-    """Return, per equal-width confidence bin: mean confidence, accuracy and count of the predictions that fall in it."""
+    """Return, per equal-width confidence bin: mean confidence, accuracy and count of the predictions in it."""
     confidence = probabilities.max(axis=-1)
     correct = probabilities.argmax(axis=-1) == np.asarray(labels)
     edges = np.linspace(0, 1, n_bins + 1)
@@ -130,7 +135,7 @@ def expected_calibration_error(probabilities: np.ndarray, labels, n_bins: int = 
 
 
 def fit_temperature(logits: np.ndarray, labels) -> float:
-    """Return the temperature T > 0 that minimises the negative log-likelihood of softmax(logits / T) on held-out data."""
+    """Return the temperature T > 0 minimising the negative log-likelihood of softmax(logits / T) on held-out data."""
     import torch
 
     logits_t, labels_t = torch.as_tensor(logits, dtype=torch.float64), torch.as_tensor(np.asarray(labels))
@@ -159,7 +164,7 @@ class Evaluation:
 
 
 def evaluate_split(predictor, splits, split: str = "test") -> Evaluation:
-    """Return the Evaluation on one split of any predictor with .logits(texts) and .label_names, in the split's order."""
+    """Return the Evaluation on one split of any object with .logits(texts) and .label_names, in the split's order."""
     names = predictor.label_names
     labels = labels_in_model_order(splits[split]["label"], data_label_names(splits), names)
     texts = splits[split]["text"]

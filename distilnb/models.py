@@ -82,7 +82,7 @@ def label_names_of(model_or_config) -> list[str]:
 
 
 def is_fine_tuned_classifier(config) -> bool:
-    """Return True for a sequence classifier whose labels have names (not the LABEL_0, LABEL_1... of an untrained head)."""
+    """Return True for a sequence classifier whose labels have names (not an untrained head's LABEL_0, LABEL_1...)."""
     classifier = any(name.endswith("ForSequenceClassification") for name in (config.architectures or []))
     generic = label_names_of(config) == [f"LABEL_{i}" for i in range(config.num_labels)]
     return classifier and not generic
@@ -94,7 +94,8 @@ def check_labels(model: str, config, label_names: list[str]) -> None:
     if not is_fine_tuned_classifier(config) or trained_for == list(label_names):
         return
     if sorted(trained_for) == sorted(label_names):
-        problem = f"the same {len(trained_for)} labels in another order ({trained_for} against the data's {label_names})"
+        problem = (f"the same {len(trained_for)} labels in another order ({trained_for} against the data's "
+                   f"{label_names})")
     else:
         problem = f"labels {trained_for}, but the data has {list(label_names)}"
     raise ModelError(f"{model} is a classifier trained for {problem}: its head would relabel every prediction. "
@@ -102,7 +103,7 @@ def check_labels(model: str, config, label_names: list[str]) -> None:
 
 
 def load_classifier(model: str | Path, label_names: list[str] | None = None):
-    """Return a sequence classifier (safetensors only); with label_names, its head sized and named for training on them."""
+    """Return a sequence classifier (safetensors only); with label_names, its head sized and named for them."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     model = str(model)

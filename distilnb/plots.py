@@ -14,7 +14,7 @@ from sklearn.metrics import ConfusionMatrixDisplay
 
 
 def show_figures_as_png() -> None:
-    """Make a running IPython (Jupyter, Colab) show Figures as PNG: without pyplot it prints only '<Figure size ...>'."""
+    """Make a running IPython (Jupyter, Colab) show Figures as PNG; without pyplot it prints '<Figure size ...>'."""
     try:
         from IPython import get_ipython
         from IPython.core.pylabtools import print_figure
@@ -157,7 +157,7 @@ def reliability_diagram(bins: pd.DataFrame, ece: float | None = None, label: str
 def class_probabilities(texts: list[str], scores: list[dict[str, float]]) -> Figure:
     """Return one row of horizontal bars per text: the probability of every class."""
     figure = Figure(figsize=(6.4, 1.9 * len(texts) + 0.5), layout="constrained")
-    for i, (text, row) in enumerate(zip(texts, scores)):
+    for i, (text, row) in enumerate(zip(texts, scores, strict=True)):
         axes = figure.add_subplot(len(texts), 1, i + 1)
         axes.barh(list(row), list(row.values()), color="#6a9fd4")
         axes.set_xlim(0, 1)

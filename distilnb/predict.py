@@ -27,10 +27,13 @@ def check_texts(texts: Sequence[str]) -> list[str]:
     texts = list(texts)
     for i, text in enumerate(texts):
         if not isinstance(text, str):
-            raise DataTypeError(f"Text {i} is a {type(text).__name__}, not a string: convert it with str() or remove it.")
+            raise DataTypeError(f"Text {i} is a {type(text).__name__}, not a string: convert it with str() or "
+                                "remove it.")
     empty = [i for i, text in enumerate(texts) if not text.strip()]
     if empty:
-        raise DataError(f"Texts {empty[:10]}{'...' if len(empty) > 10 else ''} are empty or white space: there is nothing to classify. Remove them.")
+        more = "..." if len(empty) > 10 else ""
+        raise DataError(f"Texts {empty[:10]}{more} are empty or white space: there is nothing to classify. "
+                        "Remove them.")
     return texts
 
 
@@ -50,7 +53,8 @@ class Predictor:
         self.batch_size = batch_size
 
     @classmethod
-    def from_folder(cls, model: str | Path, max_length: int | None = None, batch_size: int = 64, on: str | None = None) -> Predictor:
+    def from_folder(cls, model: str | Path, max_length: int | None = None, batch_size: int = 64,
+                    on: str | None = None) -> Predictor:
         """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU if any."""
         network = load_classifier(model)
         return cls(network.to(on or device()), load_tokenizer(model), max_length or trained_max_length(str(model)),
@@ -71,8 +75,9 @@ class Predictor:
         encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"] if texts else []
         return self._run(encoded, progress)
 
-    def probabilities(self, texts: Sequence[str], chunk: bool = False, stride: int = 32, progress: bool | None = None) -> np.ndarray:
-        """Return class probabilities per text; chunk=True scores long texts in overlapping windows and averages them."""
+    def probabilities(self, texts: Sequence[str], chunk: bool = False, stride: int = 32,
+                      progress: bool | None = None) -> np.ndarray:
+        """Return class probabilities per text; chunk=True averages overlapping windows of long texts."""
         if not chunk:
             return softmax(self.logits(texts, progress), axis=-1)
         texts = check_texts(texts)
@@ -104,7 +109,7 @@ class Predictor:
         return self.predict([text], top_k=top_k, chunk=chunk)[0]
 
     def quantized(self) -> Predictor:
-        """Return an int8 copy run by ONNX Runtime on the CPU, with the same interface, order guarantees and chunking."""
+        """Return an int8 copy run by ONNX Runtime on the CPU, with the same interface, order and chunking."""
         if isinstance(self.model, OnnxClassifier):
             return self
         with tempfile.TemporaryDirectory(prefix="distilnb-int8-") as folder:
@@ -120,7 +125,7 @@ class Predictor:
 def export_onnx(model, path: Path) -> Path:
     """Write a sequence classifier to path as ONNX, batch size and length left dynamic; return the path."""
     model = model if model.device.type == "cpu" else copy.deepcopy(model).cpu()
-    # Two distinct tensors, some padding: an input passed twice or a mask of ones only could be traced as a special case.
+    # Two distinct tensors, some padding: an input passed twice or a mask of ones could be traced as a special case.
     example = {"input_ids": torch.full((2, 8), 1000), "attention_mask": torch.tensor([[1] * 8, [1] * 4 + [0] * 4])}
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=model.config.max_position_embeddings)
     program = torch.onnx.export(model.eval(), (), kwargs=example, dynamo=True, verbose=False, external_data=False,
@@ -131,7 +136,7 @@ def export_onnx(model, path: Path) -> Path:
 
 
 def quantize_onnx(source: Path, target: Path) -> Path:
-    """Write an int8 copy of an ONNX model to target (weights per output channel, activations on the fly); return target."""
+    """Write an int8 copy of an ONNX model (weights per output channel, activations on the fly); return target."""
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
@@ -158,16 +163,18 @@ class OnnxClassifier(torch.nn.Module):
         """Return a SequenceClassifierOutput holding the logits of one padded batch."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
-        (logits,) = self.session.run(["logits"], {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()})
+        inputs = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        (logits,) = self.session.run(["logits"], inputs)
         return SequenceClassifierOutput(logits=torch.from_numpy(logits))
 
 
 def interactive(predictor: Predictor, top_k: int = 3):
-    """Return an input box with a button that shows the top-k classes of the typed text; a plain hint without ipywidgets."""
+    """Return an input box and button showing the typed text's top-k classes; a plain hint without ipywidgets."""
     try:
         import ipywidgets as widgets
     except ImportError:
-        return "ipywidgets is not installed: call predictor.predict_one('your text') instead, or pip install ipywidgets."
+        return ("ipywidgets is not installed: call predictor.predict_one('your text') instead, or pip install "
+                "ipywidgets.")
     text = widgets.Text(placeholder="Type a sentence", layout=widgets.Layout(width="70%"))
     button = widgets.Button(description="Classify")
     shown = widgets.Output()

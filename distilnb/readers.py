@@ -85,7 +85,7 @@ def current_options(encoding: str | None = None, **changes) -> ReadOptions:
 
 
 def decode(data: bytes, name: str, encoding: str = "utf-8", encoding_errors: str = "strict") -> tuple[str, int]:
-    """Return (text, bytes replaced) of a file's bytes, or raise a DataError naming the first undecodable byte."""
+    """Return (text, characters replaced) of bytes, or raise a DataError naming the first undecodable byte."""
     try:
         return data.decode(encoding).lstrip("\ufeff"), 0
     except UnicodeDecodeError as error:

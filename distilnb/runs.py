@@ -13,7 +13,8 @@ from distilnb.data import LoadReport, load_splits, normalise_text
 from distilnb.models import label_names_of
 
 SOURCE_SETTINGS = ("dataset", "text_column", "label_column")
-SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "merge_label_variants", "max_train_examples")
+SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "merge_label_variants",
+                  "max_train_examples")
 LOCAL_MODELS = ("tiny", "minilm")
 TRAINED_ON = ("train", "validation")
 TRAINING_ROWS_FILE, CONFIG_FILE = "training_rows.json", "distilnb_config.json"

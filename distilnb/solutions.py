@@ -20,7 +20,8 @@ def leakage_drops(cfg: Config) -> dict[str, int]:
     return report.dropped
 
 
-def padding_by_batch_size(lengths: np.ndarray, batch_sizes: tuple[int, ...] = (8, 32, 128), seed: int = 0) -> pd.DataFrame:
+def padding_by_batch_size(lengths: np.ndarray, batch_sizes: tuple[int, ...] = (8, 32, 128),
+                          seed: int = 0) -> pd.DataFrame:
     """Return the padding share of each strategy (columns) for each batch size (rows) (02, exercise 3)."""
     return pd.DataFrame({
         size: tokens.padding_table(lengths, size, seed)["padding share"] for size in batch_sizes
@@ -41,7 +42,7 @@ def validation_scores(cfg: Config) -> dict:
 
 
 def class_weight_effect(cfg: Config) -> pd.DataFrame:
-    """Return accuracy, macro-F1 and the smallest class's recall, trained without and with class weights (03, exercise 2)."""
+    """Return accuracy, macro-F1 and the smallest class's recall, without and with class weights (03, exercise 2)."""
     rows = {}
     for weighted in (False, True):
         run = replace(cfg, class_weights=weighted, run_name=f"{cfg.run}-class-weights-{weighted}")
@@ -53,7 +54,7 @@ def class_weight_effect(cfg: Config) -> pd.DataFrame:
 
 
 def learning_curve(cfg: Config, fractions: tuple[float, ...] = (0.1, 0.3, 1.0)) -> pd.DataFrame:
-    """Return validation accuracy and macro-F1 of fine-tuning on growing shares of the training split (03, exercise 3)."""
+    """Return validation accuracy and macro-F1 after fine-tuning on growing shares of train (03, exercise 3)."""
     splits, _ = runs.load_or_build_splits(cfg)
     rows = {}
     for fraction in fractions:

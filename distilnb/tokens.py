@@ -28,8 +28,9 @@ def length_table(lengths_by_split: dict[str, np.ndarray]) -> pd.DataFrame:
     }).T.round(1)
 
 
-def suggest_max_length(lengths: np.ndarray, percentile: float = 99.0, multiple_of: int = 8, model_max: int = 512) -> int:
-    """Return a max_length covering `percentile`% of texts, rounded up to a multiple of 8 and capped at the model's limit."""
+def suggest_max_length(lengths: np.ndarray, percentile: float = 99.0, multiple_of: int = 8,
+                       model_max: int = 512) -> int:
+    """Return a max_length covering `percentile`% of texts, rounded up to a multiple of 8, capped at the model's."""
     covering = float(np.percentile(lengths, percentile))
     return int(min(model_max, multiple_of * np.ceil(covering / multiple_of)))
 
@@ -51,7 +52,8 @@ class TruncationReport:
     def summary(self) -> str:
         """Return one sentence: the count and share cut, and the suggestion when it differs."""
         share = self.truncated / self.texts if self.texts else 0.0
-        line = f"{self.truncated} of {self.texts} texts ({share:.1%}) are longer than max_length {self.max_length} tokens"
+        line = (f"{self.truncated} of {self.texts} texts ({share:.1%}) are longer than max_length "
+                f"{self.max_length} tokens")
         if self.suggested != self.max_length:
             line += f"; max_length {self.suggested} would cover 99% of them"
         return line + "."
@@ -65,7 +67,7 @@ def truncation_report(lengths: np.ndarray, max_length: int, model_max: int = 512
 
 
 def length_grouped_order(lengths: np.ndarray, batch_size: int, seed: int) -> np.ndarray:
-    """Return a training order of example indices in which batches hold texts of similar length (the Trainer's own sampler)."""
+    """Return a training order in which batches hold texts of similar length (the Trainer's own sampler)."""
     from transformers.trainer_pt_utils import get_length_grouped_indices
 
     generator = torch.Generator().manual_seed(seed)
@@ -83,7 +85,7 @@ def length_grouped_batches(lengths: np.ndarray, batch_size: int, seed: int) -> l
 
 
 def padding_share(lengths: np.ndarray, batch_size: int, strategy: str, seed: int = 0) -> dict[str, float]:
-    """Return real tokens, computed tokens and the share of computed tokens that are padding, for one padding strategy."""
+    """Return real tokens, computed tokens and the share of computed tokens that are padding, for one strategy."""
     lengths = np.asarray(lengths)
     if strategy == PADDING_STRATEGIES[0]:
         computed = lengths.max() * len(lengths)
@@ -97,7 +99,8 @@ def padding_share(lengths: np.ndarray, batch_size: int, strategy: str, seed: int
 
 def padding_table(lengths: np.ndarray, batch_size: int, seed: int = 0) -> pd.DataFrame:
     """Return the padding share of each strategy in PADDING_STRATEGIES on the same lengths."""
-    return pd.DataFrame({strategy: padding_share(lengths, batch_size, strategy, seed) for strategy in PADDING_STRATEGIES}).T
+    shares = {strategy: padding_share(lengths, batch_size, strategy, seed) for strategy in PADDING_STRATEGIES}
+    return pd.DataFrame(shares).T
 
 
 def show_tokens(text: str, tokenizer, max_length: int | None = None) -> pd.DataFrame:

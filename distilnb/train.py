@@ -154,7 +154,8 @@ def history_frame(log_history: list[dict]) -> pd.DataFrame:
         row.update({key: value for key, value in entry.items() if key.startswith("eval_")})
     frame = pd.DataFrame(sorted(rows.values(), key=lambda row: row["epoch"]))
     timing = ("runtime", "per_second")
-    keep = [c for c in frame.columns if c in ("epoch", "train_loss") or (c.startswith("eval_") and not c.endswith(timing))]
+    keep = [c for c in frame.columns
+            if c in ("epoch", "train_loss") or (c.startswith("eval_") and not c.endswith(timing))]
     return frame[keep]
 
 
@@ -166,7 +167,8 @@ def run_fine_tuning(cfg: Config, resume: bool = False) -> Path:
     set_seed(cfg.seed)
     checkpoint = last_checkpoint(cfg.paths.checkpoints) if resume else None
     if resume and checkpoint is None:
-        raise NotFoundError(f"Nothing to resume: {cfg.paths.checkpoints} has no checkpoint. Train without resuming first.")
+        raise NotFoundError(f"Nothing to resume: {cfg.paths.checkpoints} has no checkpoint. "
+                            "Train without resuming first.")
     # Under torchrun the main process builds and saves the splits and caches first; the others then read them.
     with PartialState(cpu=distributed_on_cpu()).main_process_first():
         splits, report = runs.build_and_save_splits(cfg)  # training is where the current split settings apply
@@ -191,7 +193,7 @@ def run_fine_tuning(cfg: Config, resume: bool = False) -> Path:
 
 
 def model_for_evaluation(cfg: Config, published: str | None = None) -> str:
-    """Return the model to evaluate: this run's folder; else, in the full profile, a published checkpoint; else train."""
+    """Return the model to evaluate: this run's folder; else, in the full profile, a published one; else train."""
     if (cfg.paths.model / "config.json").is_file():
         return str(cfg.paths.model)
     if published and cfg.profile == "full":

@@ -10,7 +10,7 @@ import pytest
 # The Hub is unreachable here; offline mode makes that fail at once instead of after retries.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-from distilnb import Config  # noqa: E402
+from distilnb import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("DISTILNB_SHARED_DATA", ROOT.parent / "shared" / "data"))

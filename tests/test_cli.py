@@ -10,7 +10,6 @@ import json
 import logging
 import os
 import random
-import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -126,7 +125,7 @@ def trained(run_args, data_file) -> tuple[Path, Done]:
 def test_every_subcommand_has_help_with_every_setting_and_the_thread_advice(command):
     done = run_cli(command, "--help")
     assert done.code == 0 and f"usage: distilnb {command}" in done.out
-    flags = ["--profile", *map(cli.flag_of, cli.CONFIG_FIELDS)]
+    flags = ["--profile", *map(commands.flag_of, commands.CONFIG_FIELDS)]
     assert [flag for flag in flags if flag not in done.out] == []  # every Config field is settable
     if command == "train":
         assert "OMP_NUM_THREADS" in done.out and "--threads" in done.out and "--resume" in done.out
@@ -150,7 +149,7 @@ def test_flags_beat_environment_variables_which_beat_the_profile():
                                           "--max-train-examples", "none"])
     environ = {"DISTILNB_PROFILE": "full", "DISTILNB_EPOCHS": "9", "DISTILNB_CLASS_WEIGHTS": "true",
                "DISTILNB_MAX_TRAIN_EXAMPLES": "50", "DISTILNB_SEED": "7"}
-    cfg = cli.build_config(args, environ)
+    cfg = commands.build_config(args, environ)
     chosen = (cfg.profile, cfg.epochs, cfg.class_weights, cfg.max_train_examples, cfg.seed)
     assert chosen == ("smoke", 2.0, False, None, 7)  # a flag's "none" is None; unflagged variables still apply
 
@@ -303,14 +302,6 @@ def test_predict_gives_one_output_per_input_line_with_its_index(trained, run_arg
         assert row["label"] in labels and len(row["scores"]) == 2 and row["score"] == max(row["scores"].values())
 
 
-def test_python_m_distilnb_predicts_from_standard_input_in_a_fresh_process(trained, run_args):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DISTILNB_")} | {"HF_HUB_OFFLINE": "1"}
-    done = subprocess.run([sys.executable, "-m", "distilnb", "predict", *run_args], input="parcel late\n\nrefund\n",
-                          capture_output=True, text=True, env=env, timeout=300)
-    assert done.returncode == 0, done.stderr[-3000:]
-    assert [(row["index"], "error" in row) for row in json_lines(done.stdout)] == [(0, False), (1, True), (2, False)]
-
-
 @pytest.mark.parametrize("kind", ["csv", "jsonl"])
 def test_predict_a_table_keeps_its_id_column_and_writes_every_class_score(trained, run_args, tmp_path, kind):
     records = [{"ticket": "A-1", "body": "my parcel is late"}, {"ticket": "A-2", "body": ""},
@@ -358,7 +349,7 @@ def test_predict_refuses_a_base_model_whose_head_was_never_trained(run_args):
 
 @pytest.mark.parametrize("where", ["file", "stdin"])
 def test_a_latin1_input_to_predict_is_one_sentence_naming_the_byte(trained, run_args, tmp_path, monkeypatch, where):
-    data = "caf\xe9 order late\n".encode("latin-1")
+    data = "caf\xe9 order late\n\nrefund me\n".encode("latin-1")
     if where == "file":
         (tmp_path / "t.txt").write_bytes(data)
         done = run_cli("predict", *run_args, "--file", str(tmp_path / "t.txt"))
@@ -368,8 +359,9 @@ def test_a_latin1_input_to_predict_is_one_sentence_naming_the_byte(trained, run_
     assert done.code == 1 and len(done.err.splitlines()) == 1
     assert "byte 0xe9 at line 1, column 4" in done.err and "--encoding latin-1" in done.err
     monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data)))
-    read = run_cli("predict", *run_args, "--encoding", "latin-1")
-    assert json_lines(read.out)[0]["text"] == "café order late"
+    read = json_lines(run_cli("predict", *run_args, "--encoding", "latin-1").out)
+    assert [(row["index"], row["text"], "error" in row) for row in read] == [
+        (0, "café order late", False), (1, "", True), (2, "refund me", False)]
 
 
 # ---------------------------------------------------------------- files as they come, one sentence each
@@ -423,8 +415,9 @@ def test_split_files_in_latin1_without_header_train_with_label_variants_merged_w
     assert "merged labels that differ only by case" in done.err
     names = json.loads((tmp_path / "b" / "smoke" / "model" / "config.json").read_text())["id2label"].values()
     assert len(names) == 3 and sum(name.strip().lower() == "refund" for name in names) == 1
-    sizes = json.loads((tmp_path / "b" / "smoke" / "data" / "load_report.json").read_text())["split_sizes"]
-    assert sizes == {split: len(part) for split, part in parts.items()}
+    report = json.loads((tmp_path / "b" / "smoke" / "data" / "load_report.json").read_text())
+    assert report["split_sizes"] == {split: len(part) for split, part in parts.items()}
+    assert sum("no header line" in note for note in report["notes"]) == 3  # what reading noticed, per file
     assert "café" in runs.saved_splits(tmp_path / "b" / "smoke" / "data")[0]["train"]["text"][0]
     # The run's own --test-file rows, split again in memory: evaluate reads them as training did, with no flags.
     again = run_cli("evaluate", "--profile", "smoke", "--output-root", str(tmp_path / "b"), "--seed", "7")
@@ -436,7 +429,7 @@ def test_label_variants_are_kept_apart_and_named_without_the_option(tmp_path):
 
     rows = spelled_variously(ticket_rows(12), "refund", ["Spam", "spam"])
     cfg = Config.from_env(profile="smoke", environ={}, dataset=str(write_csv(tmp_path / "t.csv", rows)))
-    splits, notes = commands.read_and_split(cfg)
+    splits, notes, _ = commands.read_and_split(cfg)
     assert len(splits["train"].features["label"].names) == 4
     assert any("'Spam'" in note and "'spam'" in note and "--merge-label-variants" in note for note in notes)
 
@@ -488,7 +481,14 @@ def test_what_reading_replaced_or_detected_is_in_the_notes_train_prints(tmp_path
     file = write_csv(tmp_path / "tickets", rows, header=False, encoding="latin-1")
     cfg = Config.from_env(profile="smoke", environ={}, dataset=str(file))
     with reading(ReadOptions(encoding_errors="replace")):
-        splits, notes = commands.read_and_split(cfg)
-    assert sum(len(splits[split]) for split in splits) == len(rows)
+        splits, notes, replaced = commands.read_and_split(cfg)
+    assert sum(len(splits[split]) for split in splits) == len(rows) and replaced == {"all": 2}
     assert any("replaced 2 undecodable characters" in note for note in notes)
     assert any("no header line" in note for note in notes) and any("sniffed" in note for note in notes)
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "load_report.json").write_text(json.dumps({"notes": ["made validation"], "converted": {}}))
+    commands.add_reading_to_report(data, notes, replaced)
+    report = json.loads((data / "load_report.json").read_text())
+    assert report["converted"] == {"all: undecodable characters replaced with U+FFFD": 2}
+    assert report["notes"][-1] == "made validation" and len(report["notes"]) == len(set(report["notes"]))

@@ -10,6 +10,9 @@ import sys
 
 import pytest
 
+from distilnb import data, metrics, runs
+from distilnb.predict import Predictor
+
 PROCESSES = 2
 
 
@@ -28,8 +31,13 @@ def test_torchrun_trains_with_two_processes_and_saves_one_model(tmp_path):
     assert [str(p) for p in saved] == ["model/model.safetensors"]
     assert done.stdout.count("Model saved to") == 1  # only the main process reports
     scores = json.loads((run / "metrics.json").read_text())["validation"]["fine-tuned (Trainer)"]
-    assert 0 <= scores["accuracy"] <= 1
-    assert scores["loss"] < 1.5 * math.log(5)  # not multiplied by the number of processes (ln 5: chance on 5 classes)
+    # The scores the two processes gathered are those of the saved model on the whole validation split, once each.
+    splits, _ = runs.saved_splits(run / "data")
+    alone = metrics.evaluate_split(Predictor.from_folder(run / "model", on="cpu"), splits, "validation").scores
+    assert scores["accuracy"] == pytest.approx(alone["accuracy"])
+    assert scores["f1_macro"] == pytest.approx(alone["f1_macro"])
+    classes = len(data.label_names(splits))
+    assert scores["loss"] < 1.5 * math.log(classes)  # not multiplied by the number of processes (ln k: chance on k)
 
     # Each process sees its half of the training set, so an epoch takes half the steps of one process.
     train_rows = json.loads((run / "data" / "load_report.json").read_text())["split_sizes"]["train"]

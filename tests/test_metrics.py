@@ -1,7 +1,6 @@
 import numpy as np
 import pandas as pd
 import pytest
-
 from scipy.special import softmax
 
 from distilnb import data, metrics, predict, runs
@@ -13,7 +12,8 @@ def test_metrics_on_a_hand_made_prediction_set():
     y_pred = [0, 0, 1, 1, 2, 2]
     scores = metrics.classification_metrics(y_true, y_pred, ["a", "b", "c"])
     assert scores["accuracy"] == pytest.approx(4 / 6)
-    assert scores["per_class"]["a"] == {"precision": 1.0, "recall": pytest.approx(2 / 3), "f1": pytest.approx(0.8), "support": 3}
+    assert scores["per_class"]["a"] == {"precision": 1.0, "recall": pytest.approx(2 / 3), "f1": pytest.approx(0.8),
+                                        "support": 3}
     assert scores["per_class"]["c"]["precision"] == 0.5 and scores["per_class"]["c"]["recall"] == 1.0
     assert scores["f1_macro"] == pytest.approx((0.8 + 0.5 + 2 / 3) / 3)
     assert scores["f1_weighted"] == pytest.approx((0.8 * 3 + 0.5 * 2 + 2 / 3) / 6)
@@ -40,7 +40,8 @@ def test_error_analysis_ranks_by_loss_and_counts_confused_pairs():
     assert frame["confidence"].round(2).tolist() == [0.9, 0.8, 0.6, 0.99]
     assert metrics.top_losses(frame, 2)["text"].tolist() == ["z", "x"]
     pairs = metrics.confused_pairs(frame)
-    assert pairs.to_dict("records") == [{"true": "pos", "predicted": "neg", "count": 2}, {"true": "neg", "predicted": "pos", "count": 1}]
+    assert pairs.to_dict("records") == [{"true": "pos", "predicted": "neg", "count": 2},
+                                        {"true": "neg", "predicted": "pos", "count": 1}]
     with pytest.raises(DataError, match="line up"):
         metrics.prediction_frame(["a"], [0, 1], logits[:2], ["neg", "pos"])
 
@@ -49,7 +50,8 @@ def test_ece_on_known_probabilities():
     # Four predictions at confidence 0.8 of which 3 are right (gap 0.05), four at 0.6 with 2 right (gap 0.1).
     probabilities = np.array([[0.8, 0.2]] * 4 + [[0.6, 0.4]] * 4)
     labels = np.array([0, 0, 0, 1, 0, 0, 1, 1])
-    assert metrics.expected_calibration_error(probabilities, labels, n_bins=10) == pytest.approx((4 * 0.05 + 4 * 0.1) / 8)
+    expected = (4 * 0.05 + 4 * 0.1) / 8
+    assert metrics.expected_calibration_error(probabilities, labels, n_bins=10) == pytest.approx(expected)
     bins = metrics.reliability_bins(probabilities, labels, n_bins=10)
     assert bins["count"].sum() == 8 and bins.loc[bins["count"] > 0, "accuracy"].tolist() == [0.5, 0.75]
     perfect = np.array([[1.0, 0.0], [0.0, 1.0]])
@@ -78,7 +80,7 @@ def test_predictions_texts_and_labels_stay_aligned_where_trainer_predict_reorder
     test_inputs = tokenized["test"]
     grouped = trainer.predict(test_inputs)
     dataset_labels = np.array(sample_splits["test"]["label"])
-    # With length grouping on, the Trainer walks the test set in grouped order: its label_ids are no longer dataset order.
+    # With length grouping on, the Trainer walks the test set in grouped order: label_ids are no longer dataset order.
     assert not (grouped.label_ids == dataset_labels).all()
     naive = (grouped.predictions.argmax(-1) == dataset_labels).mean()
     honest = (grouped.predictions.argmax(-1) == grouped.label_ids).mean()
@@ -104,7 +106,7 @@ def test_evaluation_is_saved_beside_the_model_and_in_the_run(trained, smoke_cfg)
 class Scores:
     """Any object with .logits(texts) and .label_names can be evaluated: here, a keyword rule."""
 
-    label_names = ["no", "yes"]
+    label_names = ("no", "yes")
 
     def logits(self, texts):
         return np.array([[0.0, 1.0] if "yes" in text else [1.0, 0.0] for text in texts])
@@ -118,4 +120,5 @@ def test_evaluate_split_takes_any_predictor_and_scores_in_dataset_order():
                                        features=features)
     evaluation = metrics.evaluate_split(Scores(), datasets.DatasetDict({"train": table, "test": table}), "test")
     assert evaluation.labels.tolist() == [1, 0, 0, 0]  # the data's ids put in the model's label order
-    assert evaluation.scores["accuracy"] == 0.75 and evaluation.examples["predicted"].tolist() == ["yes", "no", "yes", "no"]
+    assert evaluation.scores["accuracy"] == 0.75
+    assert evaluation.examples["predicted"].tolist() == ["yes", "no", "yes", "no"]

@@ -31,12 +31,14 @@ def offline_env(hf_home: Path) -> dict[str, str]:
     """Return an environment that reads only the given HF_HOME, offline, with no DISTILNB_* overrides of the caller."""
     env = {k: v for k, v in os.environ.items()
            if (not k.startswith("DISTILNB_") or k == "DISTILNB_CACHE") and k not in CACHE_VARIABLES}
-    return {**env, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    return {**env, "HF_HOME": str(hf_home), "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1",
+            "TOKENIZERS_PARALLELISM": "false"}
 
 
 def run_python(code: str, hf_home: Path) -> subprocess.CompletedProcess:
-    """Return the finished `python -c code` process in a fresh interpreter (the hub libraries read HF_HOME on import)."""
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=offline_env(hf_home), timeout=300)
+    """Return the finished `python -c code` process in a fresh interpreter (the libraries read HF_HOME on import)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=offline_env(hf_home),
+                          timeout=300)
 
 
 def run_cli(hf_home: Path, *args: str) -> subprocess.CompletedProcess:
@@ -64,7 +66,8 @@ def write_hub_model(hf_home: Path, repo_id: str, source: Path) -> Path:
 
 def emotion_frames() -> dict[str, pd.DataFrame]:
     """Return a few rows per class and split, shaped like dair-ai/emotion (text, label id)."""
-    return {split: pd.DataFrame({"text": [f"i feel {name} about {split} day {i}" for name in EMOTIONS for i in range(rows)],
+    return {split: pd.DataFrame({"text": [f"i feel {name} about {split} day {i}"
+                                          for name in EMOTIONS for i in range(rows)],
                                  "label": [label for label in range(len(EMOTIONS)) for _ in range(rows)]})
             for split, rows in SPLIT_ROWS.items()}
 
@@ -92,7 +95,7 @@ def write_datasets_cache(hf_home: Path, frames: dict[str, pd.DataFrame], scratch
 
 @pytest.fixture(scope="module")
 def hf_home(tmp_path_factory) -> Path:
-    """An HF_HOME holding what `distilnb download` caches, with tiny stand-ins: the model and the dataset, no published checkpoint."""
+    """An HF_HOME with what `distilnb download` caches, tiny stand-ins: model and dataset, no published checkpoint."""
     home = tmp_path_factory.mktemp("hf-home")
     write_hub_model(home, MODEL_ID, Path(Config.from_env(profile="smoke", environ={}).resolved_model))
     write_datasets_cache(home, emotion_frames(), tmp_path_factory.mktemp("emotion-files"))
@@ -101,8 +104,9 @@ def hf_home(tmp_path_factory) -> Path:
 
 def test_model_and_tokenizer_load_offline_from_the_hub_cache(hf_home):
     done = run_python(
-        "import json\nfrom distilnb import tokens, train\n"
-        f"tokenizer = tokens.load_tokenizer({MODEL_ID!r})\nmodel = train.load_model({MODEL_ID!r}, ['a', 'b', 'c'])\n"
+        "import json\nfrom distilnb import models\n"
+        f"tokenizer = models.load_tokenizer({MODEL_ID!r})\n"
+        f"model = models.load_classifier({MODEL_ID!r}, ['a', 'b', 'c'])\n"
         "print(json.dumps({'ids': tokenizer('hello world')['input_ids'], 'width': model.config.dim, "
         "'labels': model.config.num_labels}))", hf_home)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -113,9 +117,10 @@ def test_model_and_tokenizer_load_offline_from_the_hub_cache(hf_home):
 
 def test_dataset_loads_offline_from_the_datasets_cache(hf_home):
     done = run_python(
-        "import json\nfrom distilnb import data\n"
-        f"frames = data.read_source({DATASET_ID!r})\n"
-        "print(json.dumps({split: [len(f), sorted(set(f['label'])), f.attrs['class_names']['label']] for split, f in frames.items()}))",
+        "import json\nfrom distilnb import readers\n"
+        f"frames = readers.read_source({DATASET_ID!r})\n"
+        "print(json.dumps({split: [len(f), sorted(set(f['label'])), f.attrs['class_names']['label']]\n"
+        "                  for split, f in frames.items()}))",
         hf_home)
     assert done.returncode == 0, done.stderr[-3000:]
     loaded = json.loads(done.stdout.splitlines()[-1])
@@ -141,16 +146,18 @@ def test_download_over_a_complete_cache_reports_it_and_the_exports(hf_home):
 
 def test_download_without_network_is_one_sentence(hf_home):
     done = run_cli(hf_home, "download")  # the published checkpoint is not in this cache
-    assert done.returncode == 1 and "Traceback" not in done.stderr  # above the sentence: the libraries' own cache notices
+    assert done.returncode == 1 and "Traceback" not in done.stderr  # above the sentence: the libraries' cache notices
     assert done.stderr.strip().splitlines()[-1].startswith(
-        f"distilnb download: Could not fetch the published checkpoint {cli.PUBLISHED_MODEL!r}: `distilnb download` needs the Hugging Face Hub")
+        f"distilnb download: Could not fetch the published checkpoint {cli.PUBLISHED_MODEL!r}: "
+        "`distilnb download` needs the Hugging Face Hub")
 
 
 def test_an_empty_cache_offline_fails_with_one_plain_sentence(tmp_path):
     done = run_python(
-        "from distilnb import HubUnreachableError, data, tokens, train\n"
-        f"for load in (lambda: tokens.load_tokenizer({MODEL_ID!r}), lambda: train.load_model({MODEL_ID!r}, ['a', 'b']),\n"
-        f"             lambda: data.read_source({DATASET_ID!r})):\n"
+        "from distilnb import HubUnreachableError, models, readers\n"
+        f"for load in (lambda: models.load_tokenizer({MODEL_ID!r}),\n"
+        f"             lambda: models.load_classifier({MODEL_ID!r}, ['a', 'b']),\n"
+        f"             lambda: readers.read_source({DATASET_ID!r})):\n"
         "    try:\n        load()\n        print('loaded')\n"
         "    except HubUnreachableError as error:\n        print(error)", tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
@@ -158,10 +165,11 @@ def test_an_empty_cache_offline_fails_with_one_plain_sentence(tmp_path):
     assert [m.split(" from the Hugging Face Hub")[0] for m in messages] == [
         f"Could not download the tokenizer of {MODEL_ID!r}", f"Could not download the model {MODEL_ID!r}",
         f"Could not download the dataset {DATASET_ID!r}"]
-    assert all("python -m distilnb download" in m and "DISTILNB_PROFILE=smoke" in m for m in messages)
+    assert all("python -m distilnb download" in m and "DISTILNB_PROFILE=offline" in m for m in messages)
 
 
 def test_the_full_profile_offline_without_a_cache_stops_with_one_sentence(tmp_path):
     done = run_cli(tmp_path / "empty-hf-home", "train", "--profile", "full", "--output-root", str(tmp_path))
     assert done.returncode == 1 and "Traceback" not in done.stderr
-    assert done.stderr.strip().splitlines()[-1].startswith(f"distilnb train: Could not download the dataset {DATASET_ID!r}")
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"distilnb train: Could not download the dataset {DATASET_ID!r}")

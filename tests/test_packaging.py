@@ -18,7 +18,8 @@ def requirement_names(specs: list[str]) -> dict[str, str]:
 
 def test_environment_yml_names_the_same_dependencies_as_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    wanted = requirement_names(project["dependencies"] + project["optional-dependencies"]["dev"])
+    extras = [spec for group in project["optional-dependencies"].values() for spec in group]
+    wanted = requirement_names(project["dependencies"] + extras)
     conda = yaml.safe_load((ROOT / "environment.yml").read_text())["dependencies"]
     pip_section = next(item["pip"] for item in conda if isinstance(item, dict))
     listed = [item for item in conda if isinstance(item, str) and not item.startswith(("python", "pip"))]

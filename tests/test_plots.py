@@ -35,7 +35,8 @@ def test_padding_comparison_stacks_real_and_padding():
 
 
 def test_training_curves_plot_losses_and_metric():
-    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "eval_loss": [0.9, 0.7], "eval_f1_macro": [0.4, 0.6]})
+    history = pd.DataFrame({"epoch": [1, 2], "train_loss": [1.0, 0.5], "eval_loss": [0.9, 0.7],
+                            "eval_f1_macro": [0.4, 0.6]})
     figure = plots.training_curves(history)
     assert len(figure.axes) == 2
     assert list(figure.axes[1].lines[0].get_ydata()) == [0.4, 0.6]

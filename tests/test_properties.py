@@ -26,7 +26,8 @@ def test_label_encoding_round_trips(values):
 
 @given(st.integers(1, 1000).map(str))
 def test_numbers_written_as_int_float_or_string_are_one_label(number):
-    assert data.canonical_label(int(number)) == data.canonical_label(float(number)) == data.canonical_label(number + ".0")
+    as_int, as_float = data.canonical_label(int(number)), data.canonical_label(float(number))
+    assert as_int == as_float == data.canonical_label(number + ".0")
 
 
 class_counts = st.lists(st.integers(3, 80), min_size=2, max_size=6)
@@ -53,7 +54,8 @@ def test_split_loses_nothing_duplicates_nothing_and_stratifies(counts, validatio
 
 
 @settings(max_examples=40, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from(["a b", "A  b", "c", "d", "e f"]), st.sampled_from(["x", "y"])), min_size=1, max_size=30))
+@given(st.lists(st.tuples(st.sampled_from(["a b", "A  b", "c", "d", "e f"]), st.sampled_from(["x", "y"])),
+                min_size=1, max_size=30))
 def test_dropping_duplicates_leaves_every_text_once(rows):
     frame = pd.DataFrame(rows, columns=["text", "label"])
     thirds = {"train": frame.iloc[::3], "validation": frame.iloc[1::3], "test": frame.iloc[2::3]}

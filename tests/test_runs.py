@@ -44,7 +44,7 @@ def test_an_edited_file_given_by_a_path_relative_to_the_project_is_noticed_from_
     assert runs.source_fingerprint(cfg.dataset).startswith("d.csv:")
     before, _ = runs.load_or_build_splits(cfg)
     write(tmp_path / "data" / "d.csv", rows(60))
-    after, report = runs.load_or_build_splits(cfg)
+    _, report = runs.load_or_build_splits(cfg)
     assert sum(report.split_sizes.values()) == 60 < sum(len(before[s]) for s in before) == 100
 
 

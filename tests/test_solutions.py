@@ -1,21 +1,32 @@
 """The exercises' solutions run and give answers that a wrong solution would not."""
 
+import json
+
 import numpy as np
 import pytest
 from conftest import write
 
-from distilnb import Config, solutions
+from distilnb import Config, data, runs, solutions
+
+KEYWORDS = {"refund": "money back refund please", "parcel": "parcel late delivery where",
+            "login": "password login account locked"}
+SIZES = {"refund": 90, "parcel": 60, "login": 30}
 
 
 @pytest.fixture
 def short_cfg(tmp_path):
-    return Config.from_env(profile="smoke", environ={}, epochs=6.0, output_root=str(tmp_path))
+    """Three keyword classes, imbalanced: the tiny model learns them in 4 short epochs."""
+    rows = "".join(f"{KEYWORDS[label]} {i},{label}\n" for label, n in SIZES.items() for i in range(n))
+    source = write(tmp_path / "s.csv", "text,label\n" + rows)
+    return Config.from_env(profile="smoke", environ={}, dataset=str(source), epochs=4.0, learning_rate=3e-3,
+                           batch_size=8, output_root=str(tmp_path / "out"))
 
 
 def test_leakage_drops_counts_what_drop_duplicates_removes(tmp_path):
     source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"text {i % 40},{'ab'[i % 2]}\n" for i in range(60)))
     dropped = solutions.leakage_drops(Config.from_env(profile="smoke", environ={}, dataset=str(source)))
-    assert sum(dropped.values()) > 0 and all(reason.split(":")[0] in ("train", "validation", "test") for reason in dropped)
+    assert sum(dropped.values()) > 0
+    assert all(reason.split(":")[0] in ("train", "validation", "test") for reason in dropped)
 
 
 def test_coverage_at_confidence():
@@ -27,14 +38,29 @@ def test_coverage_at_confidence():
 def test_class_weight_effect_trains_both_ways(short_cfg):
     table = solutions.class_weight_effect(short_cfg)
     assert table.index.tolist() == ["class_weights=False", "class_weights=True"]
-    assert table.columns[-1] == "recall of praise"
-    assert not table.iloc[0].equals(table.iloc[1])
+    splits, _ = runs.load_or_build_splits(short_cfg)
+    counts = data.class_counts(splits)["validation"]
+    assert table.columns[-1] == f"recall of {counts.idxmin()}"
+    for weighted in (False, True):
+        run = f"smoke-class-weights-{weighted}"
+        saved = Config.from_env(environ={}, output_root=short_cfg.output_root, run_name=run)
+        assert json.loads((saved.paths.model / "distilnb_config.json").read_text())["class_weights"] is weighted
 
 
 def test_learning_curve_grows_the_training_set(short_cfg):
     table = solutions.learning_curve(short_cfg, fractions=(0.1, 1.0))
-    assert table.index.tolist() == [55, 554]
-    assert table.loc[554, "accuracy"] > table.loc[55, "accuracy"]
+    splits, _ = runs.load_or_build_splits(short_cfg)
+    full = len(splits["train"])
+    assert table.index.tolist() == [round(0.1 * full), full]
+    assert table.loc[full, "accuracy"] > table.loc[round(0.1 * full), "accuracy"]
+
+
+@pytest.mark.parametrize("scores, patience, stop", [
+    ([0.5, 0.6, 0.7], 2, False), ([0.5, 0.7, 0.6, 0.65], 2, True), ([0.5, 0.7, 0.6, 0.71], 2, False),
+    ([0.5], 1, False), ([0.7, 0.7], 1, True),
+])
+def test_should_stop_after_patience_epochs_without_improvement(scores, patience, stop):
+    assert solutions.should_stop(scores, patience) is stop
 
 
 class FixedPredictor:

@@ -10,7 +10,8 @@ def test_real_vocabulary_ids_and_no_unknown_tokens(tokenizer):
     encoded = tokenizer("Hello world, my parcel never arrived!")["input_ids"]
     assert encoded == [101, 7592, 2088, 1010, 2026, 20463, 2196, 3369, 999, 102]
     assert tokenizer.unk_token_id not in encoded
-    assert (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.vocab_size) == (101, 102, 0, 30522)
+    special = (tokenizer.cls_token_id, tokenizer.sep_token_id, tokenizer.pad_token_id, tokenizer.vocab_size)
+    assert special == (101, 102, 0, 30522)
 
 
 def test_shipped_vocabulary_is_distilberts_and_matches_the_minilm_package():

@@ -116,5 +116,6 @@ def test_resume_without_a_checkpoint_says_so(tmp_path):
 def test_run_fine_tuning_writes_the_model_and_its_run_files(tmp_path):
     cfg = Config.from_env(profile="smoke", environ={}, epochs=1.0, output_root=str(tmp_path))
     folder = train.run_fine_tuning(cfg)
-    assert {"model.safetensors", "tokenizer.json", "training_rows.json", "README.md"} <= {p.name for p in folder.iterdir()}
+    written = {p.name for p in folder.iterdir()}
+    assert {"model.safetensors", "tokenizer.json", "training_rows.json", "README.md"} <= written
     assert train.model_for_evaluation(cfg) == str(folder)

@@ -1,4 +1,4 @@
-"""Chapter 03, exercises 2 (the warm-up schedule) and 4 (early stopping in the plain loop)."""
+"""Chapter 03, exercise 2: the warm-up schedule, seen. (Exercise 4, early stopping: distilnb.solutions.should_stop.)"""
 
 import torch
 from transformers import get_linear_schedule_with_warmup
@@ -21,18 +21,3 @@ def learning_rate_schedule(total_steps: int, warmup_steps: int, peak: float) -> 
         optimizer.step()
         scheduler.step()
     return rates
-
-
-def should_stop(scores: list[float], patience: int) -> bool:
-    """Return True when the best of the per-epoch validation scores is `patience` or more epochs old.
-
-    In the loop of chapter 03, after each epoch's evaluation:
-        f1_by_epoch.append(scores["eval_f1_macro"])
-        if should_stop(f1_by_epoch, cfg.early_stopping_patience): break
-    (and keep the best epoch's weights, as the Trainer's load_best_model_at_end does). The rule is the Trainer's
-    EarlyStoppingCallback: an epoch that only ties the best does not count as an improvement.
-    """
-    if not scores:
-        return False
-    best_epoch = max(range(len(scores)), key=lambda i: (scores[i], -i))  # the first epoch that reached the best
-    return len(scores) - 1 - best_epoch >= patience
