@@ -15,9 +15,16 @@ from sklearn.utils.class_weight import compute_class_weight
 from distilnb import runs
 from distilnb.config import Config
 from distilnb.data import label_names
-from distilnb.errors import NotFoundError
+from distilnb.errors import NotFoundError, SettingError
 from distilnb.metrics import trainer_metrics
-from distilnb.models import distributed_on_cpu, label_names_of, load_classifier, load_tokenizer, mixed_precision
+from distilnb.models import (
+    cpu_threads,
+    distributed_on_cpu,
+    label_names_of,
+    load_classifier,
+    load_tokenizer,
+    mixed_precision,
+)
 
 # Fine-tuning learning rate for a 768-wide encoder (DistilBERT, BERT-base); narrower encoders want proportionally more.
 REFERENCE_LEARNING_RATE, REFERENCE_WIDTH = 5e-5, 768
@@ -159,12 +166,21 @@ def history_frame(log_history: list[dict]) -> pd.DataFrame:
     return frame[keep]
 
 
+def check_max_length(cfg: Config, model_max: int) -> None:
+    """Raise SettingError when cfg.max_length is longer than the model takes."""
+    if cfg.max_length > model_max:
+        raise SettingError(f"max_length = {cfg.max_length} is longer than {cfg.model} takes ({model_max} tokens): "
+                           f"choose at most {model_max}.", "max_length")
+
+
 def run_fine_tuning(cfg: Config, resume: bool = False) -> Path:
     """Run stages 01 to 03 headless (splits, tokens, Trainer fine-tuning, run files); return the model folder."""
     from accelerate import PartialState
     from transformers import set_seed
 
     set_seed(cfg.seed)
+    if not torch.cuda.is_available():
+        torch.set_num_threads(cpu_threads())
     checkpoint = last_checkpoint(cfg.paths.checkpoints) if resume else None
     if resume and checkpoint is None:
         raise NotFoundError(f"Nothing to resume: {cfg.paths.checkpoints} has no checkpoint. "
@@ -173,6 +189,7 @@ def run_fine_tuning(cfg: Config, resume: bool = False) -> Path:
     with PartialState(cpu=distributed_on_cpu()).main_process_first():
         splits, report = runs.build_and_save_splits(cfg)  # training is where the current split settings apply
         tokenizer = load_tokenizer(cfg.resolved_model)
+        check_max_length(cfg, tokenizer.model_max_length)
         tokenized = splits.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=cfg.max_length),
                                batched=True, desc="Tokenizing")
     if not resume:

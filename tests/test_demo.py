@@ -36,6 +36,10 @@ from distilnb.demo import (
 from distilnb.explain import word_attributions
 from distilnb.predict import Predictor
 
+# Gradio's queue calls pandas options that pandas 3 deprecates; nothing of ours.
+pytestmark = [pytest.mark.filterwarnings("ignore:.*no_silent_downcasting:Warning"),
+              pytest.mark.filterwarnings("ignore:The copy keyword is deprecated:Warning")]
+
 ROOT = Path(__file__).resolve().parent.parent
 TEXT = "please refund my money, the box arrived broken"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",

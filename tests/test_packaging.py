@@ -37,3 +37,14 @@ def test_no_remote_code_and_no_pickle_loading_anywhere_in_the_package():
     source = "\n".join(path.read_text() for path in (ROOT / "distilnb").glob("*.py"))
     assert "trust_remote_code=True" not in source
     assert "torch.load(" not in source and "pickle.load" not in source
+
+
+def test_dead_code_stays_gone():
+    # Defect 11 of issue 12: settings, parameters and checks that nothing used.
+    import inspect
+
+    from distilnb import config, plots, predict
+
+    assert "extra" not in config.field_types()
+    assert "unit" not in inspect.signature(plots.length_by_class).parameters
+    assert not hasattr(predict, "require_int8_packages") and not hasattr(config, "seed_everything")

@@ -8,7 +8,7 @@ from conftest import fine_tune
 from transformers import TrainerCallback
 
 from distilnb import Config, baselines, data, metrics, predict, train
-from distilnb.errors import NotFoundError
+from distilnb.errors import NotFoundError, SettingError
 
 
 def test_learning_rate_scales_with_encoder_width():
@@ -119,3 +119,10 @@ def test_run_fine_tuning_writes_the_model_and_its_run_files(tmp_path):
     written = {p.name for p in folder.iterdir()}
     assert {"model.safetensors", "tokenizer.json", "training_rows.json", "README.md"} <= written
     assert train.model_for_evaluation(cfg) == str(folder)
+
+
+def test_a_max_length_beyond_the_models_is_refused_by_name():
+    cfg = Config.from_env(profile="smoke", environ={}, max_length=256)
+    train.check_max_length(cfg, 256)
+    with pytest.raises(SettingError, match="max_length = 256 is longer than tiny takes \\(128 tokens\\)"):
+        train.check_max_length(cfg, 128)
