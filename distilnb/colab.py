@@ -29,7 +29,7 @@ def badge_markdown(notebook: str) -> str:
 
 
 def sync_links(root: Path) -> list[Path]:
-    """Rewrite badge addresses and setup cells under root (README and notebooks) from REPOSITORY; return the changed files."""
+    """Rewrite the badges and setup cells of the README and notebooks from REPOSITORY; return the changed files."""
     changed = []
     for path in [root / "README.md", *sorted((root / "notebooks").glob("*.ipynb"))]:
         text = path.read_text()

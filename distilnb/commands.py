@@ -26,7 +26,7 @@ from distilnb.readers import ReadOptions, decode, read_source, read_table, readi
 # What loading a model needs from its Hub repository: configuration, tokenizer files and safetensors weights only.
 MODEL_FILES = ["config.json", "*.safetensors", "*.safetensors.index.json", "tokenizer.json", "tokenizer_config.json",
                "special_tokens_map.json", "added_tokens.json", "vocab.txt", "vocab.json", "merges.txt", "spiece.model"]
-LOCAL_MODELS = ("tiny", "minilm")  # the profiles' short names, resolved by models.resolve_model
+LOCAL_MODELS = ("tiny", "minilm")  # the profiles' short names, resolved by smoke.resolve_model
 HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]{0,95}(/[A-Za-z0-9][\w.-]{0,95})?")
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
 FINE_TUNING_RECORDS = ("distilnb_config.json", "training_args.json")

