@@ -100,25 +100,13 @@ def err(*lines: str) -> None:
 # ---------------------------------------------------------------- the machine
 
 
-def default_threads() -> int:
-    """Return torch's thread count: OMP_NUM_THREADS when set, else the cores not already busy (load average), 1 to 4.
-
-    Measured on this project's shared 2-core machine under load: a MiniLM training step (batch 16, length 64) took
-    7.0-22 s with two threads and 2.4-3.8 s with one (issue 14 saw 7.4-8.7 s against 2.0-2.6 s): a thread waiting for a
-    busy core stalls every operation it shares.
-    """
-    if os.environ.get("OMP_NUM_THREADS", "").isdigit():
-        return max(1, int(os.environ["OMP_NUM_THREADS"]))
-    cores = os.cpu_count() or 1
-    busy = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
-    return max(1, min(4, cores - busy))
-
-
 def prepare_machine(args: argparse.Namespace) -> None:
-    """Set torch's threads (--threads, else default_threads) and turn progress bars off when stderr is a log file."""
+    """Set torch's threads (--threads, else models.cpu_threads) and turn progress bars off when stderr is a log file."""
     import torch
 
-    torch.set_num_threads(max(1, args.threads or default_threads()))
+    from distilnb.models import cpu_threads
+
+    torch.set_num_threads(max(1, args.threads or cpu_threads()))
     if not progress_bars():
         import logging
 

@@ -188,21 +188,6 @@ def test_a_user_error_is_one_line_and_a_bug_keeps_its_traceback(monkeypatch):
         cli.main(["predict", "x"])
 
 
-def test_threads_default_to_omp_num_threads_else_the_idle_cores(monkeypatch):
-    monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert commands.default_threads() == 3
-    monkeypatch.delenv("OMP_NUM_THREADS")
-    monkeypatch.setattr(os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(os, "getloadavg", lambda: (1.3, 1.0, 1.0))
-    assert commands.default_threads() == 1  # one core busy elsewhere: one thread
-    monkeypatch.setattr(os, "cpu_count", lambda: 16)
-    monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))
-    assert commands.default_threads() == 4
-
-
-# ---------------------------------------------------------------- train
-
-
 def test_train_writes_the_model_and_prints_the_baselines_beside_its_scores(trained):
     run, done = trained
     assert (run / "model" / "model.safetensors").is_file() and (run / "model" / "training_rows.json").is_file()
