@@ -10,7 +10,7 @@ from distilnb.errors import DistilnbError, HubUnreachableError, SettingError, fr
 
 def test_with_nothing_set_the_profile_is_offline_with_the_pretrained_minilm():
     cfg = Config.from_env(environ={})
-    assert (cfg.profile, cfg.model, cfg.max_length, cfg.batch_size, cfg.epochs) == ("offline", "minilm", 64, 16, 3.0)
+    assert (cfg.profile, cfg.model, cfg.max_length, cfg.batch_size, cfg.epochs) == ("offline", "minilm", 64, 16, 2.0)
     assert Path(cfg.resolved_model, "model.safetensors").is_file() and cfg.dataset.endswith("support_tickets.csv")
 
 

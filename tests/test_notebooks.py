@@ -1,6 +1,6 @@
 """Notebooks read like chapters, write the library calls a learner must learn, and are committed clean.
 
-The executed notebooks are checked in tests/test_executed_notebooks.py, which runs each chapter once.
+nbval executes the chapters (`make test`); notebooks/conftest.py fails a cell whose figure would print as text.
 """
 
 import ast
@@ -172,3 +172,17 @@ def test_the_time_each_header_promises_is_the_time_the_guide_measured(path):
     rows = re.findall(rf"^\| {path.stem[:2]} \S+ \| about [^|]+\|.*$", guide, flags=re.MULTILINE)
     time = promised.group(1)
     assert rows and f"| about {time} |" in rows[0], f"{path.name}: {time!r} is not the guide's time"
+
+
+def test_the_figure_check_under_nbval_fails_a_figure_printed_as_text_and_passes_an_image():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("notebook_checks", ROOT / "notebooks" / "conftest.py")
+    checks = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(checks)
+    as_text = [{"output_type": "execute_result", "data": {"text/plain": "<Figure size 640x480 with 1 Axes>"}}]
+    as_image = [{"output_type": "execute_result", "data": {"image/png": "iVBOR", "text/plain": "<Figure size 1x1>"}}]
+    assert "printed as" in checks.figure_problem("figure", as_text)
+    assert "no image" in checks.figure_problem("plots.class_balance(counts)", [])
+    assert checks.figure_problem("plots.class_balance(counts)", as_image) is None
+    assert checks.figure_problem("print(1)", [{"output_type": "stream", "text": "1"}]) is None

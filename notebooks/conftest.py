@@ -1,0 +1,42 @@
+"""Under nbval, every cell that draws must show its figure as an image, never as `<Figure size ...>` text.
+
+nbval runs each notebook's cells (`make test`); --nbval-lax compares no outputs, so this hook looks at the outputs
+nbval collected and fails the cell whose figure would not render for a learner.
+"""
+
+import os
+import re
+
+import pytest
+
+# nbval's kernels inherit this process's environment; a pretrained encoder trains faster on both cores of an idle
+# machine, while the unit tests' tiny models keep the one thread `make test` gives this process.
+os.environ["OMP_NUM_THREADS"] = os.environ.get("DISTILNB_NOTEBOOK_THREADS", "2")
+
+# A cell draws when it ends on a Figure (distilnb.plots, explain.attribution_figure) or shows pyplot's.
+DRAWS = re.compile(r"(^(plots\.(?!save_figure)\w+|explain\.attribution_figure)\(.*\Z)|^plt\.show\(\)",
+                   re.MULTILINE | re.DOTALL)
+
+
+def figure_problem(source: str, outputs: list[dict]) -> str | None:
+    """Return what a learner would miss in a cell's outputs (a figure not shown as an image), else None."""
+    images = [o for o in outputs if "image/png" in o.get("data", {})]
+    printed = "".join("".join(o.get("data", {}).get("text/plain", "")) + "".join(o.get("text", "")) for o in outputs
+                      if "image/png" not in o.get("data", {}))
+    if "<Figure size" in printed:
+        return "a figure is printed as `<Figure size ...>` text instead of an image"
+    if DRAWS.search(source.strip()) and not images:
+        return "the cell draws a figure but shows no image/png output"
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item):
+    """Run nbval's cell, then fail it when its figure would not render."""
+    result = yield
+    outputs = getattr(item, "test_outputs", None)
+    if outputs is not None:
+        problem = figure_problem(item.cell.source, outputs)
+        if problem:
+            pytest.fail(f"{item.name}: {problem}:\n{item.cell.source}")
+    return result
