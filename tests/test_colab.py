@@ -77,7 +77,7 @@ def run_setup_cell(monkeypatch, in_colab: bool, gpu: bool = True) -> list[list[s
 def test_setup_cell_in_colab_clones_and_installs_without_touching_torch(monkeypatch, capsys):
     commands = run_setup_cell(monkeypatch, in_colab=True)
     assert commands == [["git", "clone", "--depth", "1", colab.REPOSITORY, "/content/distilnb"],
-                        [sys.executable, "-m", "pip", "install", "-q", "-e", "/content/distilnb"]]
+                        [sys.executable, "-m", "pip", "install", "-q", "-e", "/content/distilnb[demo]"]]
     assert not any("torch" in part for command in commands for part in command)
     assert "GPU: Tesla T4" in capsys.readouterr().out
     assert os.environ["TOKENIZERS_PARALLELISM"] == "false" and os.environ["WANDB_DISABLED"] == "true"
