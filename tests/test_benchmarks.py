@@ -25,20 +25,18 @@ def script(name: str):
     return importlib.import_module(name)
 
 
+def run_script(name: str, *options: str) -> str:
+    """Return the stdout of `python benchmarks/<name>.py [options]`, after checking that it exited 0."""
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    done = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), *options], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return done.stdout
+
+
 def run_smoke(name: str, *options: str) -> str:
     """Return the stdout of `python benchmarks/<name>.py --smoke [options]`, after checking that it exited 0."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / f"{name}.py"), "--smoke", *options],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return done.stdout
+    return run_script(name, "--smoke", *options)
 
 
 def tables(report: str) -> dict[str, list[dict[str, str]]]:
@@ -259,17 +257,7 @@ def test_int8_accuracy_mode_on_a_saved_classifier(tmp_path):
 def test_gpu_check_dry_run_writes_every_section(tmp_path):
     """gpu_check --dry-run: the report has the four sections, CPU results, and says what it skipped without CUDA."""
     out = tmp_path / "gpu_report.md"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    done = subprocess.run(
-        [sys.executable, str(BENCHMARKS / "gpu_check.py"), "--dry-run", "--out", str(out)],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        env=env,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    run_script("gpu_check", "--dry-run", "--out", str(out))
     report = out.read_text()
     assert_header(report, "--dry-run")
     headings = [line for line in report.splitlines() if line.startswith("### ")]
