@@ -15,21 +15,21 @@ from distilnb.train import run_fine_tuning
 
 
 def leakage_drops(cfg: Config) -> dict[str, int]:
-    """Return the rows dropped per reason when the same data is loaded with drop_duplicates=True (01, exercise 3)."""
+    """Return the rows dropped per reason when the same data is loaded with drop_duplicates=True (01, exercise 4)."""
     _, report = data.load_splits(replace(cfg, drop_duplicates=True))
     return report.dropped
 
 
 def padding_by_batch_size(lengths: np.ndarray, batch_sizes: tuple[int, ...] = (8, 32, 128),
                           seed: int = 0) -> pd.DataFrame:
-    """Return the padding share of each strategy (columns) for each batch size (rows) (02, exercise 3)."""
+    """Return the padding share of each strategy (columns) for each batch size (rows) (02, exercise 4)."""
     return pd.DataFrame({
         size: tokens.padding_table(lengths, size, seed)["padding share"] for size in batch_sizes
     }).T.rename_axis("batch size")
 
 
 def truncated_token_share(lengths: np.ndarray, max_length: int) -> float:
-    """Return the share of all tokens that truncation at max_length cuts off (02, exercise 4)."""
+    """Return the share of all tokens that truncation at max_length cuts off (02, exercise 5)."""
     lengths = np.asarray(lengths)
     return float(np.clip(lengths - max_length, 0, None).sum() / lengths.sum())
 
@@ -42,7 +42,7 @@ def validation_scores(cfg: Config) -> dict:
 
 
 def class_weight_effect(cfg: Config) -> pd.DataFrame:
-    """Return accuracy, macro-F1 and the smallest class's recall, without and with class weights (03, exercise 2)."""
+    """Return accuracy, macro-F1 and the smallest class's recall, without and with class weights (03, exercise 3)."""
     rows = {}
     for weighted in (False, True):
         run = replace(cfg, class_weights=weighted, run_name=f"{cfg.run}-class-weights-{weighted}")
@@ -54,7 +54,7 @@ def class_weight_effect(cfg: Config) -> pd.DataFrame:
 
 
 def learning_curve(cfg: Config, fractions: tuple[float, ...] = (0.1, 0.3, 1.0)) -> pd.DataFrame:
-    """Return validation accuracy and macro-F1 after fine-tuning on growing shares of train (03, exercise 3)."""
+    """Return validation accuracy and macro-F1 after fine-tuning on growing shares of train (03, exercise 5)."""
     splits, _ = runs.load_or_build_splits(cfg)
     rows = {}
     for fraction in fractions:
@@ -73,12 +73,12 @@ def should_stop(history_scores: list[float], patience: int) -> bool:
 
 
 def coverage_at_confidence(probabilities: np.ndarray, labels, threshold: float = 0.9) -> dict[str, float]:
-    """Return the share of predictions at or above a confidence threshold, and their accuracy (04, exercise 2)."""
+    """Return the share of predictions at or above a confidence threshold, and their accuracy (04, exercise 3)."""
     kept = probabilities.max(axis=-1) >= threshold
     correct = probabilities.argmax(axis=-1) == np.asarray(labels)
     return {"coverage": float(kept.mean()), "accuracy": float(correct[kept].mean()) if kept.any() else float("nan")}
 
 
 def predict_or_abstain(predictor, texts: list[str], threshold: float = 0.7) -> list[str]:
-    """Return each text's predicted label, or "unsure" where the top probability is below threshold (05, exercise 3)."""
+    """Return each text's predicted label, or "unsure" where the top probability is below threshold (05, exercise 2)."""
     return [p["label"] if p["score"] >= threshold else "unsure" for p in predictor.predict(texts)]
