@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
+from urllib.parse import urlparse
 
 T = TypeVar("T")
 
@@ -79,9 +81,27 @@ def unreachable(what: str) -> HubUnreachableError:
     )
 
 
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Return True when a connection to the Hub's endpoint opens within `timeout` seconds."""
+    from huggingface_hub import constants
+
+    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+
+
 @contextmanager
-def hub_errors(what: str) -> Iterator[None]:
-    """Turn an offline error raised inside the block into HubUnreachableError naming `what`; let others through."""
+def hub_errors(what: str, needs_network: bool = False) -> Iterator[None]:
+    """Turn an offline error raised inside the block into HubUnreachableError naming `what`; let others through.
+
+    needs_network=True checks first that the Hub answers: offline, the libraries would otherwise retry for about
+    half a minute, printing a warning each time, before failing.
+    """
+    if needs_network and not hub_offline() and not hub_reachable():
+        raise unreachable(what)
     try:
         yield
     except Exception as error:

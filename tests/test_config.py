@@ -126,3 +126,23 @@ def test_a_message_that_mentions_offline_is_not_taken_for_a_hub_outage():
     assert not is_offline_error(local) and not is_offline_error(OSError("We couldn't connect to the local disk"))
     with pytest.raises(KeyError, match="offline_orders"), hub_errors("the model '/models/mine'"):
         raise local
+
+
+def test_a_block_that_needs_the_hub_fails_at_once_with_the_sentence_when_the_hub_does_not_answer(monkeypatch):
+    import socket
+
+    from distilnb import errors
+
+    def refuse(*args, **kwargs):
+        raise OSError("Name or service not known")
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    ran = []
+    with pytest.raises(HubUnreachableError, match="Could not download the dataset x"), \
+            errors.hub_errors("the dataset x", needs_network=True):
+        ran.append(True)
+    assert ran == []  # the retrying download never starts
+    with errors.hub_errors("the dataset x"):  # without the check, the block runs (a local folder needs no network)
+        ran.append(True)
+    assert ran == [True]
