@@ -35,12 +35,13 @@ course: setup
 		--ExecutePreprocessor.timeout=-1 --output-dir $(EXECUTED) notebooks/0*.ipynb
 	@echo "Executed notebooks: $(EXECUTED)/  Artifacts: outputs/$(PROFILE)/"
 
-# The unit tests' tiny models run fastest on one thread (notebooks/conftest.py gives nbval's kernels two), and the
-# notebooks run in the offline profile: the pretrained encoder, as `make course` runs them.
+# Two pytest-xdist workers, one thread each: one runs the five notebooks in order under nbval, in the offline profile
+# (the pretrained encoder, as `make course` runs them; notebooks/conftest.py keeps them together), the other the unit
+# tests, whose tiny models run fastest on one thread.
 test: setup
 	$(PY) -m ruff check .
 	OMP_NUM_THREADS=1 DISTILNB_PROFILE=offline HF_HUB_OFFLINE=1 DISTILNB_OUTPUT_ROOT=$$(mktemp -d) \
-		$(PY) -m pytest --nbval-lax tests notebooks
+		$(PY) -m pytest -n 2 --dist loadgroup --nbval-lax tests notebooks
 
 clean:
 	rm -rf outputs .pytest_cache

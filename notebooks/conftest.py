@@ -9,9 +9,10 @@ import re
 
 import pytest
 
-# nbval's kernels inherit this process's environment; a pretrained encoder trains faster on both cores of an idle
-# machine, while the unit tests' tiny models keep the one thread `make test` gives this process.
-os.environ["OMP_NUM_THREADS"] = os.environ.get("DISTILNB_NOTEBOOK_THREADS", "2")
+# nbval's kernels inherit this process's environment. Alone, a pretrained encoder trains faster on both cores; beside a
+# pytest-xdist worker running the unit tests (`make test`), one thread each keeps the two from fighting over them.
+os.environ["OMP_NUM_THREADS"] = os.environ.get("DISTILNB_NOTEBOOK_THREADS",
+                                               "1" if "PYTEST_XDIST_WORKER" in os.environ else "2")
 
 # A cell draws when it ends on a Figure (distilnb.plots, explain.attribution_figure) or shows pyplot's.
 DRAWS = re.compile(r"(^(plots\.(?!save_figure)\w+|explain\.attribution_figure)\(.*\Z)|^plt\.show\(\)",
@@ -40,3 +41,11 @@ def pytest_runtest_call(item):
         if problem:
             pytest.fail(f"{item.name}: {problem}:\n{item.cell.source}")
     return result
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items):
+    """Keep every chapter's cells on one pytest-xdist worker, in order (`--dist loadgroup`): each builds on the last."""
+    for item in items:
+        if hasattr(item, "cell"):
+            item.add_marker(pytest.mark.xdist_group("notebooks"))
