@@ -5,9 +5,12 @@ Predictor.quantized() gives an int8 copy for the CPU, run by ONNX Runtime.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
+import logging
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -112,7 +115,7 @@ class Predictor:
         """Return an int8 copy run by ONNX Runtime on the CPU, with the same interface, order and chunking."""
         if isinstance(self.model, OnnxClassifier):
             return self
-        with tempfile.TemporaryDirectory(prefix="distilnb-int8-") as folder:
+        with tempfile.TemporaryDirectory(prefix="distilnb-int8-") as folder, exporter_notices_hidden():
             # The session keeps the model in memory once built, so the exported files need not outlive this block.
             fp32 = export_onnx(self.model, Path(folder) / "model.onnx")
             network = OnnxClassifier(quantize_onnx(fp32, Path(folder) / "model.int8.onnx"), self.model.config)
@@ -120,6 +123,29 @@ class Predictor:
 
 
 # ---------------------------------------------------------------- int8 on the CPU, through ONNX Runtime
+
+# What the exporters say on every export of a text classifier, none of it about the learner's model: torch.onnx lists
+# torchvision's operators it skips and the axis names it merges, torch's pytree warns of its own deprecation, and
+# ONNX Runtime's quantizer suggests a pre-processing step meant for image models.
+EXPORTER_WARNINGS = (r"# The axis name: .* will not be used", r".*LeafSpec.* is deprecated")
+EXPORTER_LOGGERS = ("torch.onnx", "")  # "": the root logger, where ONNX Runtime's quantizer writes
+
+
+@contextlib.contextmanager
+def exporter_notices_hidden():
+    """Hide the exporters' routine notices (EXPORTER_WARNINGS and EXPORTER_LOGGERS below ERROR) inside the block."""
+    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        for message in EXPORTER_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)
 
 
 def export_onnx(model, path: Path) -> Path:

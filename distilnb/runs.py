@@ -36,8 +36,10 @@ def data_settings(cfg: Config) -> dict:
     return {**settings, "fingerprint": source_fingerprint(cfg.dataset)}
 
 
-def save_splits(splits, report: LoadReport, folder: Path) -> Path:
-    """Write the splits (save_to_disk) and the load report as JSON to `folder`; return the folder."""
+def save_splits(splits, report: LoadReport, cfg: Config) -> Path:
+    """Write the splits and the load report, with the settings that made them, to the run's data folder; return it."""
+    report.settings = data_settings(cfg)  # what load_or_build_splits compares, so later chapters reuse these splits
+    folder = cfg.paths.data
     folder.mkdir(parents=True, exist_ok=True)
     splits.save_to_disk(str(folder))
     (folder / "load_report.json").write_text(json.dumps(asdict(report), indent=2))
@@ -56,8 +58,7 @@ def saved_splits(folder: Path):
 def build_and_save_splits(cfg: Config):
     """Return (splits, report) built from the source now, after saving them to the run's data folder."""
     splits, report = load_splits(cfg)
-    report.settings = data_settings(cfg)
-    save_splits(splits, report, cfg.paths.data)
+    save_splits(splits, report, cfg)
     return splits, report
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 import random
+import warnings
 
 import numpy as np
 import pytest
@@ -282,6 +284,19 @@ def test_int8_agrees_with_full_precision(fp32, int8, sample_texts):
     agreement, gap = (full.argmax(axis=1) == quick.argmax(axis=1)).mean(), np.abs(full - quick).max()
     assert agreement >= 0.95
     assert 1e-3 < gap < 0.1  # int8 rounding shows, beyond the float noise of running the same network elsewhere
+
+
+def test_making_the_int8_copy_shows_none_of_the_exporters_routine_notices(fp32, capfd, caplog):
+    """No torchvision, axis-name, pytree or pre-processing notices reach the learner's cell; the filters do not leak."""
+    filters_before, root_level = list(warnings.filters), logging.getLogger().level
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fp32.quantized()
+    printed = "".join(capfd.readouterr())
+    assert not [str(w.message) for w in caught]
+    assert not [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
+    assert "torchvision" not in printed and "pre-processing" not in printed, printed
+    assert warnings.filters == filters_before and logging.getLogger().level == root_level
 
 
 def test_int8_is_a_cpu_onnx_predictor_with_the_same_settings(fp32, int8):

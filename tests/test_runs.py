@@ -4,7 +4,7 @@ from dataclasses import replace
 import pytest
 from conftest import write
 
-from distilnb import Config, data, runs, train
+from distilnb import Config, data, readers, runs, train
 
 
 def rows(n: int, prefix: str = "t") -> str:
@@ -16,6 +16,14 @@ def test_saved_splits_are_reused_by_the_next_stage(smoke_cfg, sample_splits):
     again, saved_report = runs.load_or_build_splits(smoke_cfg)
     assert again["test"]["text"] == splits["test"]["text"] == sample_splits["test"]["text"]
     assert saved_report.split_sizes == report.split_sizes and saved_report.settings["fingerprint"]
+
+
+def test_splits_saved_as_01_saves_them_are_reused_not_rebuilt(smoke_cfg, monkeypatch):
+    splits, report = data.prepare_splits(readers.read_source(smoke_cfg.dataset), smoke_cfg)  # 01_data's own steps
+    runs.save_splits(splits, report, smoke_cfg)
+    monkeypatch.setattr(runs, "build_and_save_splits", lambda cfg: pytest.fail("02 rebuilt the splits 01 saved"))
+    again, _ = runs.load_or_build_splits(smoke_cfg)
+    assert again["test"]["text"] == splits["test"]["text"]
 
 
 def test_saved_splits_win_over_new_split_settings_but_not_over_a_changed_source(tmp_path, capsys):
