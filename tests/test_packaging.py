@@ -48,3 +48,16 @@ def test_dead_code_stays_gone():
     assert "extra" not in config.field_types()
     assert "unit" not in inspect.signature(plots.length_by_class).parameters
     assert not hasattr(predict, "require_int8_packages") and not hasattr(config, "seed_everything")
+
+
+def test_the_wheel_ships_the_package_and_its_assets_without_packaging_warnings(tmp_path):
+    """The smoke profile's vocabulary must be in the installed package, not only in a checkout."""
+    import subprocess
+    import sys
+    import zipfile
+
+    built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
+                            str(tmp_path), str(ROOT)], capture_output=True, text=True, check=True)
+    names = zipfile.ZipFile(next(tmp_path.glob("distilnb-*.whl"))).namelist()
+    assert {"distilnb/cli.py", "distilnb/assets/vocab.txt"} <= set(names)
+    assert "Package would be ignored" not in built.stdout + built.stderr
