@@ -97,8 +97,9 @@ def training_curves(history: pd.DataFrame, metric: str = "f1_macro") -> Figure:
         rows = history[history[column].notna()]
         right.plot(rows["epoch"], rows[column], "^-", color="tab:green", label=f"validation {metric}")
         right.set_ylabel(metric)
-        right.legend(loc="center right")
-    axes.legend(loc="upper right")
+    # One legend for both axes, under the plot: inside, it would hide the first or last epoch's points.
+    handles = [line for ax in figure.axes for line in ax.get_lines()]
+    axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=len(handles), frameon=False)
     axes.set_title("Training curves")
     return figure
 
@@ -120,7 +121,8 @@ def per_class_scores(report: pd.DataFrame) -> Figure:
     """Return grouped bars of precision, recall and F1 for each class of a per-class report."""
     figure, axes = _figure()
     report[["precision", "recall", "f1"]].plot.bar(ax=axes, rot=30)
-    axes.set_ylim(0, 1.05)
+    axes.set_ylim(0, 1.25)  # room above the bars for the legend
+    axes.legend(loc="upper center", ncols=3, frameon=False)
     axes.set_title("Per-class scores")
     return figure
 
@@ -162,6 +164,7 @@ def class_probabilities(texts: list[str], scores: list[dict[str, float]]) -> Fig
         axes.barh(list(row), list(row.values()), color="#6a9fd4")
         axes.set_xlim(0, 1)
         axes.set_title(text if len(text) <= 70 else text[:67] + "...", fontsize=9)
+    axes.set_xlabel("probability")
     return figure
 
 

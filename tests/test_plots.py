@@ -40,6 +40,9 @@ def test_training_curves_plot_losses_and_metric():
     figure = plots.training_curves(history)
     assert len(figure.axes) == 2
     assert list(figure.axes[1].lines[0].get_ydata()) == [0.4, 0.6]
+    legend = figure.axes[0].get_legend()  # one legend naming all three lines, outside the plotting area
+    assert [t.get_text() for t in legend.get_texts()] == ["train loss", "eval loss", "validation f1_macro"]
+    assert figure.axes[1].get_legend() is None
 
 
 def test_confusion_matrix_is_normalised_per_true_class():
@@ -56,6 +59,7 @@ def test_per_class_and_model_comparison_and_probabilities():
     assert [t.get_text().strip() for t in figure.axes[0].texts] == ["0.300", "0.900"]
     figure = plots.class_probabilities(["one", "two"], [{"a": 0.9, "b": 0.1}, {"a": 0.2, "b": 0.8}])
     assert len(figure.axes) == 2 and bar_widths(figure) == [0.9, 0.1]
+    assert figure.axes[-1].get_xlabel() == "probability"
 
 
 def test_reliability_diagram_skips_empty_bins(tmp_path):
