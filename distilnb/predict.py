@@ -126,26 +126,30 @@ class Predictor:
 
 # What the exporters say on every export of a text classifier, none of it about the learner's model: torch.onnx lists
 # torchvision's operators it skips and the axis names it merges, torch's pytree warns of its own deprecation, and
-# ONNX Runtime's quantizer suggests a pre-processing step meant for image models.
+# ONNX Runtime's quantizer, on the root logger, suggests a pre-processing step meant for image models.
 EXPORTER_WARNINGS = (r"# The axis name: .* will not be used", r".*LeafSpec.* is deprecated")
-EXPORTER_LOGGERS = ("torch.onnx", "")  # "": the root logger, where ONNX Runtime's quantizer writes
+QUANTIZER_NOTICE = "Please consider to run pre-processing before quantization"
 
 
 @contextlib.contextmanager
 def exporter_notices_hidden():
-    """Hide the exporters' routine notices (EXPORTER_WARNINGS and EXPORTER_LOGGERS below ERROR) inside the block."""
-    loggers = [logging.getLogger(name) for name in EXPORTER_LOGGERS]
-    levels = [logger.level for logger in loggers]
+    """Hide the exporters' routine notices inside the block: torch.onnx's below ERROR, the others by their text."""
+    exporter, root = logging.getLogger("torch.onnx"), logging.getLogger()
+    level = exporter.level
+
+    def not_the_quantizer_notice(record: logging.LogRecord) -> bool:
+        return QUANTIZER_NOTICE not in record.getMessage()
+
     with warnings.catch_warnings():
         for message in EXPORTER_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
-        for logger in loggers:
-            logger.setLevel(logging.ERROR)
+        exporter.setLevel(logging.ERROR)
+        root.addFilter(not_the_quantizer_notice)  # the root logger's own records only: others' warnings still show
         try:
             yield
         finally:
-            for logger, level in zip(loggers, levels, strict=True):
-                logger.setLevel(level)
+            exporter.setLevel(level)
+            root.removeFilter(not_the_quantizer_notice)
 
 
 def export_onnx(model, path: Path) -> Path:

@@ -52,12 +52,16 @@ def test_dead_code_stays_gone():
 
 def test_the_wheel_ships_the_package_and_its_assets_without_packaging_warnings(tmp_path):
     """The smoke profile's vocabulary must be in the installed package, not only in a checkout."""
+    import shutil
     import subprocess
     import sys
     import zipfile
 
+    # From a copy: setuptools leaves build/ and *.egg-info/ in the tree it builds.
+    source = shutil.copytree(ROOT, tmp_path / "source", ignore=shutil.ignore_patterns(
+        ".git", ".venv", "outputs", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
-                            str(tmp_path), str(ROOT)], capture_output=True, text=True, check=True)
+                            str(tmp_path), str(source)], capture_output=True, text=True, check=True)
     names = zipfile.ZipFile(next(tmp_path.glob("distilnb-*.whl"))).namelist()
     assert {"distilnb/cli.py", "distilnb/assets/vocab.txt"} <= set(names)
     assert "Package would be ignored" not in built.stdout + built.stderr
