@@ -125,7 +125,7 @@ class Config:
     @property
     def resolved_model(self) -> str:
         """Return the model id or folder to load, with the profiles' short names ('tiny', 'minilm') resolved."""
-        from distilnb.smoke import resolve_model  # builds the tiny model on first use: only when asked
+        from distilnb.local_models import resolve_model  # builds the tiny model on first use: only when asked
 
         return resolve_model(self.model)
 

