@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 from urllib.parse import urlparse
@@ -53,6 +53,14 @@ class NotFoundError(DistilnbError, FileNotFoundError):
 
 class ModelError(DistilnbError, ValueError):
     """A model folder or id cannot be used as asked (unsafe weights, labels that do not match, ...)."""
+
+
+def short_list(items: Iterable[object], limit: int = 5, width: int = 60) -> str:
+    """Return items joined by commas, cut after `limit` with '… and N more' and each to `width` characters."""
+    shown = [str(item) for item in items]
+    more = len(shown) - limit
+    cut = [item if len(item) <= width else item[: width - 1] + "…" for item in shown[:limit]]
+    return ", ".join(cut) + (f" … and {more:,} more" if more > 0 else "")
 
 
 def hub_offline() -> bool:
