@@ -6,11 +6,15 @@ Messages name the notebook's spelling of an option (`encoding='latin-1'`); the c
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import csv
+import gzip
 import io
 import json
+import lzma
 import re
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,7 +24,7 @@ from pathlib import Path
 import pandas as pd
 
 from distilnb.config import resolve_path
-from distilnb.errors import DataError, NotFoundError, from_hub
+from distilnb.errors import DataError, NotFoundError, from_hub, short_list
 
 # File stems that name a split when a folder of files is given (emotion ships train/val/test, SST-2 train/dev/test).
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
@@ -29,6 +33,11 @@ FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet")
 SUFFIX_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json",
                   ".parquet": "parquet"}
+SEPARATORS = "\t;,|"  # the separators sniffed, in the order a tie is broken
+# Compressed files, known by their first bytes (so a misnamed one is read too); the name's suffix is dropped to find
+# the format inside (x.csv.gz is a CSV).
+COMPRESSIONS = {b"\x1f\x8b": ("gzip", ".gz"), b"BZh": ("bz2", ".bz2"), b"\xfd7zXZ\x00": ("xz", ".xz"),
+                b"PK\x03\x04": ("zip", ".zip")}
 POSITIONAL_COLUMNS = ("text", "label")  # names given to the columns of a file without a header line, in order
 REPLACEMENT = "\ufffd"
 
@@ -104,6 +113,36 @@ def decode(data: bytes, name: str, encoding: str = "utf-8", encoding_errors: str
 # ---------------------------------------------------------------- one file
 
 
+def decompressed(data: bytes, path: Path) -> tuple[bytes, Path]:
+    """Return (the bytes inside a gzip, bz2, xz or zip file, the name they have there), or (data, path) as they are.
+
+    Decompressed here rather than by pandas (compression='infer'), because the reader decodes the bytes itself, to
+    name an undecodable byte's line and column, and sniffs format and separator from them.
+    """
+    kind = next((found for magic, found in COMPRESSIONS.items() if data.startswith(magic)), None)
+    if kind is None:
+        return data, path
+    name, suffix = kind
+    inner = path.with_suffix("") if path.suffix.lower() == suffix else path
+    try:
+        if name != "zip":
+            return {"gzip": gzip, "bz2": bz2, "xz": lzma}[name].decompress(data), inner
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [m for m in archive.namelist() if not m.endswith("/") and not m.startswith("__MACOSX")]
+            if len(members) != 1:
+                raise DataError(f"{path.name} is a zip archive of {len(members)} files ({short_list(members)}): "
+                                "zip one data file, or unpack it and give the file or its folder.")
+            return archive.read(members[0]), Path(members[0])
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path.name} looks {name}-compressed but cannot be unpacked ({error}).") from None
+
+
+def table_suffix(path: Path) -> str:
+    """Return a file name's format suffix, under a compression suffix if any: '.csv' for x.csv.gz."""
+    compressed = {suffix for _, suffix in COMPRESSIONS.values()}
+    return (path.with_suffix("") if path.suffix.lower() in compressed else path).suffix.lower()
+
+
 def file_format(path: Path, data: bytes, options: ReadOptions) -> str:
     """Return the format of a file: the option, else its extension, else sniffed from its first bytes."""
     if options.format:
@@ -126,9 +165,12 @@ def read_table(path: str | Path, encoding: str | None = None, **options) -> pd.D
     if not path.is_file():
         raise NotFoundError(f"No file at {path}: check the path (relative paths start at {Path.cwd()}).")
     data = path.read_bytes()
-    kind = file_format(path, data, chosen)
+    if not data:
+        raise DataError(f"{path} is empty (0 bytes): it has no header line and no rows.")
+    data, inner = decompressed(data, path)
+    kind = file_format(inner, data, chosen)
     if kind == "parquet":
-        return _checked(pd.read_parquet(path), path)
+        return _checked(pd.read_parquet(io.BytesIO(data)), path)
     text, replaced = decode(data, path.name, chosen.encoding, chosen.encoding_errors)
     if kind in ("jsonl", "json"):
         frame = _read_json_text(text, path)
@@ -139,7 +181,7 @@ def read_table(path: str | Path, encoding: str | None = None, **options) -> pd.D
         plural = "s" * (replaced != 1)
         frame.attrs.setdefault("notes", []).append(
             f"{path.name}: replaced {replaced} undecodable character{plural} with U+FFFD ({chosen.encoding})")
-    if path.suffix.lower() not in SUFFIX_FORMATS and not chosen.format:
+    if inner.suffix.lower() not in SUFFIX_FORMATS and not chosen.format:
         frame.attrs.setdefault("notes", []).append(f"{path.name}: read as {kind} (sniffed: no known extension)")
     return _checked(frame, path)
 
@@ -172,13 +214,26 @@ def _read_json_text(text: str, path: Path) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sniff_separator(text: str) -> str:
-    """Return the most likely separator of a delimited text: the candidate splitting the first lines most evenly."""
+def sniff_separator(text: str, name: str = "The file") -> str:
+    """Return the separator of a delimited text, as csv.Sniffer finds it in the first lines, else our own guess."""
     lines = [line for line in text.splitlines()[:50] if line.strip()]
     if not lines:
-        raise DataError("The file is empty: it has no header line and no rows.")
+        raise DataError(f"{name} is empty: it has no header line and no rows.")
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=SEPARATORS).delimiter
+    except csv.Error:
+        return most_even_separator(lines)
+
+
+def most_even_separator(lines: list[str]) -> str:
+    """Return the candidate separator splitting the lines most alike, else ','.
+
+    csv.Sniffer gives up when no candidate splits every line the same way: a single text column, or texts that hold
+    the separator unquoted in some lines. A file of one column then reads as one, and an uneven file as its most
+    common layout, where the parser names the line that disagrees.
+    """
     best, best_score = ",", -1.0
-    for separator in ("\t", ";", ",", "|"):
+    for separator in SEPARATORS:
         first_fields = lines[0].count(separator)
         if first_fields == 0:
             continue
@@ -195,7 +250,7 @@ def read_delimited(text: str, path: Path, separator: str | None = None, header: 
     Without a header line (header=False, or detected) the columns are named text, label by position: see
     name_positional_columns.
     """
-    separator = separator or sniff_separator(text)
+    separator = separator or sniff_separator(text, path.name)
     rows = _parse_keeping_lines(text, separator)
     if rows.empty:
         return rows
@@ -291,8 +346,8 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     """Return {split: file} for files in a folder whose names say train / val(idation) / dev / test."""
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        split = SPLIT_ALIASES.get(path.stem.lower().split(".")[0])
-        if split and path.suffix.lower() in TABLE_SUFFIXES:
+        split = SPLIT_ALIASES.get(path.name.lower().split(".")[0])
+        if split and table_suffix(path) in TABLE_SUFFIXES:
             if split in found:
                 raise DataError(f"Two files in {folder} look like the {split} split: {found[split].name} and "
                                 f"{path.name}. Keep one.")
@@ -318,7 +373,7 @@ def read_source(source: str, encoding: str | None = None, **options) -> dict[str
             for split, file in chosen.split_files.items():
                 frames[split] = read_table(resolve_path(file), **_as_kwargs(chosen))
         return frames
-    if path.suffix.lower() in TABLE_SUFFIXES or str(source).startswith((".", "/", "~")):
+    if table_suffix(path) in TABLE_SUFFIXES or str(source).startswith((".", "/", "~")):
         raise NotFoundError(f"No file at {path.resolve()}: check the path, or give a Hub dataset id like "
                             "'dair-ai/emotion'.")
     return read_hub_dataset(source)
