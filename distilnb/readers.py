@@ -200,7 +200,7 @@ def _read_json_text(text: str, path: Path) -> pd.DataFrame:
     stripped = text.strip()
     if stripped.startswith("["):
         try:
-            return pd.DataFrame(json.loads(stripped))
+            return records_frame(json.loads(stripped), path)
         except json.JSONDecodeError as error:
             raise DataError(f"{path.name}: not valid JSON at line {error.lineno} ({error.msg}).") from None
     rows = []
@@ -211,7 +211,17 @@ def _read_json_text(text: str, path: Path) -> pd.DataFrame:
             except json.JSONDecodeError as error:
                 raise DataError(f"{path.name}, line {number}: not valid JSON ({error.msg}). Each line must be one "
                                 "JSON object.") from None
-    return pd.DataFrame(rows)
+    return records_frame(rows, path)
+
+
+def records_frame(records: list, path: Path) -> pd.DataFrame:
+    """Return JSON objects as a DataFrame, nested objects flattened into dotted columns ({"meta": {"label": ..}} gives
+    meta.label), or raise a DataError when a record is not an object."""
+    odd = next((record for record in records if not isinstance(record, dict)), None)
+    if odd is not None:
+        raise DataError(f"{path.name} holds {type(odd).__name__} values where JSON objects are expected, such as "
+                        f"{str(odd)[:60]!r}: give one object per example, like {{\"text\": ..., \"label\": ...}}.")
+    return pd.json_normalize(records)
 
 
 def sniff_separator(text: str, name: str = "The file") -> str:

@@ -185,3 +185,12 @@ def test_a_zip_of_several_files_and_a_broken_gzip_are_named(tmp_path):
         readers.read_table(write(tmp_path / "x.zip", zipped(b"text,label\n", "a.csv", "b.csv")))
     with pytest.raises(DataError, match=r"^y.csv.gz looks gzip-compressed but cannot be unpacked"):
         readers.read_table(write(tmp_path / "y.csv.gz", gzip.compress(b"text,label\nx,y\n")[:-9]))
+
+
+def test_nested_json_is_flattened_into_dotted_columns_and_non_objects_are_refused(tmp_path):
+    rows = [{"text": t, "meta": {"label": lab, "source": "web"}} for t, lab in ROWS]
+    frame = readers.read_table(write(tmp_path / "a.jsonl", "".join(json.dumps(row) + "\n" for row in rows)))
+    assert list(frame.columns) == ["text", "meta.label", "meta.source"]
+    assert frame["meta.label"].tolist() == [lab for _, lab in ROWS]
+    with pytest.raises(DataError, match=r"^b.json holds str values where JSON objects are expected, such as 'x'"):
+        readers.read_table(write(tmp_path / "b.json", '["x", "y"]'))
