@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ from sklearn.model_selection import train_test_split
 from distilnb.config import Config
 from distilnb.errors import ColumnError, DataError, DataTypeError, short_list
 from distilnb.readers import dataset_frames, read_source
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 SPLITS = ("train", "validation", "test")
 
@@ -117,7 +121,7 @@ def canonical_label(value: object) -> str | None:
     return text or None
 
 
-def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report: LoadReport,
+def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report: LoadReport, *,
                 split: str) -> pd.DataFrame:
     """Return rows with a non-empty text and a label, as columns text/label; every drop and conversion is counted."""
     check_columns(frame, text_column, label_column, "the data" if split == "all" else f"the {split} data")
@@ -309,7 +313,7 @@ def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: 
     if extra:  # e.g. IMDB's unlabelled "unsupervised" split: not part of a supervised course, but never dropped unsaid
         rows = sum(len(source_frames[s]) for s in extra)
         report.notes.append(f"left out splits {extra} ({rows} rows): only train, validation and test are used")
-    cleaned = {split: clean_frame(frame, cfg.text_column, cfg.label_column, report, split)
+    cleaned = {split: clean_frame(frame, cfg.text_column, cfg.label_column, report, split=split)
                for split, frame in source_frames.items() if split not in extra}
     cleaned = merge_variants(cleaned, report, cfg.merge_label_variants)
     warnings = (conflicting_labels(cleaned), numeric_texts(cleaned, cfg.text_column))
@@ -342,20 +346,36 @@ def check_unseen_labels(frames: dict[str, pd.DataFrame]) -> None:
             )
 
 
-def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]):
+def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]) -> DatasetDict:
     """Return a datasets.DatasetDict with a string `text` and a ClassLabel `label` in every split."""
     import datasets
 
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=label_names)})
-    index = {name: i for i, name in enumerate(label_names)}
-    return datasets.DatasetDict({
-        split: datasets.Dataset.from_dict(
-            {"text": frame["text"].tolist(), "label": [index[label] for label in frame["label"]]}, features=features)
+    return datasets.DatasetDict({  # the ClassLabel feature encodes each label name as its id
+        split: datasets.Dataset.from_dict({"text": frame["text"].tolist(), "label": frame["label"].tolist()},
+                                          features=features)
         for split, frame in frames.items()
     })
 
 
-def prepare_splits(raw, cfg: Config):
+def aligned(splits: DatasetDict, names: list[str]) -> DatasetDict:
+    """Return the splits with label ids in the order of `names` (a model's id2label), each row keeping its label."""
+    present = {name for split in splits.values() for name in split.features["label"].int2str(split["label"])}
+    unknown = sorted(present - set(names))
+    if unknown:
+        raise DataError(f"The data has {plural(len(unknown), 'label')} the model was not trained on: "
+                        f"{short_list(map(repr, unknown))}; it knows {short_list(map(repr, names), 10)}.")
+    if label_names(splits) == list(names):
+        return splits
+    if len({name.lower() for name in names}) == len(names):
+        return splits.align_labels_with_mapping({name: i for i, name in enumerate(names)}, "label")
+    # align_labels_with_mapping lower-cases names, which would join labels kept apart by case ('Spam', 'spam').
+    frames = {split: pd.DataFrame({"text": table["text"], "label": table.features["label"].int2str(table["label"])})
+              for split, table in splits.items()}
+    return to_dataset_dict(frames, list(names))
+
+
+def prepare_splits(raw: DatasetDict | dict[str, pd.DataFrame], cfg: Config) -> tuple[DatasetDict, LoadReport]:
     """Return (DatasetDict of train/validation/test, LoadReport) from a DatasetDict or {split: DataFrame}."""
     frames_given = all(isinstance(frame, pd.DataFrame) for frame in raw.values())
     source_frames = raw if frames_given else dataset_frames(raw)
@@ -371,17 +391,17 @@ def prepare_splits(raw, cfg: Config):
     return to_dataset_dict(frames, names), report
 
 
-def load_splits(cfg: Config, encoding: str = "utf-8"):
+def load_splits(cfg: Config, encoding: str = "utf-8") -> tuple[DatasetDict, LoadReport]:
     """Return (splits, LoadReport) for cfg.dataset (a file, folder or Hub id), read, cleaned, encoded and split."""
     return prepare_splits(read_source(cfg.dataset, encoding), cfg)
 
 
-def label_names(splits) -> list[str]:
+def label_names(splits: DatasetDict) -> list[str]:
     """Return the class names of a DatasetDict, in label-id order."""
     return list(splits["train"].features["label"].names)
 
 
-def class_counts(splits) -> pd.DataFrame:
+def class_counts(splits: DatasetDict) -> pd.DataFrame:
     """Return a table of examples per class (rows) and split (columns)."""
     names = label_names(splits)
     return pd.DataFrame({
@@ -389,7 +409,7 @@ def class_counts(splits) -> pd.DataFrame:
     }, index=pd.Index(names, name="label"))
 
 
-def examples(splits, split: str = "train", n: int = 5, seed: int = 0) -> pd.DataFrame:
+def examples(splits: DatasetDict, split: str = "train", n: int = 5, seed: int = 0) -> pd.DataFrame:
     """Return n random examples of a split with their label names."""
     table = splits[split].shuffle(seed=seed).select(range(min(n, len(splits[split]))))
     names = label_names(splits)

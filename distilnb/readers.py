@@ -20,11 +20,15 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from distilnb.config import resolve_path
 from distilnb.errors import DataError, NotFoundError, from_hub, short_list
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 # File stems that name a split when a folder of files is given (emotion ships train/val/test, SST-2 train/dev/test).
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
@@ -80,7 +84,7 @@ def reading(options: ReadOptions) -> Iterator[ReadOptions]:
         _OPTIONS.reset(token)
 
 
-def current_options(encoding: str | None = None, **changes) -> ReadOptions:
+def current_options(encoding: str | None = None, **changes: Any) -> ReadOptions:
     """Return the options of a reading() block when inside one, else the defaults with the caller's values."""
     block = _OPTIONS.get()
     if block is not None:
@@ -155,7 +159,7 @@ def file_format(path: Path, data: bytes, options: ReadOptions) -> str:
     return "json" if head.startswith(b"[") else "jsonl" if head.startswith(b"{") else "csv"
 
 
-def read_table(path: str | Path, encoding: str | None = None, **options) -> pd.DataFrame:
+def read_table(path: str | Path, encoding: str | None = None, **options: Any) -> pd.DataFrame:
     """Return a file's rows as a DataFrame of strings (Parquet and JSON keep their types); see ReadOptions.
 
     frame.attrs["replaced_characters"] counts bytes replaced under encoding_errors='replace'; frame.attrs["notes"]
@@ -367,7 +371,7 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def read_source(source: str, encoding: str | None = None, **options) -> dict[str, pd.DataFrame]:
+def read_source(source: str, encoding: str | None = None, **options: Any) -> dict[str, pd.DataFrame]:
     """Return {split: DataFrame} from a file, a folder of split files, or a Hugging Face Hub dataset id.
 
     A single file gives {"all": frame}; with split_files (validation and/or test files) it is the training split.
@@ -389,7 +393,7 @@ def read_source(source: str, encoding: str | None = None, **options) -> dict[str
     return read_hub_dataset(source)
 
 
-def _as_kwargs(options: ReadOptions) -> dict:
+def _as_kwargs(options: ReadOptions) -> dict[str, Any]:
     """Return the per-file options of read_table (everything but the split files)."""
     return {"encoding": options.encoding, "encoding_errors": options.encoding_errors, "header": options.header,
             "format": options.format}
@@ -402,7 +406,7 @@ def read_hub_dataset(dataset_id: str) -> dict[str, pd.DataFrame]:
     return dataset_frames(from_hub(f"the dataset {dataset_id!r}", lambda: datasets.load_dataset(dataset_id)))
 
 
-def dataset_frames(loaded) -> dict[str, pd.DataFrame]:
+def dataset_frames(loaded: DatasetDict) -> dict[str, pd.DataFrame]:
     """Return {split: DataFrame} of a datasets.DatasetDict, ClassLabel ids written as names (kept in frame.attrs)."""
     import datasets
 

@@ -24,7 +24,7 @@ def test_cleaning_counts_every_drop_and_conversion():
     frame = pd.DataFrame({"t": ["ok", "", "   ", None, 42, "fine", "no label"],
                           "l": ["a", "a", "b", "b", "a", 1.0, None]})
     report = data.LoadReport(source="x")
-    cleaned = data.clean_frame(frame, "t", "l", report, "train")
+    cleaned = data.clean_frame(frame, "t", "l", report, split="train")
     assert cleaned.to_dict("list") == {"text": ["ok", "42", "fine"], "label": ["a", "a", "1"]}
     assert report.dropped == {"train: missing text": 1, "train: empty or whitespace-only text": 2,
                               "train: missing label": 1}
@@ -35,7 +35,7 @@ def test_cleaning_counts_every_drop_and_conversion():
 def test_non_string_texts_that_cannot_be_text_are_refused():
     with pytest.raises(DataTypeError, match="Row 1 .* type list"):
         frame = pd.DataFrame({"text": ["a", ["b"]], "label": [0, 1]})
-        data.clean_frame(frame, "text", "label", data.LoadReport("x"), "train")
+        data.clean_frame(frame, "text", "label", data.LoadReport("x"), split="train")
 
 
 @pytest.mark.parametrize("value, expected", [(1, "1"), (1.0, "1"), ("1", "1"), ("1.0", "1"), (" joy ", "joy"),
@@ -142,7 +142,8 @@ def test_missing_values_of_nullable_columns_are_dropped_and_counted():
     frame = pd.DataFrame({"text": pd.array(["x", pd.NA, "z"], dtype="string"),
                           "label": pd.array([1, 2, pd.NA], dtype="Int64")})
     report = data.LoadReport("x")
-    assert data.clean_frame(frame, "text", "label", report, "train").to_dict("list") == {"text": ["x"], "label": ["1"]}
+    cleaned = data.clean_frame(frame, "text", "label", report, split="train")
+    assert cleaned.to_dict("list") == {"text": ["x"], "label": ["1"]}
     assert report.dropped == {"train: missing text": 1, "train: missing label": 1}
 
 
@@ -263,3 +264,15 @@ def test_swapped_columns_get_a_short_error_that_suggests_swapping(tmp_path):
     with pytest.raises(DataError) as small:  # a few classes short of rows: no talk of swapping
         data.stratified_split(few_rows, {"validation": 0.1, "test": 0.1}, seed=0)
     assert "swapped" not in str(small.value)
+
+
+@pytest.mark.parametrize("names", [["c", "a", "b"], ["c", "a", "B", "b"]])  # the second: labels apart by case
+def test_aligned_renumbers_labels_to_a_models_order_and_each_row_keeps_its_label(names):
+    frames = {"train": pd.DataFrame({"text": ["t1", "t2", "t3", "t4"], "label": ["a", "b", "c", "a"]}),
+              "test": pd.DataFrame({"text": ["t5"], "label": ["b"]})}
+    splits = data.aligned(data.to_dataset_dict(frames, ["a", "b", "c"]), names)
+    assert data.label_names(splits) == names
+    named = {text: names[i] for split in splits.values() for text, i in zip(split["text"], split["label"], strict=True)}
+    assert named == {"t1": "a", "t2": "b", "t3": "c", "t4": "a", "t5": "b"}
+    with pytest.raises(DataError, match=r"^The data has 1 label the model was not trained on: 'c'; it knows 'a', 'b'"):
+        data.aligned(data.to_dataset_dict(frames, ["a", "b", "c"]), ["a", "b"])
