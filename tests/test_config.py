@@ -142,7 +142,7 @@ def test_offline_errors_become_one_sentence_and_others_pass_through():
 
 
 def test_a_message_that_mentions_offline_is_not_taken_for_a_hub_outage():
-    # Defect 8: any message with "offline" or "couldn't connect" used to become "Could not download ...".
+    # An outage is known by the exception types in the chain, never by words such as "offline" in a message.
     local = KeyError("column 'offline_orders' is not in the data")
     assert not is_offline_error(local) and not is_offline_error(OSError("We couldn't connect to the local disk"))
     with pytest.raises(KeyError, match="offline_orders"), hub_errors("the model '/models/mine'"):

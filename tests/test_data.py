@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA, write
+from conftest import ROOT, SHARED_DATA, write
 
 from distilnb import data, readers
 from distilnb.config import Config
@@ -276,3 +276,22 @@ def test_aligned_renumbers_labels_to_a_models_order_and_each_row_keeps_its_label
     assert named == {"t1": "a", "t2": "b", "t3": "c", "t4": "a", "t5": "b"}
     with pytest.raises(DataError, match=r"^The data has 1 label the model was not trained on: 'c'; it knows 'a', 'b'"):
         data.aligned(data.to_dataset_dict(frames, ["a", "b", "c"]), ["a", "b"])
+
+
+def test_the_sample_files_readme_quotes_the_loaders_console_lines(smoke_cfg):
+    text = (ROOT / "data" / "README.md").read_text()
+    quoted = text.split("the course's loader says so on the\nconsole, one line each:\n\n")[1].split("\n\n")[0]
+    _, report = data.load_splits(smoke_cfg)
+    assert [line.strip() for line in quoted.splitlines()] == report.console_lines()
+
+
+def test_the_readmes_own_data_section_says_what_the_loader_does(tmp_path):
+    section = (ROOT / "README.md").read_text().split("## Your own data")[1].split("\n## ")[0]
+    assert all(f"`{suffix}`" in section for _, suffix in readers.COMPRESSIONS.values())
+    assert '(`"spam "` is `"spam"`' in section and "(`Spam`, `spam`) are kept apart" in section
+    labels = ["spam ", " spam"] + ["spam"] * 6 + ["Spam"] * 4
+    source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{lab}\n" for i, lab in enumerate(labels)))
+    splits, report = data.load_splits(cfg_for(source, validation_size=0.2, test_size=0.2))
+    assert data.label_names(splits) == ["Spam", "spam"] and report.console_lines()[0].startswith(
+        "stripped the surrounding spaces of 2 labels")
+    assert report.console_lines()[1].startswith("warning: labels that differ only by case are kept apart")
