@@ -1,7 +1,8 @@
 """Reading labelled data as it comes: CSV/TSV/TXT (separator, header and format sniffed), JSON Lines, JSON, Parquet,
 folders of split files, separate split files, Hub ids; any encoding, with undecodable bytes refused or counted.
 
-Messages name the notebook's spelling of an option (`encoding='latin-1'`); the command line rewrites it as a flag.
+A wrong option is a SettingError naming it (the command line says it as its flag); other messages name options in
+words both audiences read ("the encoding setting").
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 
 from distilnb.config import resolve_path
-from distilnb.errors import DataError, NotFoundError, from_hub, short_list
+from distilnb.errors import DataError, NotFoundError, SettingError, from_hub, short_list
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -60,12 +61,12 @@ class ReadOptions:
         try:
             codecs.lookup(self.encoding)
         except LookupError:
-            raise DataError(f"encoding={self.encoding!r} is not an encoding Python knows: try 'utf-8', 'latin-1' or "
-                            "'cp1252'.") from None
+            raise SettingError("is not an encoding Python knows: try utf-8, latin-1 or cp1252", "encoding",
+                               self.encoding) from None
         if self.encoding_errors not in ("strict", "replace"):
-            raise DataError(f"encoding_errors={self.encoding_errors!r} must be 'strict' or 'replace'.")
+            raise SettingError("must be strict or replace", "encoding_errors", self.encoding_errors)
         if self.format is not None and self.format not in FORMATS:
-            raise DataError(f"format={self.format!r} is not one of {', '.join(FORMATS)}.")
+            raise SettingError(f"is not one of {', '.join(FORMATS)}", "format", self.format)
 
 
 # Options set for a whole run by the command line: its flags were typed where the user works, so inside a reading()
@@ -109,8 +110,8 @@ def decode(data: bytes, name: str, encoding: str = "utf-8", encoding_errors: str
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
         raise DataError(
             f"{name} is not valid {encoding}: byte {data[error.start]:#04x} at line {line}, column {column} cannot be "
-            f"read. Re-save it as UTF-8, or give its real encoding with encoding='latin-1' (or 'cp1252', ...), or "
-            "replace undecodable bytes with encoding_errors='replace'."
+            f"read. Re-save it as UTF-8, give its real encoding as the encoding setting (latin-1, cp1252, ...), or set "
+            "encoding errors to replace, which turns each undecodable byte into U+FFFD and counts them."
         ) from None
 
 

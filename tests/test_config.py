@@ -45,8 +45,9 @@ def test_drop_duplicates_and_merge_label_variants_are_settings():
     ("seed", -1, "seed = -1 must lie between 0 and"),
 ])
 def test_every_numeric_setting_is_checked_at_construction_naming_the_setting(setting, value, message):
-    with pytest.raises(SettingError, match=message):
+    with pytest.raises(SettingError, match=message) as refused:
         Config.from_env(environ={}, **{setting: value})
+    assert (refused.value.setting, refused.value.value) == (setting, value)  # what the command line names as a flag
 
 
 @pytest.mark.parametrize("setting, value", [("epochs", 1000.0), ("batch_size", 1024), ("warmup", 0.99),
@@ -65,7 +66,7 @@ def test_warmup_in_steps_must_end_before_the_run_does():
 
 
 def test_sizes_that_leave_no_training_rows_are_refused():
-    with pytest.raises(SettingError, match="validation_size \\+ test_size = 1 leaves no training rows"):
+    with pytest.raises(SettingError, match="^test_size = 0.5 leaves no training rows: it and validation_size must"):
         Config.from_env(environ={}, validation_size=0.5, test_size=0.5)
 
 
