@@ -321,6 +321,9 @@ def looks_like_header(rows: pd.DataFrame) -> bool:
     a numeric column does not start with a word: so the first row is a header when, in some column whose other values
     repeat or are all numbers, its value is not among them. A file with no such column (texts only) is taken to have
     a header only when its first row is one name per column, like 'text'.
+
+    Not csv.Sniffer.has_header: it votes per column by value type or fixed length, so a text column and a label
+    column of words of varying length give it no vote, and it answers "no header" for the commonest labelled file.
     """
     if len(rows) < 2:
         return True  # one line: a header without rows is reported as such; one example alone cannot be trained on
