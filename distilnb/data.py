@@ -194,8 +194,8 @@ def conflicting_labels(frames: dict[str, pd.DataFrame], examples: int = 3) -> st
     clashing = labels[labels.map(len) > 1]
     if clashing.empty:
         return None
-    shown = short_list((f"{text!r}: {' / '.join(map(repr, found))}" for text, found in clashing.items()), examples,
-                       width=80)
+    shown = short_list((f"{clip(text)!r}: {' / '.join(repr(clip(label)) for label in found)}"
+                        for text, found in clashing.items()), examples, width=200)
     return (f"{len(clashing):,} texts carry different labels in different rows ({shown}): a model cannot get both "
             "right; correct the labels or remove those rows")
 
@@ -208,6 +208,12 @@ def numeric_texts(frames: dict[str, pd.DataFrame], text_column: str, share: floa
         return None
     return (f"the text column {text_column!r} holds numbers ({numbers:.0%} of its values): are the text and label "
             "columns swapped?")
+
+
+def clip(value: object, width: int = 40) -> str:
+    """Return a value as a string of at most `width` characters, cut with '…' (a label or text quoted in a message)."""
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def plural(n: int, word: str, words: str | None = None) -> str:
@@ -243,7 +249,7 @@ def stratified_split(labels: np.ndarray, held_out: dict[str, float], seed: int) 
         raise DataError(f"The data has a single class ({classes[0] if len(classes) else 'none'}): "
                         "a classifier needs at least two.")
     needed = 1 + len(held_out)
-    too_small = [f"{str(c)!r}: {n}" for c, n in zip(classes, counts, strict=True) if n < needed]
+    too_small = [f"{clip(c)!r}: {n}" for c, n in zip(classes, counts, strict=True) if n < needed]
     if too_small:
         raise DataError(
             f"{plural(len(too_small), 'class', 'classes')} with fewer than {needed} examples, too few for one in "
@@ -337,7 +343,7 @@ def check_unseen_labels(frames: dict[str, pd.DataFrame]) -> None:
     for split in ("validation", "test"):
         unseen = Counter(label for label in frames[split]["label"] if label not in train_labels)
         if unseen:
-            shown = short_list(f"{label!r}: {n}" for label, n in unseen.most_common())
+            shown = short_list(f"{clip(label)!r}: {n}" for label, n in unseen.most_common())
             raise DataError(
                 f"The {split} split has {plural(len(unseen), 'label')} that the training split never shows "
                 f"(label: rows): "
