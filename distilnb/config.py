@@ -57,6 +57,7 @@ class Config:
     merge_label_variants: bool = False
     max_train_examples: int | None = None
     save_steps: int = 200  # a checkpoint every this many steps as well as each epoch, so an interrupt loses little
+    keep_checkpoints: bool = False  # False: a finished run removes its checkpoints (resume needs them only mid-run)
     run_name: str | None = None
     output_root: str | None = None
 
@@ -82,10 +83,10 @@ class Config:
         }
         for name, (ok, rule) in checks.items():
             if not ok:
-                raise SettingError(f"{name} = {getattr(self, name)!r} {rule}.", name)
+                raise SettingError(rule, name, getattr(self, name))
         if self.validation_size + self.test_size >= 1:
-            raise SettingError(f"validation_size + test_size = {self.validation_size + self.test_size:g} leaves no "
-                               "training rows: their sum must be less than 1.", "test_size")
+            raise SettingError("leaves no training rows: it and {validation_size} must sum to less than 1",
+                               "test_size", self.test_size)
 
     @classmethod
     def from_env(cls, profile: str | None = None, environ: dict[str, str] | None = None, **params: Any) -> Config:
@@ -109,7 +110,8 @@ class Config:
             variable = from_environment.get(error.setting) if error.setting not in typed else None
             if variable is None:
                 raise
-            raise SettingError(f"{variable}={environ[variable]!r}: {error}", error.setting) from None
+            error.variable, error.raw = variable, environ[variable]  # the message names where the value came from
+            raise
 
     @property
     def run(self) -> str:
@@ -194,7 +196,7 @@ def check_type(name: str, value: Any, hint: Any) -> None:
     ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
     ok = ok or (kind is float and isinstance(value, int) and not isinstance(value, bool))
     if not ok:
-        raise SettingError(f"{name} = {value!r} must be a {kind.__name__}{' or None' if optional else ''}.", name)
+        raise SettingError(f"must be a {kind.__name__}{' or None' if optional else ''}", name, value)
 
 
 def parse_value(raw: str, hint: Any, source: str) -> Any:
