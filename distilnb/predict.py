@@ -88,7 +88,8 @@ class Predictor:
 
     def probabilities(self, texts: Sequence[str], chunk: bool | None = None, stride: int = 32,
                       progress: bool | str | None = None) -> np.ndarray:
-        """Return class probabilities per text; chunk=True averages overlapping windows of long texts (None: self.chunk)."""
+        """Return class probabilities per text; chunk=True averages overlapping windows of long texts (None: as
+        self.chunk says)."""
         if not (self.chunk if chunk is None else chunk):
             return softmax(self.logits(texts, progress), axis=-1)
         texts = check_texts(texts)

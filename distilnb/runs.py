@@ -287,7 +287,7 @@ def fine_tuning_record(model: str | Path) -> dict[str, Any]:
 
 
 def record_reading(model: Path, options: Any) -> None:
-    """Write how the training data was read (readers.ReadOptions) beside the model, so evaluate reads it the same way."""
+    """Write how the training data was read (readers.ReadOptions) beside the model: evaluate reads it the same way."""
     (model / READING_FILE).write_text(json.dumps(asdict(options), indent=2))
 
 

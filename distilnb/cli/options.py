@@ -82,8 +82,9 @@ def add_settings(parser: argparse.ArgumentParser, names: list[str] | tuple[str, 
             group.add_argument(flag_of(name), action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
                                help=setting_help(name, trained))
         else:
-            group.add_argument(flag_of(name), type=value_parser(name, types[name], auto_length and name == "max_length"),
-                               default=argparse.SUPPRESS, metavar=name.upper(), help=setting_help(name, trained))
+            parse = value_parser(name, types[name], auto_length and name == "max_length")
+            group.add_argument(flag_of(name), type=parse, default=argparse.SUPPRESS, metavar=name.upper(),
+                               help=setting_help(name, trained))
 
 
 def threads(raw: str) -> int:

@@ -128,7 +128,7 @@ def predictions(inputs: pd.DataFrame, predictor: Predictor, top_k: int | None) -
 
 
 def output_path(output: str) -> Path:
-    """Return --output as a path whose folder exists (created when missing), or refuse a name that is not .csv/.jsonl."""
+    """Return --output as a path whose folder exists (created when missing); refuse a name not .csv or .jsonl."""
     path = Path(output).expanduser()
     if path.suffix.lower() not in OUTPUTS:
         raise UsageError(f"--output {output}: name a .csv or .jsonl file.")

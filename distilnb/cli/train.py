@@ -85,7 +85,8 @@ def interrupted(cfg: Config, argv: list[str]) -> str:
         return (f"Interrupted before the first checkpoint, which comes after {cfg.save_steps} steps (--save-steps) or "
                 "an epoch: nothing to resume. Run the same command again to start over.")
     again = shlex.join(["python", "-m", "distilnb", *[a for a in argv if a != "--resume"], "--resume"])
-    return f"Interrupted. Saved: {checkpoint} (with the model, optimizer and schedule). To continue from there:\n  {again}"
+    return (f"Interrupted. Saved: {checkpoint} (with the model, optimizer and schedule). To continue from there:\n"
+            f"  {again}")
 
 
 def largest_class_share(splits: DatasetDict) -> float:
