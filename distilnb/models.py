@@ -18,6 +18,7 @@ from distilnb.errors import ModelError, NotFoundError, SettingError, from_hub
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+    from transformers.utils import ModelOutput
 
     from distilnb.config import Config
 
@@ -83,7 +84,7 @@ def refuse_unsafe_folder(model: str | Path) -> None:
     )
 
 
-def load_tokenizer(model: str | Path):
+def load_tokenizer(model: str | Path) -> PreTrainedTokenizerBase:
     """Return the tokenizer of a Hub model id or a local model folder, with a clear error when the folder has none."""
     from transformers import AutoTokenizer
 
@@ -98,20 +99,20 @@ def load_tokenizer(model: str | Path):
     return from_hub(f"the tokenizer of {str(model)!r}", lambda: AutoTokenizer.from_pretrained(str(model)))
 
 
-def label_names_of(model_or_config) -> list[str]:
+def label_names_of(model_or_config: PreTrainedModel | PretrainedConfig) -> list[str]:
     """Return the class names of a model (or its config) in label-id order."""
     config = getattr(model_or_config, "config", model_or_config)
     return [config.id2label[i] for i in range(config.num_labels)]
 
 
-def is_fine_tuned_classifier(config) -> bool:
+def is_fine_tuned_classifier(config: PretrainedConfig) -> bool:
     """Return True for a sequence classifier whose labels have names (not an untrained head's LABEL_0, LABEL_1...)."""
     classifier = any(name.endswith("ForSequenceClassification") for name in (config.architectures or []))
     generic = label_names_of(config) == [f"LABEL_{i}" for i in range(config.num_labels)]
     return classifier and not generic
 
 
-def check_labels(model: str, config, label_names: list[str]) -> None:
+def check_labels(model: str, config: PretrainedConfig, label_names: list[str]) -> None:
     """Raise ModelError when a fine-tuned classifier's labels differ from the data's in name or in order."""
     trained_for = label_names_of(config)
     if not is_fine_tuned_classifier(config) or trained_for == list(label_names):
@@ -125,7 +126,7 @@ def check_labels(model: str, config, label_names: list[str]) -> None:
                      "Fine-tune from its base encoder (for example distilbert-base-uncased) instead.")
 
 
-def load_classifier(model: str | Path, label_names: list[str] | None = None):
+def load_classifier(model: str | Path, label_names: list[str] | None = None) -> PreTrainedModel:
     """Return a sequence classifier (safetensors only); with label_names, its head sized and named for them."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -152,19 +153,20 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
             {"params": [p for name, p in named if name not in decay], "weight_decay": 0.0}]
 
 
-def logits_of(output) -> torch.Tensor:
+def logits_of(output: ModelOutput) -> torch.Tensor:
     """Return a classifier output's logits."""
     return output.logits
 
 
-def cls_vector(output) -> torch.Tensor:
+def cls_vector(output: ModelOutput) -> torch.Tensor:
     """Return an encoder output's last hidden state at the first ([CLS]) position."""
     return output.last_hidden_state[:, 0]
 
 
 @torch.inference_mode()
 def batched_forward(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, input_ids: Sequence[Sequence[int]],
-                    batch_size: int = 64, pick: Callable = logits_of, progress: bool | str | None = None) -> np.ndarray:
+                    batch_size: int = 64, *, pick: Callable = logits_of,
+                    progress: bool | str | None = None) -> np.ndarray:
     """Return pick(model(batch)) for each token-id list, run in batches of similar length, rows in input order.
 
     progress: True a bar, False nothing, "lines" a plain line on stderr per tenth of the work (a log file holds

@@ -11,7 +11,7 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -145,7 +145,7 @@ QUANTIZER_NOTICE = "Please consider to run pre-processing before quantization"
 
 
 @contextlib.contextmanager
-def exporter_notices_hidden():
+def exporter_notices_hidden() -> Iterator[None]:
     """Hide the exporters' routine notices inside the block: torch.onnx's below ERROR, the others by their text."""
     exporter, root = logging.getLogger("torch.onnx"), logging.getLogger()
     level = exporter.level
@@ -211,7 +211,7 @@ class OnnxClassifier(torch.nn.Module):
         return SequenceClassifierOutput(logits=torch.from_numpy(logits))
 
 
-def interactive(predictor: Predictor, top_k: int = 3):
+def interactive(predictor: Predictor, top_k: int = 3) -> object:
     """Return an input box and button showing the typed text's top-k classes; a plain hint without ipywidgets."""
     try:
         import ipywidgets as widgets

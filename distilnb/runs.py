@@ -19,6 +19,7 @@ from distilnb.models import is_hub_id, label_names_of
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
+    from transformers import TrainingArguments
 
 SOURCE_SETTINGS = ("dataset", "text_column", "label_column")
 SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "merge_label_variants",
@@ -53,7 +54,7 @@ def data_settings(cfg: Config) -> dict:
     return {**settings, "fingerprint": source_fingerprint(cfg.dataset)}
 
 
-def save_splits(splits, report: LoadReport, cfg: Config) -> Path:
+def save_splits(splits: DatasetDict, report: LoadReport, cfg: Config) -> Path:
     """Write the splits and the load report, with the settings that made them, to the run's data folder; return it."""
     report.settings = data_settings(cfg)  # what load_or_build_splits compares, so later chapters reuse these splits
     folder = cfg.paths.data
@@ -63,7 +64,7 @@ def save_splits(splits, report: LoadReport, cfg: Config) -> Path:
     return folder
 
 
-def saved_splits(folder: Path):
+def saved_splits(folder: Path) -> tuple[DatasetDict, LoadReport] | None:
     """Return (splits, report) saved in a run's data folder, or None when there are none."""
     import datasets
 
@@ -72,14 +73,14 @@ def saved_splits(folder: Path):
     return datasets.load_from_disk(str(folder)), LoadReport(**json.loads((folder / "load_report.json").read_text()))
 
 
-def build_and_save_splits(cfg: Config):
+def build_and_save_splits(cfg: Config) -> tuple[DatasetDict, LoadReport]:
     """Return (splits, report) built from the source now, after saving them to the run's data folder."""
     splits, report = load_splits(cfg)
     save_splits(splits, report, cfg)
     return splits, report
 
 
-def load_or_build_splits(cfg: Config):
+def load_or_build_splits(cfg: Config) -> tuple[DatasetDict, LoadReport]:
     """Return (splits, report): the run's saved splits when they come from the same unchanged source, else new ones.
 
     Saved splits win over differing split settings (seed, sizes, ...), with a printed note: later chapters must
@@ -114,7 +115,7 @@ def update_metrics(path: Path, section: str, values: dict) -> dict:
     return content
 
 
-def save_evaluation(metrics_path: Path, model: str, split: str, scores: dict,
+def save_evaluation(metrics_path: Path, model: str, split: str, scores: dict, *,
                     baselines: dict[str, dict] | None = None) -> Path:
     """Write a split's metrics (and the baselines' beside them) into the run's metrics JSON and, for a local model
     folder, the model's to eval_<split>.json in it; return that file (metrics_path for a Hub model)."""
@@ -143,7 +144,7 @@ def library_versions() -> dict[str, str]:
             "datasets": datasets.__version__, "scikit-learn": sklearn.__version__}
 
 
-def hyperparameters(cfg: Config, args=None) -> dict:
+def hyperparameters(cfg: Config, args: TrainingArguments | None = None) -> dict:
     """Return the hyper-parameters worth reporting, from the Trainer's arguments when given, else from the config."""
     if args is None:
         return {"learning_rate": cfg.learning_rate or "default for the width", "epochs (max)": cfg.epochs,
@@ -156,7 +157,7 @@ def hyperparameters(cfg: Config, args=None) -> dict:
             "max_length": cfg.max_length, "class_weights": cfg.class_weights, "precision": precision, "seed": args.seed}
 
 
-def model_card(cfg: Config, names: list[str], split_sizes: dict[str, int], scores: dict, params: dict) -> str:
+def model_card(cfg: Config, names: list[str], split_sizes: dict[str, int], scores: dict, *, params: dict) -> str:
     """Return a model card (Markdown) naming the data, splits, hyper-parameters, metrics, date and library versions."""
     header = "library_name: transformers\npipeline_tag: text-classification"
     if is_hub_id(cfg.model):  # the Hub reads base_model as a repository id; a local path or short name would break it
@@ -206,8 +207,8 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
 
 
-def write_run_files(cfg: Config, trainer_or_model, split_sizes: dict[str, int], validation_scores: dict, splits,
-                    folder: Path | None = None, row: str = "fine-tuned (Trainer)") -> Path:
+def write_run_files(cfg: Config, trainer_or_model: Any, split_sizes: dict[str, int], validation_scores: dict,
+                    splits: DatasetDict, *, folder: Path | None = None, row: str = "fine-tuned (Trainer)") -> Path:
     """Write card, training_args.json, distilnb_config.json and training_rows.json beside a saved model; return it.
 
     The validation scores also go to metrics.json under `row`: this is their one writer (scores training logged).
@@ -216,7 +217,7 @@ def write_run_files(cfg: Config, trainer_or_model, split_sizes: dict[str, int], 
     args = getattr(trainer_or_model, "args", None)
     model = getattr(trainer_or_model, "model", trainer_or_model)
     folder.mkdir(parents=True, exist_ok=True)
-    card = model_card(cfg, label_names_of(model), split_sizes, validation_scores, hyperparameters(cfg, args))
+    card = model_card(cfg, label_names_of(model), split_sizes, validation_scores, params=hyperparameters(cfg, args))
     (folder / "README.md").write_text(card)
     if args is not None:
         (folder / "training_args.json").write_text(json.dumps(args.to_dict(), indent=2, default=str))
@@ -229,7 +230,7 @@ def write_run_files(cfg: Config, trainer_or_model, split_sizes: dict[str, int], 
     return folder
 
 
-def training_overlap(model_folder: str | Path, texts) -> dict[str, int]:
+def training_overlap(model_folder: str | Path, texts: Sequence[str]) -> dict[str, int]:
     """Return, per split a model was trained or validated on, how many of `texts` it saw ({} without a record)."""
     record = Path(model_folder) / TRAINING_ROWS_FILE
     if not record.is_file():
@@ -240,7 +241,8 @@ def training_overlap(model_folder: str | Path, texts) -> dict[str, int]:
 
 
 
-def seen_rows(model_folder: str | Path, texts: Sequence[str], splits: Sequence[str] = TRAINED_ON) -> list[bool] | None:
+def seen_rows(model_folder: str | Path, texts: Sequence[str],
+              splits: Sequence[str] = TRAINED_ON) -> list[bool] | None:
     """Return, per text, whether the model saw it in one of `splits` (None when the model has no record of its rows)."""
     record = Path(model_folder) / TRAINING_ROWS_FILE
     if not record.is_file():
@@ -350,7 +352,8 @@ def labelled_file_splits(path: str, cfg: Config, split: str, model: str) -> Data
     return data.to_dataset_dict({"train": frame.iloc[:0], split: frame}, names)
 
 
-def evaluation_splits(cfg: Config, model: str, *, test_file: str | None, split: str) -> tuple[DatasetDict, str, bool]:
+def evaluation_splits(cfg: Config, model: str, *, test_file: str | None,
+                      split: str) -> tuple[DatasetDict, str, bool]:
     """Return (splits, where they come from, whether they are the run's saved splits): the test file; else the run's
     saved splits (read, never rewritten) when the data settings are the ones the model was trained with; else the
     splits rebuilt in memory as cfg says."""

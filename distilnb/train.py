@@ -27,7 +27,16 @@ from distilnb.models import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from datasets import DatasetDict
+    from transformers import (
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
 # Fine-tuning learning rate for a 768-wide encoder (DistilBERT, BERT-base); narrower encoders want proportionally more.
 REFERENCE_LEARNING_RATE, REFERENCE_WIDTH = 5e-5, 768
@@ -39,7 +48,7 @@ def default_learning_rate(hidden_size: int) -> float:
     return REFERENCE_LEARNING_RATE * REFERENCE_WIDTH / hidden_size
 
 
-def learning_rate_for(cfg: Config, model) -> float:
+def learning_rate_for(cfg: Config, model: PreTrainedModel) -> float:
     """Return cfg.learning_rate, or the default scaled to the model's width when it is None."""
     return cfg.learning_rate or default_learning_rate(model.config.hidden_size)
 
@@ -50,7 +59,7 @@ def class_weights(labels, n_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def weighted_loss(weights: torch.Tensor):
+def weighted_loss(weights: torch.Tensor) -> Callable[..., torch.Tensor]:
     """Return a loss function (outputs, labels) for the Trainer or a plain loop: cross-entropy with class weights."""
 
     def loss(outputs, labels, num_items_in_batch=None):
@@ -65,7 +74,7 @@ def total_training_steps(examples: int, batch_size: int, epochs: float) -> int:
     return math.ceil(epochs * math.ceil(examples / batch_size))
 
 
-def training_arguments(cfg: Config, learning_rate: float):
+def training_arguments(cfg: Config, learning_rate: float) -> TrainingArguments:
     """Return TrainingArguments with the course's defaults (see 03_finetune for why each is chosen)."""
     from transformers import TrainingArguments
 
@@ -103,7 +112,7 @@ def training_arguments(cfg: Config, learning_rate: float):
     )
 
 
-def checkpoint_every(steps: int):
+def checkpoint_every(steps: int) -> TrainerCallback:
     """Return a Trainer callback that also saves a checkpoint every `steps` optimizer steps, within an epoch."""
     from transformers import TrainerCallback
 
@@ -123,7 +132,8 @@ def last_checkpoint(folder: Path) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
-def build_trainer(cfg: Config, model, tokenized, tokenizer, callbacks: list | None = None):
+def build_trainer(cfg: Config, model: PreTrainedModel, tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase,
+                  callbacks: list[TrainerCallback] | None = None) -> Trainer:
     """Return a Trainer over tokenized train and validation splits with the course's defaults and early stopping."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
@@ -143,7 +153,7 @@ def build_trainer(cfg: Config, model, tokenized, tokenizer, callbacks: list | No
     )
 
 
-def best_validation_scores(trainer) -> dict:
+def best_validation_scores(trainer: Trainer) -> dict:
     """Return the validation scores the Trainer logged at its best checkpoint (no extra evaluation pass)."""
     evaluations = [entry for entry in trainer.state.log_history if f"eval_{BEST_METRIC}" in entry]
     best = [e for e in evaluations if e.get("step") == trainer.state.best_global_step] or \

@@ -67,11 +67,11 @@ def test_metrics_json_sections_merge(tmp_path):
 def test_the_model_card_names_base_model_only_for_a_hub_id(model, hub, tmp_path):
     # The Hub reads base_model as a repository id: a profile's short name or a local path must not appear there.
     cfg = Config.from_env(profile="smoke", environ={}, model=model)
-    card = runs.model_card(cfg, ["a", "b"], {"train": 8}, {"accuracy": 0.5}, runs.hyperparameters(cfg))
+    card = runs.model_card(cfg, ["a", "b"], {"train": 8}, {"accuracy": 0.5}, params=runs.hyperparameters(cfg))
     header = card.split("---")[1]
     assert (f"base_model: {model}" in header) is hub and ("base_model:" in header) is hub
     local = Config.from_env(profile="smoke", environ={}, model=str(tmp_path))
-    assert "base_model" not in runs.model_card(local, ["a"], {}, {}, {}).split("---")[1]
+    assert "base_model" not in runs.model_card(local, ["a"], {}, {}, params={}).split("---")[1]
 
 
 def test_the_run_files_record_settings_rows_and_the_trainers_own_validation_scores(trained, sample_splits, smoke_cfg):

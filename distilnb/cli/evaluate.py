@@ -121,7 +121,7 @@ def run(args: argparse.Namespace) -> None:
     predictor = load_predictor(model, cfg, args)
     evaluation = metrics.evaluate_split(predictor, splits, args.split)
     baselines = test_baselines(splits, model, args.split, cfg.seed)
-    written = runs.save_evaluation(cfg.paths.metrics, model, args.split, evaluation.scores, baselines)
+    written = runs.save_evaluation(cfg.paths.metrics, model, args.split, evaluation.scores, baselines=baselines)
     figures = save_figures(evaluation, cfg.paths.figures, args.split)
     if args.json:
         print(json.dumps({**evaluation.scores, "baselines": baselines}, indent=2))
