@@ -10,7 +10,6 @@ Needs the demo extra (``pip install -e ".[demo]"``); gradio and captum are impor
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
 
 from distilnb.errors import DistilnbError
@@ -122,7 +121,7 @@ def launch(app, share: bool = False, host: str = DEFAULT_HOST, port: int | None 
     return share_url or local_url
 
 
-# ---------------------------------------------------------------- the command line: python -m distilnb demo
+# ---------------------------------------------------------------- a run's examples
 
 
 def examples_from_run(data_folder: Path, count: int = MAX_EXAMPLES) -> list[str]:
@@ -136,52 +135,3 @@ def examples_from_run(data_folder: Path, count: int = MAX_EXAMPLES) -> list[str]
         return [str(text) for text in test.select(range(min(count, len(test))))["text"]]
     except (KeyError, OSError, ValueError):  # no test split or no text column: the app goes without examples
         return []
-
-
-def add_demo_command(subparsers) -> argparse.ArgumentParser:
-    """Add `demo` to the command line's subparsers; it runs run_demo(args)."""
-    from distilnb.config import PROFILES
-
-    demo = subparsers.add_parser(
-        "demo", help="web app over a model (chapter 05)",
-        description="Serve a web app over a fine-tuned model: a text box, the label with its confidence, every "
-                    "class's score, the word attributions, and examples from the run's test split. It listens on "
-                    f"{DEFAULT_HOST} (this machine only) unless --host says otherwise. Needs the demo extra: "
-                    'pip install -e ".[demo]".',
-        epilog="example: python -m distilnb demo --profile smoke --port 7860   (then open http://127.0.0.1:7860)")
-    demo.add_argument("--model", "--model-dir", dest="model_folder", metavar="FOLDER",
-                      help="model folder (default: this run's model folder, from --profile/--run-name/--output-root)")
-    demo.add_argument("--profile", choices=sorted(PROFILES), help="profile whose run holds the model "
-                                                                  "(default: $DISTILNB_PROFILE, else offline)")
-    demo.add_argument("--run-name", dest="run_name", default=argparse.SUPPRESS, help="run whose model to serve")
-    demo.add_argument("--output-root", dest="output_root", default=argparse.SUPPRESS, help="folder of the runs")
-    demo.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default: {DEFAULT_HOST}; "
-                                                           "0.0.0.0 opens it to your network)")
-    demo.add_argument("--port", type=int, help="port (default: the first free one from 7860)")
-    demo.add_argument("--share", action="store_true", help="also make a public link through Gradio's servers "
-                                                           "(anyone with it can use the model)")
-    demo.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS,
-                      help=f"longest text accepted (default: {DEFAULT_MAX_CHARS})")
-    demo.set_defaults(run=run_demo)
-    return demo
-
-
-def run_demo(args: argparse.Namespace, cfg=None) -> None:
-    """Build the app over --model (or this run's model folder) with the run's test texts as examples; serve it."""
-    from distilnb.config import Config
-    from distilnb.predict import Predictor
-
-    if cfg is None:
-        settings = {name: getattr(args, name) for name in ("run_name", "output_root") if hasattr(args, name)}
-        cfg = Config.from_env(profile=getattr(args, "profile", None), **settings)
-    folder = Path(args.model_folder).expanduser() if args.model_folder else cfg.paths.model
-    if not (folder / "config.json").is_file():
-        hint = ("pass a folder saved by `python -m distilnb train` or by chapter 03" if args.model_folder else
-                "train one with `python -m distilnb train` and the same --profile/--run-name/--output-root, or "
-                "pass --model FOLDER")
-        raise DemoError(f"No model folder at {folder}: {hint}.")
-    require("gradio", "The demo")
-    predictor = Predictor.from_folder(folder)
-    app = build_app(predictor, examples=examples_from_run(cfg.paths.data), max_chars=args.max_chars)
-    print(f"Serving the model in {folder}; Ctrl-C stops it.", flush=True)
-    launch(app, share=args.share, host=args.host, port=args.port)

@@ -171,3 +171,47 @@ def evaluate_split(predictor, splits, split: str = "test") -> Evaluation:
     logits = predictor.logits(texts)
     scores = classification_metrics(labels, logits.argmax(axis=-1), names)
     return Evaluation(scores, prediction_frame(texts, labels, logits, names), logits, labels, names)
+
+
+# ---------------------------------------------------------------- tables and the verdict the command line prints
+
+FINE_TUNED, MAJORITY, TFIDF = "fine-tuned (Trainer)", "majority class", "TF-IDF + logistic regression"
+DOMINANT_SHARE = 0.5  # a class holding more than this share of the training rows dominates it
+CUT_SHARE = 0.05  # texts cut at max_length worth naming as a cause
+
+
+def score_table(rows: dict[str, dict]) -> str:
+    """Return accuracy, macro-F1 and weighted F1 of each model as an aligned table with three decimals."""
+    return comparison_table(rows).rename_axis(None).to_string(float_format="{:.3f}".format)
+
+
+def report_table(scores: dict) -> str:
+    """Return the classification report with an accuracy row, every figure with three decimals."""
+    frame = report_frame(scores)
+    accuracy = pd.DataFrame({"f1": [scores["accuracy"]], "support": [scores["examples"]]}, index=["accuracy"])
+    frame = pd.concat([frame.iloc[:-2], accuracy, frame.iloc[-2:]])
+    frame["support"] = frame["support"].astype(int)
+    return frame.to_string(float_format="{:.3f}".format, na_rep="")
+
+
+def training_verdict(rows: dict[str, dict], *, epochs: float, largest_class_share: float, cut_share: float,
+                     class_weights: bool = False) -> str | None:
+    """Return one sentence when the fine-tuned model's macro-F1 is at or below the majority class's or below
+    TF-IDF's, with the likely causes in the order measured most often; None when it beats both.
+
+    rows: scores by model name (FINE_TUNED, MAJORITY, TFIDF); largest_class_share: the biggest class's share of the
+    training rows; cut_share: the share of training texts longer than max_length.
+    """
+    model, majority, tfidf = (rows[name]["f1_macro"] for name in (FINE_TUNED, MAJORITY, TFIDF))
+    if model > majority and model >= tfidf:
+        return None
+    beaten = (f"no better than the majority class ({majority:.3f})" if model <= majority
+              else f"below TF-IDF ({tfidf:.3f})")
+    causes = [f"too few epochs ({epochs:g}): try --epochs {max(2 * epochs, 3):g}"]
+    if largest_class_share > DOMINANT_SHARE and not class_weights:
+        causes.append(f"one class holds {largest_class_share:.0%} of the training rows: try --class-weights")
+    if cut_share > CUT_SHARE:
+        causes.append(f"{cut_share:.0%} of the training texts were cut at max_length: try a longer --max-length, "
+                      "or --chunk when scoring")
+    return (f"Warning: the fine-tuned model's validation macro-F1 ({model:.3f}) is {beaten}. Likely causes, most "
+            f"likely first: {'; '.join(causes)}.")

@@ -3,18 +3,31 @@
 from __future__ import annotations
 
 import os
+import re
+import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from distilnb.errors import ModelError, NotFoundError, from_hub
+from distilnb.config import MAX_LENGTH_RANGE, resolve_path
+from distilnb.errors import ModelError, NotFoundError, SettingError, from_hub
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+    from transformers.utils import ModelOutput
+
+    from distilnb.config import Config
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model", "vocab.json")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 PROGRESS_FROM = 1000  # show a progress bar from this many texts on
+LOCAL_MODELS = ("tiny", "minilm")  # the profiles' short names, resolved by Config.resolved_model
+GENERIC_LABEL = re.compile(r"LABEL_\d+")
+FINE_TUNING_RECORDS = ("distilnb_config.json", "training_args.json")
 
 
 def device() -> torch.device:
@@ -46,6 +59,18 @@ def distributed_on_cpu() -> bool:
     return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
+def set_threads(threads: int) -> None:
+    """Make torch compute on `threads` CPU threads; the one place distilnb sets them (the caller decides how many)."""
+    torch.set_num_threads(threads)
+
+
+def is_main_process() -> bool:
+    """Return True in the process that writes and prints: the only one, or rank 0 under torchrun or accelerate."""
+    from accelerate import PartialState
+
+    return PartialState(cpu=distributed_on_cpu()).is_main_process
+
+
 def refuse_unsafe_folder(model: str | Path) -> None:
     """Raise ModelError when a local model folder has pickle weights but no safetensors file."""
     folder = Path(model).expanduser()
@@ -59,10 +84,12 @@ def refuse_unsafe_folder(model: str | Path) -> None:
     )
 
 
-def load_tokenizer(model: str | Path):
+def load_tokenizer(model: str | Path) -> PreTrainedTokenizerBase:
     """Return the tokenizer of a Hub model id or a local model folder, with a clear error when the folder has none."""
     from transformers import AutoTokenizer
 
+    # A fast tokenizer warns after every fork (DataLoader workers, Jupyter); the course never shares one across forks.
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     folder = Path(model).expanduser()
     if folder.is_dir() and not any((folder / name).is_file() for name in TOKENIZER_FILES):
         raise NotFoundError(
@@ -72,20 +99,20 @@ def load_tokenizer(model: str | Path):
     return from_hub(f"the tokenizer of {str(model)!r}", lambda: AutoTokenizer.from_pretrained(str(model)))
 
 
-def label_names_of(model_or_config) -> list[str]:
+def label_names_of(model_or_config: PreTrainedModel | PretrainedConfig) -> list[str]:
     """Return the class names of a model (or its config) in label-id order."""
     config = getattr(model_or_config, "config", model_or_config)
     return [config.id2label[i] for i in range(config.num_labels)]
 
 
-def is_fine_tuned_classifier(config) -> bool:
+def is_fine_tuned_classifier(config: PretrainedConfig) -> bool:
     """Return True for a sequence classifier whose labels have names (not an untrained head's LABEL_0, LABEL_1...)."""
     classifier = any(name.endswith("ForSequenceClassification") for name in (config.architectures or []))
     generic = label_names_of(config) == [f"LABEL_{i}" for i in range(config.num_labels)]
     return classifier and not generic
 
 
-def check_labels(model: str, config, label_names: list[str]) -> None:
+def check_labels(model: str, config: PretrainedConfig, label_names: list[str]) -> None:
     """Raise ModelError when a fine-tuned classifier's labels differ from the data's in name or in order."""
     trained_for = label_names_of(config)
     if not is_fine_tuned_classifier(config) or trained_for == list(label_names):
@@ -99,7 +126,7 @@ def check_labels(model: str, config, label_names: list[str]) -> None:
                      "Fine-tune from its base encoder (for example distilbert-base-uncased) instead.")
 
 
-def load_classifier(model: str | Path, label_names: list[str] | None = None):
+def load_classifier(model: str | Path, label_names: list[str] | None = None) -> PreTrainedModel:
     """Return a sequence classifier (safetensors only); with label_names, its head sized and named for them."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
@@ -126,33 +153,110 @@ def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
             {"params": [p for name, p in named if name not in decay], "weight_decay": 0.0}]
 
 
-def logits_of(output) -> torch.Tensor:
+def logits_of(output: ModelOutput) -> torch.Tensor:
     """Return a classifier output's logits."""
     return output.logits
 
 
-def cls_vector(output) -> torch.Tensor:
+def cls_vector(output: ModelOutput) -> torch.Tensor:
     """Return an encoder output's last hidden state at the first ([CLS]) position."""
     return output.last_hidden_state[:, 0]
 
 
 @torch.inference_mode()
-def batched_forward(model, tokenizer, input_ids: Sequence[Sequence[int]], batch_size: int = 64,
-                    pick: Callable = logits_of, progress: bool | None = None) -> np.ndarray:
-    """Return pick(model(batch)) for each token-id list, run in batches of similar length, rows in input order."""
+def batched_forward(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, input_ids: Sequence[Sequence[int]],
+                    batch_size: int = 64, *, pick: Callable = logits_of,
+                    progress: bool | str | None = None) -> np.ndarray:
+    """Return pick(model(batch)) for each token-id list, run in batches of similar length, rows in input order.
+
+    progress: True a bar, False nothing, "lines" a plain line on stderr per tenth of the work (a log file holds
+    those, not a bar's redraws), None a bar from PROGRESS_FROM inputs on.
+    """
     order = np.argsort([len(ids) for ids in input_ids], kind="stable")  # similar lengths together: little padding
-    show = len(input_ids) >= PROGRESS_FROM if progress is None else progress
+    show = len(input_ids) >= PROGRESS_FROM if progress is None else progress is True
+    lines = progress == "lines" and len(input_ids) >= PROGRESS_FROM
+    starts = range(0, len(order), batch_size)
+    every = max(1, len(starts) // 10)
     target = model.device
     rows_out: np.ndarray | None = None
-    for start in tqdm(range(0, len(order), batch_size), desc="Predicting", unit="batch", disable=not show):
+    for done, start in enumerate(tqdm(starts, desc="Predicting", unit="batch", disable=not show), start=1):
         rows = order[start:start + batch_size]
         batch = tokenizer.pad({"input_ids": [list(input_ids[i]) for i in rows]}, return_tensors="pt")
         values = pick(model(**{k: v.to(target) for k, v in batch.items()})).float().cpu().numpy()
         if rows_out is None:
             rows_out = np.zeros((len(input_ids), *values.shape[1:]), dtype=np.float32)
         rows_out[rows] = values
+        if lines and (done % every == 0 or done == len(starts)):
+            print(f"Scored {min(start + batch_size, len(order)):,} of {len(order):,} inputs", file=sys.stderr,
+                  flush=True)
     if rows_out is None:
         width = model.config.num_labels if pick is logits_of else model.config.hidden_size
         rows_out = np.zeros((0, width), dtype=np.float32)
     return rows_out
 
+
+
+# ---------------------------------------------------------------- naming and checking a model
+
+
+def is_hub_id(name: str) -> bool:
+    """Return True when a model or dataset name is a well-formed Hub id, not a local path or a profile's short name."""
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id
+
+    if name in LOCAL_MODELS or resolve_path(name).exists():
+        return False
+    try:
+        validate_repo_id(name)
+    except HFValidationError:
+        return False
+    return True
+
+
+def check_model_name(name: str, setting: str = "model") -> None:
+    """Raise SettingError, in one sentence, for a model that is neither a model folder nor a well-formed Hub id."""
+    path = Path(name).expanduser()
+    if path.exists() and not (path / "config.json").is_file():
+        raise SettingError("is a folder without config.json, so it holds no model: give a folder saved with "
+                           "save_pretrained (or by `distilnb train`), or a Hub id", setting, name)
+    if not (name in LOCAL_MODELS or path.exists() or is_hub_id(name)):
+        raise SettingError(f"names no folder (relative paths start at {Path.cwd()}) and is not a Hub id like "
+                           "distilbert-base-uncased or owner/name", setting, name)
+
+
+def model_folder(model_dir: str | None, cfg: Config) -> str:
+    """Return the model to load: model_dir (a folder or Hub id), else the run's model folder, which must exist."""
+    if model_dir is None:
+        folder = cfg.paths.model
+        if not (folder / "config.json").is_file():
+            raise NotFoundError(f"No model folder at {folder} yet: train one first (`python -m distilnb train` with "
+                                "the same profile, run name and output root), or name a model folder.")
+        return str(folder)
+    check_model_name(model_dir, "model_dir")
+    path = Path(model_dir).expanduser()
+    return str(path) if path.exists() else model_dir
+
+
+def check_head_is_trained(model: str, label_names: list[str]) -> str | None:
+    """Refuse a local model labelled LABEL_0, LABEL_1... without a fine-tuning record; return a warning for such a Hub
+    model (its head may be untrained), else None."""
+    if not all(GENERIC_LABEL.fullmatch(name) for name in label_names):
+        return None
+    folder = Path(model)
+    if not folder.is_dir():
+        return (f"Warning: {model} names its classes only {', '.join(label_names)}: check that its head was "
+                "fine-tuned and what each label means before trusting these predictions.")
+    if not any((folder / name).is_file() for name in FINE_TUNING_RECORDS):
+        raise ModelError(f"{model} has generic labels ({', '.join(label_names)}) and no fine-tuning record "
+                         f"({' or '.join(FINE_TUNING_RECORDS)}): its classification head is untrained, so its "
+                         f"predictions mean nothing. Fine-tune it first: python -m distilnb train --model {model}")
+    return None
+
+
+def model_max_length(model: str, tokenizer: PreTrainedTokenizerBase) -> int:
+    """Return the longest input the model takes, in tokens (its position embeddings), at most 512."""
+    from transformers import AutoConfig
+
+    config: PretrainedConfig = from_hub(f"the model {model!r}", lambda: AutoConfig.from_pretrained(model))
+    positions = getattr(config, "max_position_embeddings", None) or MAX_LENGTH_RANGE[1]
+    return min(positions, tokenizer.model_max_length, MAX_LENGTH_RANGE[1])

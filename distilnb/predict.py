@@ -11,7 +11,7 @@ import json
 import logging
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +54,10 @@ class Predictor:
         self.tokenizer = tokenizer
         self.max_length = max_length or min(tokenizer.model_max_length, model.config.max_position_embeddings)
         self.batch_size = batch_size
+        # Defaults of every call that does not say: a progress display (see models.batched_forward), and whether long
+        # texts are scored whole in windows (so metrics.evaluate_split, which calls logits(texts), can chunk too).
+        self.progress: bool | str | None = None
+        self.chunk = False
 
     @classmethod
     def from_folder(cls, model: str | Path, max_length: int | None = None, batch_size: int = 64,
@@ -68,20 +72,25 @@ class Predictor:
         """Return the class names in the model's label-id order."""
         return label_names_of(self.model)
 
-    def _run(self, encoded: list[list[int]], progress: bool | None) -> np.ndarray:
+    def _run(self, encoded: list[list[int]], progress: bool | str | None) -> np.ndarray:
         """Return logits for token-id lists, computed in batches of similar length and put back in input order."""
+        progress = self.progress if progress is None else progress
         return batched_forward(self.model, self.tokenizer, encoded, self.batch_size, progress=progress)
 
-    def logits(self, texts: Sequence[str], progress: bool | None = None) -> np.ndarray:
-        """Return one row of logits per text (truncated to max_length), in the order given."""
+    def logits(self, texts: Sequence[str], progress: bool | str | None = None) -> np.ndarray:
+        """Return one row of logits per text (truncated to max_length; with self.chunk, the log of the windows' mean
+        probabilities, whose softmax is that mean), in the order given."""
+        if self.chunk:
+            return np.log(np.clip(self.probabilities(texts, chunk=True, progress=progress), 1e-12, None))
         texts = check_texts(texts)
         encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"] if texts else []
         return self._run(encoded, progress)
 
-    def probabilities(self, texts: Sequence[str], chunk: bool = False, stride: int = 32,
-                      progress: bool | None = None) -> np.ndarray:
-        """Return class probabilities per text; chunk=True averages overlapping windows of long texts."""
-        if not chunk:
+    def probabilities(self, texts: Sequence[str], chunk: bool | None = None, stride: int = 32,
+                      progress: bool | str | None = None) -> np.ndarray:
+        """Return class probabilities per text; chunk=True averages overlapping windows of long texts (None: as
+        self.chunk says)."""
+        if not (self.chunk if chunk is None else chunk):
             return softmax(self.logits(texts, progress), axis=-1)
         texts = check_texts(texts)
         if not texts:
@@ -91,10 +100,12 @@ class Predictor:
                                  return_overflowing_tokens=True)
         window_probabilities = softmax(self._run(windows["input_ids"], progress), axis=-1)
         owner = np.asarray(windows["overflow_to_sample_mapping"])
-        return np.stack([window_probabilities[owner == i].mean(axis=0) for i in range(len(texts))])
+        sums = np.zeros((len(texts), window_probabilities.shape[1]))
+        np.add.at(sums, owner, window_probabilities)  # one pass, not one scan of every window per text
+        return (sums / np.bincount(owner, minlength=len(texts))[:, None]).astype(np.float32)
 
-    def predict(self, texts: Sequence[str], top_k: int | None = None, chunk: bool = False,
-                progress: bool | None = None) -> list[dict]:
+    def predict(self, texts: Sequence[str], top_k: int | None = None, chunk: bool | None = None,
+                progress: bool | str | None = None) -> list[dict]:
         """Return, per text: label, score (its probability) and scores of every class; top_k keeps the k most likely."""
         if top_k is not None and top_k < 1:
             raise DataError(f"top_k must be at least 1 (or None for every class), got {top_k}.")
@@ -107,7 +118,7 @@ class Predictor:
                             "scores": {names[i]: float(row[i]) for i in ranked}})
         return results
 
-    def predict_one(self, text: str, top_k: int | None = None, chunk: bool = False) -> dict:
+    def predict_one(self, text: str, top_k: int | None = None, chunk: bool | None = None) -> dict:
         """Return the prediction for a single text."""
         return self.predict([text], top_k=top_k, chunk=chunk)[0]
 
@@ -119,7 +130,9 @@ class Predictor:
             # The session keeps the model in memory once built, so the exported files need not outlive this block.
             fp32 = export_onnx(self.model, Path(folder) / "model.onnx")
             network = OnnxClassifier(quantize_onnx(fp32, Path(folder) / "model.int8.onnx"), self.model.config)
-        return Predictor(network, self.tokenizer, self.max_length, self.batch_size)
+        copy_ = Predictor(network, self.tokenizer, self.max_length, self.batch_size)
+        copy_.progress, copy_.chunk = self.progress, self.chunk
+        return copy_
 
 
 # ---------------------------------------------------------------- int8 on the CPU, through ONNX Runtime
@@ -132,7 +145,7 @@ QUANTIZER_NOTICE = "Please consider to run pre-processing before quantization"
 
 
 @contextlib.contextmanager
-def exporter_notices_hidden():
+def exporter_notices_hidden() -> Iterator[None]:
     """Hide the exporters' routine notices inside the block: torch.onnx's below ERROR, the others by their text."""
     exporter, root = logging.getLogger("torch.onnx"), logging.getLogger()
     level = exporter.level
@@ -198,7 +211,7 @@ class OnnxClassifier(torch.nn.Module):
         return SequenceClassifierOutput(logits=torch.from_numpy(logits))
 
 
-def interactive(predictor: Predictor, top_k: int = 3):
+def interactive(predictor: Predictor, top_k: int = 3) -> object:
     """Return an input box and button showing the typed text's top-k classes; a plain hint without ipywidgets."""
     try:
         import ipywidgets as widgets

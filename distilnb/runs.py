@@ -4,20 +4,38 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from distilnb.config import Config, resolve_path
 from distilnb.data import LoadReport, load_splits, normalise_text
-from distilnb.models import label_names_of
+from distilnb.errors import DistilnbError
+from distilnb.models import is_hub_id, label_names_of
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+    from transformers import TrainingArguments
 
 SOURCE_SETTINGS = ("dataset", "text_column", "label_column")
 SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "merge_label_variants",
                   "max_train_examples")
-LOCAL_MODELS = ("tiny", "minilm")
 TRAINED_ON = ("train", "validation")
 TRAINING_ROWS_FILE, CONFIG_FILE = "training_rows.json", "distilnb_config.json"
+READING_FILE = "distilnb_reading.json"  # beside the model: how its training data was read (encoding, header, ...)
+LOCK_FILE = ".lock"
+
+
+class RunInUseError(DistilnbError):
+    """Another process is writing the run folder."""
+
+
+class SeenRowsError(DistilnbError):
+    """Rows to score were seen in fine-tuning, so their scores would flatter the model."""
 
 
 # ---------------------------------------------------------------- saved splits
@@ -36,7 +54,7 @@ def data_settings(cfg: Config) -> dict:
     return {**settings, "fingerprint": source_fingerprint(cfg.dataset)}
 
 
-def save_splits(splits, report: LoadReport, cfg: Config) -> Path:
+def save_splits(splits: DatasetDict, report: LoadReport, cfg: Config) -> Path:
     """Write the splits and the load report, with the settings that made them, to the run's data folder; return it."""
     report.settings = data_settings(cfg)  # what load_or_build_splits compares, so later chapters reuse these splits
     folder = cfg.paths.data
@@ -46,7 +64,7 @@ def save_splits(splits, report: LoadReport, cfg: Config) -> Path:
     return folder
 
 
-def saved_splits(folder: Path):
+def saved_splits(folder: Path) -> tuple[DatasetDict, LoadReport] | None:
     """Return (splits, report) saved in a run's data folder, or None when there are none."""
     import datasets
 
@@ -55,14 +73,14 @@ def saved_splits(folder: Path):
     return datasets.load_from_disk(str(folder)), LoadReport(**json.loads((folder / "load_report.json").read_text()))
 
 
-def build_and_save_splits(cfg: Config):
+def build_and_save_splits(cfg: Config) -> tuple[DatasetDict, LoadReport]:
     """Return (splits, report) built from the source now, after saving them to the run's data folder."""
     splits, report = load_splits(cfg)
     save_splits(splits, report, cfg)
     return splits, report
 
 
-def load_or_build_splits(cfg: Config):
+def load_or_build_splits(cfg: Config) -> tuple[DatasetDict, LoadReport]:
     """Return (splits, report): the run's saved splits when they come from the same unchanged source, else new ones.
 
     Saved splits win over differing split settings (seed, sizes, ...), with a printed note: later chapters must
@@ -97,9 +115,11 @@ def update_metrics(path: Path, section: str, values: dict) -> dict:
     return content
 
 
-def save_evaluation(metrics_path: Path, model: str, split: str, scores: dict) -> Path:
-    """Write a split's metrics into the run's metrics JSON and, for a local model folder, to eval_<split>.json in it."""
-    update_metrics(metrics_path, split, {"fine-tuned": scores})
+def save_evaluation(metrics_path: Path, model: str, split: str, scores: dict, *,
+                    baselines: dict[str, dict] | None = None) -> Path:
+    """Write a split's metrics (and the baselines' beside them) into the run's metrics JSON and, for a local model
+    folder, the model's to eval_<split>.json in it; return that file (metrics_path for a Hub model)."""
+    update_metrics(metrics_path, split, {**(baselines or {}), "fine-tuned": scores})
     folder = Path(model)
     if not folder.is_dir():
         return metrics_path
@@ -124,12 +144,7 @@ def library_versions() -> dict[str, str]:
             "datasets": datasets.__version__, "scikit-learn": sklearn.__version__}
 
 
-def is_hub_id(name: str) -> bool:
-    """Return True when a model or dataset name is a Hub id, not a local file or folder or a profile's local model."""
-    return name not in LOCAL_MODELS and not resolve_path(name).exists()
-
-
-def hyperparameters(cfg: Config, args=None) -> dict:
+def hyperparameters(cfg: Config, args: TrainingArguments | None = None) -> dict:
     """Return the hyper-parameters worth reporting, from the Trainer's arguments when given, else from the config."""
     if args is None:
         return {"learning_rate": cfg.learning_rate or "default for the width", "epochs (max)": cfg.epochs,
@@ -142,7 +157,7 @@ def hyperparameters(cfg: Config, args=None) -> dict:
             "max_length": cfg.max_length, "class_weights": cfg.class_weights, "precision": precision, "seed": args.seed}
 
 
-def model_card(cfg: Config, names: list[str], split_sizes: dict[str, int], scores: dict, params: dict) -> str:
+def model_card(cfg: Config, names: list[str], split_sizes: dict[str, int], scores: dict, *, params: dict) -> str:
     """Return a model card (Markdown) naming the data, splits, hyper-parameters, metrics, date and library versions."""
     header = "library_name: transformers\npipeline_tag: text-classification"
     if is_hub_id(cfg.model):  # the Hub reads base_model as a repository id; a local path or short name would break it
@@ -192,8 +207,8 @@ def text_hash(text: str) -> str:
     return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
 
 
-def write_run_files(cfg: Config, trainer_or_model, split_sizes: dict[str, int], validation_scores: dict, splits,
-                    folder: Path | None = None, row: str = "fine-tuned (Trainer)") -> Path:
+def write_run_files(cfg: Config, trainer_or_model: Any, split_sizes: dict[str, int], validation_scores: dict,
+                    splits: DatasetDict, *, folder: Path | None = None, row: str = "fine-tuned (Trainer)") -> Path:
     """Write card, training_args.json, distilnb_config.json and training_rows.json beside a saved model; return it.
 
     The validation scores also go to metrics.json under `row`: this is their one writer (scores training logged).
@@ -202,7 +217,7 @@ def write_run_files(cfg: Config, trainer_or_model, split_sizes: dict[str, int], 
     args = getattr(trainer_or_model, "args", None)
     model = getattr(trainer_or_model, "model", trainer_or_model)
     folder.mkdir(parents=True, exist_ok=True)
-    card = model_card(cfg, label_names_of(model), split_sizes, validation_scores, hyperparameters(cfg, args))
+    card = model_card(cfg, label_names_of(model), split_sizes, validation_scores, params=hyperparameters(cfg, args))
     (folder / "README.md").write_text(card)
     if args is not None:
         (folder / "training_args.json").write_text(json.dumps(args.to_dict(), indent=2, default=str))
@@ -215,7 +230,7 @@ def write_run_files(cfg: Config, trainer_or_model, split_sizes: dict[str, int], 
     return folder
 
 
-def training_overlap(model_folder: str | Path, texts) -> dict[str, int]:
+def training_overlap(model_folder: str | Path, texts: Sequence[str]) -> dict[str, int]:
     """Return, per split a model was trained or validated on, how many of `texts` it saw ({} without a record)."""
     record = Path(model_folder) / TRAINING_ROWS_FILE
     if not record.is_file():
@@ -224,3 +239,139 @@ def training_overlap(model_folder: str | Path, texts) -> dict[str, int]:
     hashes = [text_hash(text) for text in texts]
     return {split: sum(h in known for h in hashes) for split, known in seen.items()}
 
+
+
+def seen_rows(model_folder: str | Path, texts: Sequence[str],
+              splits: Sequence[str] = TRAINED_ON) -> list[bool] | None:
+    """Return, per text, whether the model saw it in one of `splits` (None when the model has no record of its rows)."""
+    record = Path(model_folder) / TRAINING_ROWS_FILE
+    if not record.is_file():
+        return None
+    saved = json.loads(record.read_text())
+    seen = set().union(*(saved.get(split, []) for split in splits))
+    return [text_hash(text) in seen for text in texts]
+
+
+def rows_to_score(model_folder: str | Path, texts: Sequence[str], split: str, *, own_split: bool,
+                  skip_seen: bool) -> tuple[list[int], str | None]:
+    """Return (the indices of the texts to score, a note or None): every row, unless some were seen in fine-tuning.
+
+    A row the model was trained or validated on would flatter it: refused, or left out with skip_seen (named in the
+    note). The run's own split is the exception: its repeats are the data's duplicates, so it is scored, with a note.
+    Validation rows count as seen only when scoring another split.
+    """
+    every = list(range(len(texts)))
+    parts = [part for part in TRAINED_ON if not part == split == "validation"]
+    seen = seen_rows(model_folder, texts, parts)
+    if seen is None:
+        return every, f"{model_folder} has no {TRAINING_ROWS_FILE}, so overlap with its training rows is unchecked."
+    count = sum(seen)
+    if not count:
+        return every, None
+    if own_split:
+        return every, (f"{count} of the {len(texts)} {split} texts also appear in the model's training data: the "
+                       "data repeats them. Train with --drop-duplicates to keep each text in one split.")
+    if skip_seen:
+        kept = [i for i in every if not seen[i]]
+        return kept, f"Skipped {count} of the {len(texts)} rows: the model saw them in fine-tuning; scored {len(kept)}."
+    raise SeenRowsError(f"{count} of the {len(texts)} rows to score were seen in fine-tuning, so their scores would "
+                        "flatter the model. Pass --skip-seen to score only the rows it never saw, or score the run's "
+                        "own split (leave out the data flags).")
+
+
+# ---------------------------------------------------------------- records beside the model, and the run's lock
+
+
+def fine_tuning_record(model: str | Path) -> dict[str, Any]:
+    """Return the settings a model was fine-tuned with (distilnb_config.json), or {} for a model without one."""
+    record = Path(model) / CONFIG_FILE
+    return json.loads(record.read_text()) if record.is_file() else {}
+
+
+def record_reading(model: Path, options: Any) -> None:
+    """Write how the training data was read (readers.ReadOptions) beside the model: evaluate reads it the same way."""
+    (model / READING_FILE).write_text(json.dumps(asdict(options), indent=2))
+
+
+def recorded_reading(model: str | Path) -> dict[str, Any]:
+    """Return how a model's training data was read (record_reading), or {} when nothing was recorded."""
+    record = Path(model) / READING_FILE
+    return json.loads(record.read_text()) if record.is_file() else {}
+
+
+def run_of_model(model: str | Path) -> Path | None:
+    """Return the run folder a model folder belongs to (outputs/<run>/ of outputs/<run>/model), or None."""
+    folder = Path(model)
+    return folder.parent if (folder / CONFIG_FILE).is_file() else None
+
+
+@contextmanager
+def run_lock(folder: Path) -> Iterator[Path]:
+    """Hold outputs/<run>/.lock inside the block: a second process wanting the same run folder stops at once.
+
+    The lock file holds the holder's process id, so the refusal can name it.
+    """
+    from filelock import FileLock, Timeout
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / LOCK_FILE
+    lock = FileLock(path)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = path.read_text().strip() if path.is_file() else ""
+        who = f"process {holder}" if holder.isdigit() else "another process"
+        raise RunInUseError(f"The run folder {folder} is in use by {who}: wait for it to finish, or choose another "
+                            "run name or output root.") from None
+    try:
+        path.write_text(str(os.getpid()))  # flock is advisory: writing beside the lock leaves it held
+        yield path
+    finally:
+        lock.release()
+
+
+# ---------------------------------------------------------------- the rows evaluate scores
+
+DATA_SETTINGS = (*SOURCE_SETTINGS, *SPLIT_SETTINGS)
+
+
+def labelled_file_splits(path: str, cfg: Config, split: str, model: str) -> DatasetDict:
+    """Return a DatasetDict holding a labelled file's rows as `split` (and an empty train), labels named as the model
+    names them; refuse labels the model was not trained on."""
+    from transformers import AutoConfig
+
+    from distilnb import data
+    from distilnb.errors import DataError, from_hub
+    from distilnb.readers import read_table
+
+    frame = data.clean_frame(read_table(path), cfg.text_column, cfg.label_column, LoadReport(source=path), split=split)
+    names = label_names_of(from_hub(f"the model {model!r}", lambda: AutoConfig.from_pretrained(model)))
+    unknown = sorted(set(frame["label"]) - set(names))
+    if unknown:
+        raise DataError(f"The file has labels the model was not trained on: {unknown[:10]}; it knows {names[:10]}.")
+    return data.to_dataset_dict({"train": frame.iloc[:0], split: frame}, names)
+
+
+def evaluation_splits(cfg: Config, model: str, *, test_file: str | None,
+                      split: str) -> tuple[DatasetDict, str, bool]:
+    """Return (splits, where they come from, whether they are the run's saved splits): the test file; else the run's
+    saved splits (read, never rewritten) when the data settings are the ones the model was trained with; else the
+    splits rebuilt in memory as cfg says."""
+    import datasets
+
+    if test_file:
+        return labelled_file_splits(test_file, cfg, split, model), f"every row of {test_file}", False
+    recorded = fine_tuning_record(model)
+    changed = [name for name in DATA_SETTINGS if recorded and getattr(cfg, name) != recorded.get(name)]
+    saved = Path(model).parent / "data"
+    if not changed and recorded and (saved / "dataset_dict.json").is_file():
+        return datasets.load_from_disk(str(saved)), f"the run's saved splits in {saved}", True
+    splits, _ = load_splits(cfg)
+    settings = ", ".join(f"{name} {getattr(cfg, name)}" for name in changed) or "the model's record"
+    return splits, f"{cfg.dataset}, split again in memory ({settings})", False
+
+
+def training_split(model: str) -> DatasetDict | None:
+    """Return the run's saved splits beside a model folder (for baselines trained on its training rows), or None."""
+    saved = saved_splits(Path(model).parent / "data") if Path(model).is_dir() else None
+    return saved[0] if saved else None

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import math
 import shutil
-import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -14,17 +14,29 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from distilnb import runs
 from distilnb.config import Config
-from distilnb.data import label_names
+from distilnb.data import LoadReport, label_names
 from distilnb.errors import NotFoundError, SettingError
 from distilnb.metrics import trainer_metrics
 from distilnb.models import (
-    cpu_threads,
     distributed_on_cpu,
+    is_main_process,
     label_names_of,
     load_classifier,
     load_tokenizer,
     mixed_precision,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from datasets import DatasetDict
+    from transformers import (
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+    )
 
 # Fine-tuning learning rate for a 768-wide encoder (DistilBERT, BERT-base); narrower encoders want proportionally more.
 REFERENCE_LEARNING_RATE, REFERENCE_WIDTH = 5e-5, 768
@@ -36,7 +48,7 @@ def default_learning_rate(hidden_size: int) -> float:
     return REFERENCE_LEARNING_RATE * REFERENCE_WIDTH / hidden_size
 
 
-def learning_rate_for(cfg: Config, model) -> float:
+def learning_rate_for(cfg: Config, model: PreTrainedModel) -> float:
     """Return cfg.learning_rate, or the default scaled to the model's width when it is None."""
     return cfg.learning_rate or default_learning_rate(model.config.hidden_size)
 
@@ -47,7 +59,7 @@ def class_weights(labels, n_classes: int) -> torch.Tensor:
     return torch.tensor(weights, dtype=torch.float32)
 
 
-def weighted_loss(weights: torch.Tensor):
+def weighted_loss(weights: torch.Tensor) -> Callable[..., torch.Tensor]:
     """Return a loss function (outputs, labels) for the Trainer or a plain loop: cross-entropy with class weights."""
 
     def loss(outputs, labels, num_items_in_batch=None):
@@ -62,7 +74,7 @@ def total_training_steps(examples: int, batch_size: int, epochs: float) -> int:
     return math.ceil(epochs * math.ceil(examples / batch_size))
 
 
-def training_arguments(cfg: Config, learning_rate: float):
+def training_arguments(cfg: Config, learning_rate: float) -> TrainingArguments:
     """Return TrainingArguments with the course's defaults (see 03_finetune for why each is chosen)."""
     from transformers import TrainingArguments
 
@@ -100,7 +112,7 @@ def training_arguments(cfg: Config, learning_rate: float):
     )
 
 
-def checkpoint_every(steps: int):
+def checkpoint_every(steps: int) -> TrainerCallback:
     """Return a Trainer callback that also saves a checkpoint every `steps` optimizer steps, within an epoch."""
     from transformers import TrainerCallback
 
@@ -120,7 +132,8 @@ def last_checkpoint(folder: Path) -> str | None:
     return get_last_checkpoint(str(folder)) if folder.is_dir() else None
 
 
-def build_trainer(cfg: Config, model, tokenized, tokenizer, callbacks: list | None = None):
+def build_trainer(cfg: Config, model: PreTrainedModel, tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase,
+                  callbacks: list[TrainerCallback] | None = None) -> Trainer:
     """Return a Trainer over tokenized train and validation splits with the course's defaults and early stopping."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
@@ -140,7 +153,7 @@ def build_trainer(cfg: Config, model, tokenized, tokenizer, callbacks: list | No
     )
 
 
-def best_validation_scores(trainer) -> dict:
+def best_validation_scores(trainer: Trainer) -> dict:
     """Return the validation scores the Trainer logged at its best checkpoint (no extra evaluation pass)."""
     evaluations = [entry for entry in trainer.state.log_history if f"eval_{BEST_METRIC}" in entry]
     best = [e for e in evaluations if e.get("step") == trainer.state.best_global_step] or \
@@ -169,25 +182,35 @@ def history_frame(log_history: list[dict]) -> pd.DataFrame:
 def check_max_length(cfg: Config, model_max: int) -> None:
     """Raise SettingError when cfg.max_length is longer than the model takes."""
     if cfg.max_length > model_max:
-        raise SettingError(f"max_length = {cfg.max_length} is longer than {cfg.model} takes ({model_max} tokens): "
-                           f"choose at most {model_max}.", "max_length")
+        raise SettingError(f"is longer than {cfg.model} takes ({model_max} tokens): choose at most {model_max}",
+                           "max_length", cfg.max_length)
 
 
-def run_fine_tuning(cfg: Config, resume: bool = False) -> Path:
-    """Run stages 01 to 03 headless (splits, tokens, Trainer fine-tuning, run files); return the model folder."""
+def run_fine_tuning(cfg: Config, splits: DatasetDict | None = None, report: LoadReport | None = None, *,
+                    resume: bool = False) -> Path:
+    """Run stages 01 to 03 headless (splits, tokens, Trainer fine-tuning, run files); return the model folder.
+
+    splits and report: the data already read and split (the command line reads it once); None builds them from cfg.
+    Threads are the caller's to set (models.set_threads). Ctrl-C leaves the last checkpoint and raises
+    KeyboardInterrupt for the caller to report; a finished run removes its checkpoints unless cfg.keep_checkpoints.
+    """
     from accelerate import PartialState
     from transformers import set_seed
 
     set_seed(cfg.seed)
-    if not torch.cuda.is_available():
-        torch.set_num_threads(cpu_threads())
     checkpoint = last_checkpoint(cfg.paths.checkpoints) if resume else None
     if resume and checkpoint is None:
         raise NotFoundError(f"Nothing to resume: {cfg.paths.checkpoints} has no checkpoint. "
                             "Train without resuming first.")
     # Under torchrun the main process builds and saves the splits and caches first; the others then read them.
     with PartialState(cpu=distributed_on_cpu()).main_process_first():
-        splits, report = runs.build_and_save_splits(cfg)  # training is where the current split settings apply
+        if splits is None:
+            splits, report = runs.build_and_save_splits(cfg)  # training is where the current split settings apply
+        else:
+            report = report or LoadReport(source=cfg.dataset, split_sizes={name: len(splits[name]) for name in splits})
+            if is_main_process():
+                runs.save_splits(splits, report, cfg)
+        cfg.check_steps(total_training_steps(len(splits["train"]), cfg.batch_size, cfg.epochs))
         tokenizer = load_tokenizer(cfg.resolved_model)
         check_max_length(cfg, tokenizer.model_max_length)
         tokenized = splits.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=cfg.max_length),
@@ -195,18 +218,24 @@ def run_fine_tuning(cfg: Config, resume: bool = False) -> Path:
     if not resume:
         shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)  # a fresh run must not mix with an older one's
     trainer = build_trainer(cfg, load_classifier(cfg.resolved_model, label_names(splits)), tokenized, tokenizer)
-    try:
-        trainer.train(resume_from_checkpoint=checkpoint)
-    except KeyboardInterrupt:
-        saved = last_checkpoint(cfg.paths.checkpoints)
-        print(f"Interrupted: the last checkpoint is {saved}; continue with resume=True (--resume)." if saved else
-              f"Interrupted before the first checkpoint (every {cfg.save_steps} steps): nothing was saved.",
-              file=sys.stderr)
-        raise
-    if trainer.is_world_process_zero():  # under torchrun every process trains, one writes
+    trainer.train(resume_from_checkpoint=checkpoint)
+    if is_main_process():  # under torchrun every process trains, one writes
         trainer.save_model(str(cfg.paths.model))
         runs.write_run_files(cfg, trainer, report.split_sizes, best_validation_scores(trainer), splits)
+        if not cfg.keep_checkpoints:  # hundreds of MB of optimizer state, needed only to resume an unfinished run
+            shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)
     return cfg.paths.model
+
+
+def baseline_scores(splits: DatasetDict, split: str = "validation", seed: int = 0) -> dict[str, dict]:
+    """Return the scores on `split` of the majority class and TF-IDF + logistic regression trained on splits["train"]
+    (chapter 03's quick baselines: the frozen-features one needs the encoder and is left to the notebook)."""
+    from distilnb import baselines
+
+    names, train, held_out = label_names(splits), splits["train"], splits[split]
+    return {"majority class": baselines.majority_baseline(train["label"], held_out["label"], names),
+            "TF-IDF + logistic regression": baselines.tfidf_baseline(train["text"], train["label"], held_out["text"],
+                                                                     held_out["label"], names, seed=seed)}
 
 
 def model_for_evaluation(cfg: Config, published: str | None = None) -> str:

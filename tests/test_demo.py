@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import shutil
 import socket
@@ -22,17 +21,18 @@ pytest.importorskip("captum", reason='the demo needs the demo extra: pip install
 
 from test_explain import trained_model_folder
 
+from distilnb import cli
 from distilnb.demo import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_CHARS,
     EMPTY_MESSAGE,
-    DemoError,
-    add_demo_command,
     build_app,
     check_text,
     confidence_line,
     highlighted,
     launch,
-    run_demo,
 )
+from distilnb.errors import NotFoundError, SettingError
 from distilnb.explain import word_attributions
 from distilnb.predict import Predictor
 
@@ -143,21 +143,28 @@ def test_check_text_and_highlighted_pieces():
 
 
 def test_demo_command_options_and_a_missing_model(tmp_path):
-    parser = argparse.ArgumentParser()
-    add_demo_command(parser.add_subparsers(dest="command"))
+    parser = cli.build_parser()
     args = parser.parse_args(["demo"])
-    assert (args.model_folder, args.host, args.port, args.share, args.run) == (None, "127.0.0.1", None, False, run_demo)
-    args = parser.parse_args(["demo", "--model", str(tmp_path), "--port", "7999", "--share", "--host", "0.0.0.0"])
-    assert (args.model_folder, args.port, args.share, args.host) == (str(tmp_path), 7999, True, "0.0.0.0")
-    with pytest.raises(DemoError, match="No model folder"):
-        run_demo(args)
+    assert (args.model_dir, args.host, args.port, args.share, args.run) == (None, "127.0.0.1", None, False,
+                                                                            cli.demo.run)
+    args = parser.parse_args(["demo", "--model-dir", str(tmp_path), "--port", "7999", "--share", "--host", "0.0.0.0"])
+    assert (args.model_dir, args.port, args.share, args.host) == (str(tmp_path), 7999, True, "0.0.0.0")
+    with pytest.raises(SettingError, match="folder without config.json"):
+        cli.demo.run(args)
+    args = parser.parse_args(["demo", "--profile", "smoke", "--output-root", str(tmp_path)])
+    with pytest.raises(NotFoundError, match="No model folder"):
+        cli.demo.run(args)
+
+
+def test_the_command_line_spells_the_demos_defaults():
+    assert (cli.demo.DEFAULT_HOST, cli.demo.DEFAULT_MAX_CHARS) == (DEFAULT_HOST, DEFAULT_MAX_CHARS)
 
 
 def test_python_m_distilnb_demo_help_works_without_importing_gradio_or_captum():
     done = subprocess.run([sys.executable, "-m", "distilnb", "demo", "--help"], capture_output=True, text=True,
                           cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
-    assert "--model FOLDER" in done.stdout and "--share" in done.stdout and "127.0.0.1" in done.stdout
+    assert "--model-dir FOLDER" in done.stdout and "--share" in done.stdout and "127.0.0.1" in done.stdout
     check = ("import sys, distilnb, distilnb.explain, distilnb.demo\n"
              "heavy = sorted({'gradio', 'captum', 'playwright'} & set(sys.modules))\n"
              "assert not heavy, heavy")

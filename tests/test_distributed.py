@@ -22,7 +22,8 @@ def test_torchrun_trains_with_two_processes_and_saves_one_model(tmp_path):
     env.update(HF_HUB_OFFLINE="1", OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false")
     # --standalone picks a free port, so runs beside other jobs on a shared machine do not collide on 29500.
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={PROCESSES}",
-               "-m", "distilnb", "train", "--profile", "smoke", "--epochs", "2", "--output-root", str(tmp_path)]
+               "-m", "distilnb", "train", "--profile", "smoke", "--epochs", "2", "--output-root", str(tmp_path),
+               "--keep-checkpoints"]
     done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-4000:]
 

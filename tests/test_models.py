@@ -114,3 +114,34 @@ def test_cpu_threads_follow_omp_num_threads_else_leave_busy_cores_alone(monkeypa
     assert models.cpu_threads({}) == 2
     monkeypatch.setattr(models.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
     assert models.cpu_threads({}) == 1
+
+
+@pytest.mark.parametrize(("name", "hub"), [("distilbert-base-uncased", True), ("owner/name", True), ("tiny", False),
+                                           ("minilm", False), ("not a/valid/hub id", False), ("a/b/c", False),
+                                           ("foo--bar", False), (".", False)])
+def test_is_hub_id_tells_hub_ids_from_local_names_and_malformed_ones(name, hub):
+    assert models.is_hub_id(name) is hub
+
+
+def test_a_model_name_that_is_no_folder_nor_hub_id_is_refused_naming_the_setting(tmp_path):
+    from distilnb.errors import SettingError
+
+    models.check_model_name("distilbert-base-uncased")
+    models.check_model_name("tiny")
+    with pytest.raises(SettingError) as missing:
+        models.check_model_name(str(tmp_path / "nope"), "model_dir")
+    assert str(missing.value).startswith(f"model_dir = '{tmp_path / 'nope'}' names no folder")
+    with pytest.raises(SettingError, match="folder without config.json"):
+        models.check_model_name(str(tmp_path))
+
+
+def test_one_main_process_rule_for_train_and_the_command_line():
+    import inspect
+
+    from distilnb import train
+    from distilnb.cli import train as cli_train
+
+    assert models.is_main_process()  # one process: it is the main one
+    for module in (train, cli_train):
+        source = inspect.getsource(module)
+        assert "is_world_process_zero" not in source and '"RANK"' not in source and "is_main_process()" in source

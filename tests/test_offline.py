@@ -148,7 +148,7 @@ def test_download_without_network_is_one_sentence(hf_home):
     done = run_cli(hf_home, "download")  # the published checkpoint is not in this cache
     assert done.returncode == 1 and "Traceback" not in done.stderr  # above the sentence: the libraries' cache notices
     assert done.stderr.strip().splitlines()[-1].startswith(
-        f"distilnb download: Could not fetch the published checkpoint {cli.PUBLISHED_MODEL!r}: "
+        f"distilnb download: Could not fetch the published checkpoint {cli.download.PUBLISHED_MODEL!r}: "
         "`distilnb download` needs the Hugging Face Hub")
 
 

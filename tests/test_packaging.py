@@ -63,5 +63,5 @@ def test_the_wheel_ships_the_package_and_its_assets_without_packaging_warnings(t
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
                             str(tmp_path), str(source)], capture_output=True, text=True, check=True)
     names = zipfile.ZipFile(next(tmp_path.glob("distilnb-*.whl"))).namelist()
-    assert {"distilnb/cli.py", "distilnb/assets/vocab.txt"} <= set(names)
+    assert {"distilnb/cli/__init__.py", "distilnb/cli/train.py", "distilnb/assets/vocab.txt"} <= set(names)
     assert "Package would be ignored" not in built.stdout + built.stderr

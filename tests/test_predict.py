@@ -319,3 +319,20 @@ def test_interactive_box_classifies_the_typed_text(monkeypatch, capsys):
     assert capsys.readouterr().out.splitlines()[-2:] == [f"{'joy':>20}   80.0%", f"{'fear':>20}   20.0%"]
     monkeypatch.setitem(__import__("sys").modules, "ipywidgets", None)
     assert "predict_one" in predict.interactive(Fixed())
+
+
+def test_chunked_probabilities_average_each_texts_windows(tmp_path):
+    from distilnb.config import Config
+
+    predictor = Predictor.from_folder(Config.from_env(profile="smoke", environ={}).resolved_model, max_length=16)
+    texts = ["short text", " ".join(["my parcel never arrived"] * 30), "another short one"]
+    chunked = predictor.probabilities(texts, chunk=True)
+    windows = predictor.tokenizer(texts, truncation=True, max_length=16, stride=8, return_overflowing_tokens=True)
+    each = predictor._run(windows["input_ids"], False)
+    owner = np.asarray(windows["overflow_to_sample_mapping"])
+    from scipy.special import softmax
+
+    expected = np.stack([softmax(each[owner == i], axis=-1).mean(axis=0) for i in range(len(texts))])
+    assert np.allclose(chunked, expected, atol=1e-6)
+    predictor.chunk = True  # the default of calls that do not say, so evaluate_split's logits(texts) chunks too
+    assert np.allclose(softmax(predictor.logits(texts), axis=-1), expected, atol=1e-5)

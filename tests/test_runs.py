@@ -1,4 +1,5 @@
 import json
+import os
 from dataclasses import replace
 
 import pytest
@@ -41,8 +42,7 @@ def test_saved_splits_win_over_new_split_settings_but_not_over_a_changed_source(
 
 
 def test_an_edited_file_given_by_a_path_relative_to_the_project_is_noticed_from_notebooks(tmp_path, monkeypatch):
-    # Defect 1: the reader resolved data/... against the project root, the fingerprint did not, so from notebooks/
-    # the fingerprint was '' and a file cut to fewer rows still gave the old splits.
+    # From notebooks/, data/... must name the same file for the reader and the fingerprint, so an edit is noticed.
     (tmp_path / "pyproject.toml").write_text('[project]\nname = "distilnb"\n')
     (tmp_path / "notebooks").mkdir()
     (tmp_path / "data").mkdir()
@@ -65,13 +65,13 @@ def test_metrics_json_sections_merge(tmp_path):
 
 @pytest.mark.parametrize("model, hub", [("distilbert-base-uncased", True), ("tiny", False), ("minilm", False)])
 def test_the_model_card_names_base_model_only_for_a_hub_id(model, hub, tmp_path):
-    # Defect 5: the YAML header carried `base_model: none (tiny ...)` or a local path.
+    # The Hub reads base_model as a repository id: a profile's short name or a local path must not appear there.
     cfg = Config.from_env(profile="smoke", environ={}, model=model)
-    card = runs.model_card(cfg, ["a", "b"], {"train": 8}, {"accuracy": 0.5}, runs.hyperparameters(cfg))
+    card = runs.model_card(cfg, ["a", "b"], {"train": 8}, {"accuracy": 0.5}, params=runs.hyperparameters(cfg))
     header = card.split("---")[1]
     assert (f"base_model: {model}" in header) is hub and ("base_model:" in header) is hub
     local = Config.from_env(profile="smoke", environ={}, model=str(tmp_path))
-    assert "base_model" not in runs.model_card(local, ["a"], {}, {}, {}).split("---")[1]
+    assert "base_model" not in runs.model_card(local, ["a"], {}, {}, params={}).split("---")[1]
 
 
 def test_the_run_files_record_settings_rows_and_the_trainers_own_validation_scores(trained, sample_splits, smoke_cfg):
@@ -79,13 +79,15 @@ def test_the_run_files_record_settings_rows_and_the_trainers_own_validation_scor
     names = {p.name for p in folder.iterdir()}
     assert {"README.md", "training_args.json", "distilnb_config.json", "training_rows.json"} <= names
     assert Config(**json.loads((folder / "distilnb_config.json").read_text())) == smoke_cfg
-    # Defect 7: one validation pass per epoch, no extra trainer.evaluate(); metrics.json holds the best epoch's scores.
+    # One validation pass per epoch, no extra trainer.evaluate(); metrics.json holds the best epoch's scores.
     history = train.history_frame(trainer.state.log_history)
     evaluations = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
     assert len(evaluations) == len(history)
     saved = runs.read_metrics(smoke_cfg.paths.metrics)["validation"]["fine-tuned (Trainer)"]
     assert saved["f1_macro"] == history["eval_f1_macro"].max() == trainer.state.best_metric
-    assert saved == train.best_validation_scores(trainer)
+    best = next(entry for entry in evaluations if entry["eval_f1_macro"] == trainer.state.best_metric)
+    assert saved["accuracy"] == best["eval_accuracy"] and saved["loss"] == best["eval_loss"]
+    assert not any(key.endswith(("runtime", "per_second")) for key in saved)
 
 
 def test_training_overlap_counts_the_rows_a_model_saw(trained, sample_splits):
@@ -111,3 +113,34 @@ def test_run_files_for_a_model_trained_by_a_plain_loop(tmp_path, sample_splits):
     assert not (folder / "training_args.json").exists() and (folder / "training_rows.json").is_file()
     assert runs.read_metrics(cfg.paths.metrics)["validation"] == {"fine-tuned (loop)": scores}
     assert "| batch_size | 16 |" in (folder / "README.md").read_text()
+
+
+def test_a_run_folder_lock_refuses_a_second_holder_naming_the_first(tmp_path):
+    from filelock import FileLock
+
+    with runs.run_lock(tmp_path / "run") as lock:
+        assert lock.read_text() == str(os.getpid())
+        with pytest.raises(runs.RunInUseError, match=f"in use by process {os.getpid()}"), \
+                runs.run_lock(tmp_path / "run"):
+            pass
+    with FileLock(tmp_path / "run" / ".lock", timeout=0):  # released on leaving the block
+        pass
+
+
+def test_rows_to_score_refuses_skips_or_notes_the_seen_rows(trained, sample_splits):
+    _, folder = trained
+    train_texts = list(sample_splits["train"]["text"][:3])
+    new = ["a text nobody wrote", "another one nobody wrote"]
+    texts = train_texts + new
+    with pytest.raises(runs.SeenRowsError, match="3 of the 5 rows .* --skip-seen"):
+        runs.rows_to_score(folder, texts, "test", own_split=False, skip_seen=False)
+    kept, note = runs.rows_to_score(folder, texts, "test", own_split=False, skip_seen=True)
+    assert kept == [3, 4] and note.startswith("Skipped 3 of the 5 rows")
+    kept, note = runs.rows_to_score(folder, texts, "test", own_split=True, skip_seen=False)
+    assert kept == [0, 1, 2, 3, 4] and "the data repeats them" in note
+    assert runs.rows_to_score(folder, new, "test", own_split=False, skip_seen=False) == ([0, 1], None)
+
+
+def test_run_of_model_is_the_folder_holding_a_distilnb_model(trained, tmp_path):
+    _, folder = trained
+    assert runs.run_of_model(folder) == folder.parent and runs.run_of_model(tmp_path) is None

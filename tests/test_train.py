@@ -8,7 +8,7 @@ from conftest import fine_tune
 from datasets import DatasetDict
 from transformers import TrainerCallback
 
-from distilnb import Config, baselines, data, metrics, predict, train
+from distilnb import Config, baselines, data, metrics, predict, runs, train
 from distilnb.errors import NotFoundError, SettingError
 
 
@@ -34,7 +34,7 @@ def test_class_weights_are_balanced_inverse_frequency():
 
 
 def test_the_weighted_loss_serves_a_plain_loop_and_fractional_epochs_count_like_the_trainer():
-    # Defect 4: the plain loop ignored class weights and rounded 1.2 epochs up to 2.
+    # The plain loop's loss must weigh classes as the Trainer's does, and 1.2 epochs must not round up to 2.
     logits, labels = torch.tensor([[2.0, 0.0], [0.0, 1.0], [1.0, 0.0]]), torch.tensor([0, 1, 1])
     weights = train.class_weights([0, 0, 0, 1], 2)
     weighted = train.weighted_loss(weights)({"logits": logits}, labels)
@@ -93,7 +93,7 @@ def test_same_seed_same_metrics_and_an_interrupt_mid_epoch_resumes_to_the_same_e
     sample_splits, tokenized = (DatasetDict({name: d.select(range(len(d) // 5)) for name, d in splits.items()})
                                 for splits in (sample_splits, tokenized))
     steps_per_epoch = math.ceil(len(sample_splits["train"]) / 16)
-    save_steps = steps_per_epoch // 2  # issue 14 item 11: a checkpoint inside the first epoch
+    save_steps = steps_per_epoch // 2  # a checkpoint inside the first epoch, so an interrupt there loses little
     cfg = Config.from_env(profile="smoke", environ={}, epochs=2.0, save_steps=save_steps,
                           output_root=str(tmp_path), run_name="a")
     first = train.history_frame(fine_tune(cfg, sample_splits, tokenized, tokenizer).state.log_history)
@@ -123,6 +123,40 @@ def test_run_fine_tuning_writes_the_model_and_its_run_files(tmp_path):
     written = {p.name for p in folder.iterdir()}
     assert {"model.safetensors", "tokenizer.json", "training_rows.json", "README.md"} <= written
     assert train.model_for_evaluation(cfg) == str(folder)
+    assert not cfg.paths.checkpoints.exists()  # a finished run keeps no optimizer state
+
+
+def test_given_splits_are_trained_on_without_reading_the_data_again_and_threads_are_left_alone(
+        tmp_path, sample_splits, monkeypatch):
+    cfg = Config.from_env(profile="smoke", environ={}, epochs=1.0, output_root=str(tmp_path), keep_checkpoints=True)
+    monkeypatch.setattr(data, "load_splits", lambda cfg: pytest.fail("the data was read again"))
+    monkeypatch.setattr(runs, "build_and_save_splits", lambda cfg: pytest.fail("the data was read again"))
+    monkeypatch.setattr(runs, "load_splits", lambda cfg: pytest.fail("the data was read again"))
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: pytest.fail(f"training set {n} threads"))  # the caller's
+    small = DatasetDict({split: rows.select(range(40)) for split, rows in sample_splits.items()})
+    train.run_fine_tuning(cfg, small)
+    assert runs.saved_splits(cfg.paths.data)[0]["test"]["text"] == small["test"]["text"]
+    assert train.last_checkpoint(cfg.paths.checkpoints) is not None  # keep_checkpoints=True keeps them
+
+
+def verdict_rows(model: float, majority: float = 0.2, tfidf: float = 0.6) -> dict[str, dict]:
+    return {metrics.FINE_TUNED: {"f1_macro": model}, metrics.MAJORITY: {"f1_macro": majority},
+            metrics.TFIDF: {"f1_macro": tfidf}}
+
+
+def test_the_verdict_speaks_only_when_the_model_loses_and_names_causes_in_order():
+    facts = {"epochs": 1.0, "largest_class_share": 0.74, "cut_share": 0.3}
+    assert metrics.training_verdict(verdict_rows(0.7), **facts) is None
+    assert metrics.training_verdict(verdict_rows(0.6), **facts) is None  # level with TF-IDF, above the majority
+    below = metrics.training_verdict(verdict_rows(0.43), **facts)
+    assert "below TF-IDF (0.600)" in below and "(0.430)" in below
+    causes = below.split("most likely first: ")[1]
+    assert causes.index("too few epochs (1)") < causes.index("--class-weights") < causes.index("--max-length")
+    majority = metrics.training_verdict(verdict_rows(0.2), epochs=3.0, largest_class_share=0.3, cut_share=0.0)
+    assert "no better than the majority class (0.200)" in majority
+    assert "--class-weights" not in majority and "--max-length" not in majority
+    weighted = metrics.training_verdict(verdict_rows(0.4), **facts, class_weights=True)
+    assert "--class-weights" not in weighted
 
 
 def test_a_max_length_beyond_the_models_is_refused_by_name():

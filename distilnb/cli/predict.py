@@ -1,0 +1,174 @@
+"""`distilnb predict`: classify texts with a saved model, one output per input line, with its index."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from distilnb.cli import options
+from distilnb.cli.evaluate import beside_the_model, load_predictor
+from distilnb.cli.options import UsageError, err
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from distilnb.config import Config
+    from distilnb.predict import Predictor
+
+SETTINGS = ("text_column", "max_length", "batch_size", *options.RUN_SETTINGS)
+TABLE_INPUTS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # --file as a table; anything else: one text per line
+OUTPUTS = (".csv", ".jsonl")
+BLANK = "blank line: nothing to classify"
+
+
+def add_parser(subcommands: argparse._SubParsersAction) -> None:
+    """Add `predict`."""
+    predict = subcommands.add_parser(
+        "predict", help="classify texts (chapter 05)",
+        description="Classify texts given as arguments, in --file (a text file, one per line, or a CSV/TSV/JSONL/JSON/"
+                    "Parquet table with --text-column and an optional --id-column) or on standard input. One output "
+                    "per input line, with its index; a blank line gets an error field.",
+        epilog="example: echo 'where is my parcel' | python -m distilnb predict --profile smoke --top-k 2")
+    predict.add_argument("texts", nargs="*", help="texts to classify (default: --file, else standard input)")
+    predict.add_argument("--file", help="text file (one text per line) or table of texts")
+    predict.add_argument("--id-column", help="column of --file to copy into each output (default: 'id' when present)")
+    predict.add_argument("--output", help="write the predictions to FILE: .csv (a column per class) or .jsonl; a "
+                                          "missing folder is created")
+    predict.add_argument("--model-dir", help="model folder or Hub id (default: this run's model folder)")
+    predict.add_argument("--top-k", type=int, help="keep the k most likely classes in scores (default: all)")
+    predict.add_argument("--chunk", action="store_true", help="score texts longer than --max-length whole, in "
+                                                              "overlapping windows (progress on stderr)")
+    options.add_threads(predict)
+    options.add_reading(predict)
+    options.add_settings(predict, SETTINGS, trained=True)
+    predict.set_defaults(run=run)
+
+
+def split_lines(text: str) -> list[str]:
+    """Return a text's lines without their ends; only \\n and \\r\\n end a line (a final one adds no empty line)."""
+    lines = re.split(r"\r?\n", text)
+    return lines[:-1] if lines and lines[-1] == "" else lines
+
+
+def read_inputs(args: argparse.Namespace, cfg: Config) -> pd.DataFrame:
+    """Return the inputs as rows with `text` (and `id` when the input has one), in order, blank lines kept."""
+    import pandas as pd
+
+    from distilnb.readers import decode
+
+    if args.texts and args.file:
+        raise UsageError("Give texts either as arguments or with --file, not both.")
+    read = options.read_options(args)
+    if args.texts:
+        return pd.DataFrame({"text": args.texts})
+    if args.file:
+        path = Path(args.file).expanduser()
+        if not path.is_file():
+            raise UsageError(f"No file at {path}: --file wants a text file (one text per line) or a table of texts.")
+        if args.format or path.suffix.lower() in TABLE_INPUTS:
+            return table_inputs(path, args, cfg)
+        return pd.DataFrame({"text": split_lines(decode(path.read_bytes(), str(path), read.encoding,
+                                                        read.encoding_errors)[0])})
+    if sys.stdin.isatty():
+        err("Reading texts from standard input, one per line; end with Ctrl-D.")
+    text, _ = decode(sys.stdin.buffer.read(), "standard input", read.encoding, read.encoding_errors)
+    return pd.DataFrame({"text": split_lines(text)})
+
+
+def table_inputs(path: Path, args: argparse.Namespace, cfg: Config) -> pd.DataFrame:
+    """Return the text column (--text-column) and id column (--id-column, else 'id' when present) of a table."""
+    import pandas as pd
+
+    from distilnb.readers import read_table
+
+    read = options.read_options(args)
+    frame = read_table(path, encoding=read.encoding, encoding_errors=read.encoding_errors, header=read.header,
+                       format=read.format)
+    id_column = args.id_column or ("id" if "id" in frame.columns else None)
+    for flag, column in (("--text-column", cfg.text_column), ("--id-column", id_column)):
+        if column is not None and column not in frame.columns:
+            raise UsageError(f"{path.name} has no column {column!r} ({flag}); its columns are "
+                             f"{list(frame.columns)[:10]}.")
+    rows = pd.DataFrame({"text": frame[cfg.text_column].fillna("").astype(str)})
+    if id_column:
+        rows.insert(0, "id", frame[id_column].tolist())
+    return rows
+
+
+def truncation_warning(predictor: Predictor, texts: list[str]) -> str | None:
+    """Return a warning when texts are longer than the model's max_length and --chunk is off, else None."""
+    from distilnb import tokens
+
+    if predictor.chunk or not texts:
+        return None
+    cut = tokens.truncated_count(tokens.token_lengths(texts, predictor.tokenizer), predictor.max_length)
+    if not cut:
+        return None
+    return (f"Warning: {cut} of {len(texts)} texts are longer than {predictor.max_length} tokens and were cut to their "
+            "beginning: pass --chunk to score each whole, in overlapping windows.")
+
+
+def predictions(inputs: pd.DataFrame, predictor: Predictor, top_k: int | None) -> list[dict]:
+    """Return one result per input row, in order, with its index; a blank row gets an error instead of a label."""
+    blank = inputs["text"].str.strip() == ""
+    texts = inputs.loc[~blank, "text"].tolist()
+    warning = truncation_warning(predictor, texts)
+    if warning:
+        err(warning)
+    results = iter(predictor.predict(texts, top_k=top_k) if texts else [])
+    rows = []
+    for index, row in enumerate(inputs.to_dict("records")):
+        outcome = {"error": BLANK} if blank.iloc[index] else next(results)
+        rows.append({"index": index, **row, **outcome})
+    return rows
+
+
+def output_path(output: str) -> Path:
+    """Return --output as a path whose folder exists (created when missing); refuse a name not .csv or .jsonl."""
+    path = Path(output).expanduser()
+    if path.suffix.lower() not in OUTPUTS:
+        raise UsageError(f"--output {output}: name a .csv or .jsonl file.")
+    if path.parent.exists() and not path.parent.is_dir():
+        raise UsageError(f"--output {output}: {path.parent} is a file, not a folder.")
+    path.parent.mkdir(parents=True, exist_ok=True)  # before any prediction is computed, so nothing is lost
+    return path
+
+
+def write_predictions(rows: list[dict], path: Path | None) -> None:
+    """Print the rows as JSON lines, or write them to the --output path: .jsonl, or .csv with a score_<class> column
+    per class."""
+    import pandas as pd
+
+    if path is None:
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False), flush=True)
+        return
+    if path.suffix.lower() == ".jsonl":
+        path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
+    else:
+        flat = [{**{k: v for k, v in row.items() if k != "scores"},
+                 **{f"score_{name}": value for name, value in row.get("scores", {}).items()}} for row in rows]
+        pd.DataFrame(flat).to_csv(path, index=False)
+    err(f"Wrote {len(rows)} predictions to {path}")
+
+
+def run(args: argparse.Namespace) -> None:
+    """Classify texts with a saved model: one result per input line, with its index, on stdout or in --output."""
+    cfg = options.build_config(args)  # a setting that cannot work stops here, before the heavy imports
+    if args.top_k is not None and args.top_k < 1:
+        raise UsageError(f"--top-k {args.top_k}: keep at least 1 class (leave it out for every class).")
+    target = output_path(args.output) if args.output else None
+    options.prepare_machine(args)
+    from distilnb import models, runs
+
+    model = models.model_folder(args.model_dir, cfg)
+    # e.g. --text-column defaults to the trained one
+    cfg = beside_the_model(options.build_config(args, recorded=runs.fine_tuning_record(model)), args, model)
+    inputs = read_inputs(args, cfg)
+    if inputs.empty:
+        raise UsageError("No texts to classify: give them as arguments, with --file, or on standard input.")
+    write_predictions(predictions(inputs, load_predictor(model, cfg, args), args.top_k), target)
