@@ -74,13 +74,13 @@ def test_reliability_bins_hold_about_equal_counts_so_no_point_rests_on_a_handful
 
 
 def test_importing_plots_changes_no_display_setting_and_the_inline_backend_shows_figures_as_png():
-    # A fresh interpreter, as a kernel is: importing plots registers nothing; `%matplotlib inline` (the notebooks'
-    # import cell) makes IPython show a returned Figure as PNG.
+    # A fresh interpreter, as a kernel is: importing plots registers nothing; matplotlib-inline's format setting (what
+    # `%matplotlib inline` in the chapters' import cells applies) makes IPython show a returned Figure as PNG.
     code = ("from IPython.core.interactiveshell import InteractiveShell\nshell = InteractiveShell.instance()\n"
             "import pandas as pd\nfrom distilnb import plots\n"
             "figure = plots.class_balance(pd.DataFrame({'train': [2, 1]}, index=['a', 'b']))\n"
             "print(sorted(shell.display_formatter.format(figure)[0]))\n"
-            "shell.run_line_magic('matplotlib', 'inline')\n"
+            "from matplotlib_inline.backend_inline import set_matplotlib_formats\nset_matplotlib_formats('png')\n"
             "print(sorted(shell.display_formatter.format(figure)[0]))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
                           env={**os.environ, "MPLBACKEND": "Agg"})
