@@ -69,13 +69,15 @@ def padding_comparison(table: pd.DataFrame) -> Figure:
 
 
 def training_curves(history: pd.DataFrame, metric: str = "f1_macro") -> Figure:
-    """Return training and validation loss (left) and the validation metric (right) against the optimizer step."""
+    """Return training and validation loss (left) and the validation metric (right) per step (else per epoch)."""
     figure, axes = _figure()
     x = "step" if "step" in history else "epoch"
-    for column, style in (("train_loss", ".-"), ("eval_loss", "s-")):
+    # A Trainer's log_history calls the running training loss "loss"; its last entry's "train_loss" is the run's mean.
+    train_loss = "loss" if "loss" in history else "train_loss"
+    for column, style, label in ((train_loss, ".-", "train loss"), ("eval_loss", "s-", "eval loss")):
         if column in history and history[column].notna().any():
             rows = history[history[column].notna()]
-            axes.plot(rows[x], rows[column], style, label=column.replace("_", " "))
+            axes.plot(rows[x], rows[column], style, label=label)
     axes.set_xlabel("optimizer step" if x == "step" else "epoch")
     axes.set_ylabel("loss")
     column = f"eval_{metric}"

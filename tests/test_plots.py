@@ -107,3 +107,15 @@ def test_training_curves_use_the_step_when_logged_every_few_steps():
     figure = plots.training_curves(history)
     assert figure.axes[0].get_xlabel() == "optimizer step"
     assert all(len(line.get_xdata()) == 10 for ax in figure.axes for line in ax.get_lines())
+
+
+def test_training_curves_read_a_trainers_log_history_as_it_is():
+    # The running training loss is logged as "loss"; the last entry's "train_loss" is the whole run's mean, not a point.
+    history = pd.DataFrame([{"loss": 1.2 - 0.1 * i, "step": 5 * i + 5} for i in range(10)]
+                           + [{"eval_loss": 1.0 - 0.05 * i, "eval_f1_macro": 0.5 + 0.04 * i, "step": 5 * i + 5}
+                              for i in range(10)]
+                           + [{"train_loss": 0.7, "step": 50}])
+    figure = plots.training_curves(history)
+    train, evaluation = figure.axes[0].get_lines()
+    assert len(train.get_xdata()) == 10 and 0.7 not in list(train.get_ydata())
+    assert len(evaluation.get_xdata()) == len(figure.axes[1].get_lines()[0].get_xdata()) == 10
