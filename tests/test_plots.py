@@ -114,8 +114,8 @@ def test_training_curves_read_a_trainers_log_history_as_it_is():
     history = pd.DataFrame([{"loss": 1.2 - 0.1 * i, "step": 5 * i + 5} for i in range(10)]
                            + [{"eval_loss": 1.0 - 0.05 * i, "eval_f1_macro": 0.5 + 0.04 * i, "step": 5 * i + 5}
                               for i in range(10)]
-                           + [{"train_loss": 0.7, "step": 50}])
+                           + [{"train_loss": 0.777, "step": 50}])
     figure = plots.training_curves(history)
     train, evaluation = figure.axes[0].get_lines()
-    assert len(train.get_xdata()) == 10 and 0.7 not in list(train.get_ydata())
+    assert len(train.get_xdata()) == 10 and 0.777 not in list(train.get_ydata())
     assert len(evaluation.get_xdata()) == len(figure.axes[1].get_lines()[0].get_xdata()) == 10
