@@ -39,13 +39,14 @@ GUIDE = Path(__file__).resolve().parent.parent / "docs" / "teaching.md"
 def reference_quotes(guide: str) -> dict[str, list[str]]:
     """Return, per chapter ("01" to "05"), the backticked quotes holding a digit in the guide's reference outputs."""
     section = guide.split("## Reference outputs", 1)[1].split("\n## ", 1)[0]
-    return {chapter: re.findall(r"`([^`]*\d[^`]*)`", row)
+    return {chapter: [quote for quote in re.findall(r"`([^`]*)`", row) if re.search(r"\d", quote)]
             for chapter, row in re.findall(r"^\| (0\d) \|(.*)$", section, flags=re.MULTILINE)}
 
 
 def printed_text(outputs: list[dict]) -> str:
-    """Return what a list of cell outputs shows as text (streams and plain-text results), spaces collapsed."""
-    parts = ["".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", "")) for o in outputs]
+    """Return what a list of cell outputs shows as text (streams, plain text, HTML tables' cells), spaces collapsed."""
+    parts = ["".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+             + re.sub(r"<[^>]+>", " ", "".join(o.get("data", {}).get("text/html", ""))) for o in outputs]
     return " ".join(" ".join(parts).split())
 
 

@@ -97,7 +97,8 @@ def test_the_guide_quotes_the_executed_chapters():
 
 
 def test_the_agenda_states_the_times_of_the_timing_table():
-    table = dict(re.findall(r"^\| (0\d) [^|]+\| about ([^|]+?) \|", GUIDE, flags=re.MULTILINE))
+    measured = GUIDE.split("### Offline profile, measured", 1)[1].split("###", 1)[0]
+    table = dict(re.findall(r"^\| (0\d) [^|]+\| about ([^|]+?) \|", measured, flags=re.MULTILINE))
     half_day = GUIDE.split("### Half day", 1)[1].split("###", 1)[0]
     for chapter, said in re.findall(r"\*\*(0\d) [^*]+\*\*.*?about ([\w ]+?) to run", half_day):
         assert said == table[chapter], (chapter, said, table[chapter])

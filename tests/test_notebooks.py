@@ -292,9 +292,10 @@ def test_the_frozen_features_written_in_03_are_the_packages(pooling, smoke_cfg, 
 
     monkeypatch.setattr(baselines, "pooling_of", lambda model: pooling)
     texts = sample_splits["validation"].select(range(12))
-    namespace = {"baselines": baselines, "models": models, "AutoModel": AutoModel, "torch": torch, "cfg": smoke_cfg,
+    namespace = {"baselines": baselines, "models": models, "AutoModel": AutoModel, "torch": torch, "np": np,
+                 "cfg": smoke_cfg,
                  "tokenizer": models.load_tokenizer(smoke_cfg.resolved_model),
-                 "splits": DatasetDict(validation=texts)}
+                 "splits": DatasetDict(train=texts, validation=texts)}
     exec(code_cell("03_finetune", "pooling = baselines.pooling_of("), namespace)
     ours = np.asarray(namespace["frozen"]["validation"]["features"])
     theirs = baselines.frozen_features(smoke_cfg.resolved_model, texts["text"], smoke_cfg.max_length, batch_size=5)
