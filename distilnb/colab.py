@@ -1,49 +1,47 @@
-"""The repository address, the one setting behind every "Open in Colab" badge and every notebook's Colab setup cell."""
+"""The notebooks' Colab set-up: on a Colab GPU with no profile chosen, run the course's full profile."""
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
+import os
+import sys
+from collections.abc import MutableMapping
 
-# Change the address here, then run `python -m distilnb.colab` to rewrite the badges and setup cells from it.
-REPOSITORY = "https://github.com/distilnb/distilnb"
-BRANCH = "main"
-
-_BADGE_URL = re.compile(r"https://colab\.research\.google\.com/github/[^/\s)]+/[^/\s)]+/blob/[^/\s)]+/")
-_SETUP_LINE = re.compile(r'REPOSITORY = \\?"[^"\\]*\\?"')
+PROFILE_VARIABLE = "DISTILNB_PROFILE"
 
 
-def repository_path() -> str:
-    """Return 'owner/name' of the repository."""
-    return REPOSITORY.rstrip("/").split("github.com/")[1]
+def in_colab() -> bool:
+    """Return True inside Google Colab (its kernel has imported google.colab)."""
+    return "google.colab" in sys.modules
 
 
-def badge_url(notebook: str) -> str:
-    """Return the Colab address that opens a notebook of the repository (path relative to the repository root)."""
-    return f"https://colab.research.google.com/github/{repository_path()}/blob/{BRANCH}/{notebook}"
+def choose_profile(environ: MutableMapping[str, str], gpu: bool) -> tuple[str, bool]:
+    """Return (the profile the course will run, whether it was chosen here): a set DISTILNB_PROFILE wins, then GPU."""
+    if environ.get(PROFILE_VARIABLE):
+        return environ[PROFILE_VARIABLE], False
+    if gpu:
+        environ[PROFILE_VARIABLE] = "full"  # DistilBERT on emotion: what the course is named after, in minutes on a GPU
+        return "full", True
+    return "offline", False
 
 
-def badge_markdown(notebook: str) -> str:
-    """Return the Markdown of an "Open in Colab" badge for a notebook."""
-    return f"[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]({badge_url(notebook)})"
+def setup(environ: MutableMapping[str, str] | None = None, gpu: bool | None = None) -> str:
+    """Inside Colab, choose the profile from the GPU and say so; elsewhere change nothing. Return the profile."""
+    environ = os.environ if environ is None else environ
+    if not in_colab():
+        return environ.get(PROFILE_VARIABLE) or "offline"
+    # Colab's kernels ask for experiment trackers and fork tokenizer threads: neither helps a course.
+    environ.update(TOKENIZERS_PARALLELISM="false", WANDB_DISABLED="true", WANDB_MODE="disabled")
+    if gpu is None:
+        import torch
 
-
-def sync_links(root: Path) -> list[Path]:
-    """Rewrite the badges and setup cells of the README and notebooks from REPOSITORY; return the changed files."""
-    changed = []
-    for path in [root / "README.md", *sorted((root / "notebooks").glob("*.ipynb"))]:
-        text = path.read_text()
-        new = _BADGE_URL.sub(f"https://colab.research.google.com/github/{repository_path()}/blob/{BRANCH}/", text)
-        quote = '\\"' if path.suffix == ".ipynb" else '"'
-        new = _SETUP_LINE.sub(f"REPOSITORY = {quote}{REPOSITORY}{quote}", new)
-        if new != text:
-            path.write_text(new)
-            changed.append(path)
-    return changed
-
-
-if __name__ == "__main__":
-    from distilnb.config import project_root
-
-    for path in sync_links(project_root()):
-        print("updated", path)
+        gpu = torch.cuda.is_available()
+    profile, chosen = choose_profile(environ, gpu)
+    if chosen:
+        print(f"GPU found: {PROFILE_VARIABLE}=full, DistilBERT fine-tuned on dair-ai/emotion. "
+              'For the small CPU course instead, set PROFILE = "offline" in the parameters cell.')
+    elif not gpu:
+        print(f"No GPU: the {profile} profile runs on the CPU. For DistilBERT, choose Runtime > Change runtime type "
+              "> T4 GPU, then run this cell again.")
+    else:
+        print(f"{PROFILE_VARIABLE}={profile} was set before this cell: the course keeps it.")
+    return profile

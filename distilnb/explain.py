@@ -30,7 +30,6 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from distilnb.errors import DistilnbError
-from distilnb.plots import show_figures_as_png
 
 EXTRA_HINT = 'pip install -e ".[demo]"'  # the optional dependencies of explain.py and demo.py
 POSITIVE, NEGATIVE = (26, 150, 65), (215, 48, 39)  # green toward the target class, red away from it
@@ -217,7 +216,6 @@ def as_html(attributions: pd.DataFrame):
 
 def attribution_figure(attributions: pd.DataFrame, top: int | None = 30) -> Figure:
     """Return a horizontal bar chart of the word attributions in text order (the `top` largest by size, if set)."""
-    show_figures_as_png()
     shown = attributions
     if top is not None and len(shown) > top:
         shown = shown.loc[shown["attribution"].abs().nlargest(top).index].sort_index()
@@ -235,6 +233,3 @@ def attribution_figure(attributions: pd.DataFrame, top: int | None = 30) -> Figu
     axes.set_xlabel(f"attribution (right: toward {target!r}, left: away)")
     axes.set_title(_heading(attributions), fontsize=9)
     return figure
-
-
-show_figures_as_png()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,7 @@ from distilnb.data import label_names as data_label_names
 from distilnb.errors import DataError
 
 SUMMARY_METRICS = ("accuracy", "f1_macro", "f1_weighted")
+EVALUATION_MODULES = Path(__file__).resolve().parent / "assets" / "metrics"  # loadable by evaluate.load(path)
 
 
 def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
@@ -113,23 +115,41 @@ def confused_pairs(frame: pd.DataFrame, k: int = 5) -> pd.DataFrame:
     return ranked.head(k).reset_index(drop=True)
 
 
+def evaluation_module(name: str) -> str:
+    """Return the path of the course's offline copy of an `evaluate` module ("accuracy", "f1") for evaluate.load."""
+    # evaluate.load("accuracy") fetches the module's code from the Hub; these load from disk, with no network or cache.
+    path = EVALUATION_MODULES / name
+    if not (path / f"{name}.py").is_file():
+        known = sorted(p.name for p in EVALUATION_MODULES.iterdir() if p.is_dir())
+        raise DataError(f"No offline evaluation module {name!r}: the course ships {known}.")
+    return str(path)
+
+
 def reliability_bins(probabilities: np.ndarray, labels, n_bins: int = 10) -> pd.DataFrame:
-    """Return, per equal-width confidence bin: mean confidence, accuracy and count of the predictions in it."""
+    """Return, per confidence bin holding about 1/n_bins of the predictions: low, high, count, confidence, accuracy.
+
+    The bins are quantiles of the confidence (scikit-learn's calibration_curve, strategy="quantile"): each point of
+    a reliability diagram then rests on as many predictions as the others, where equal-width bins leave a few texts
+    in the low-confidence bins, whose accuracy swings from one run to the next.
+    """
+    from sklearn.calibration import calibration_curve
+
     confidence = probabilities.max(axis=-1)
-    correct = probabilities.argmax(axis=-1) == np.asarray(labels)
-    edges = np.linspace(0, 1, n_bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1], right=True), 0, n_bins - 1)
-    rows = []
-    for b in range(n_bins):
-        inside = which == b
-        rows.append({"low": edges[b], "high": edges[b + 1], "count": int(inside.sum()),
-                     "confidence": float(confidence[inside].mean()) if inside.any() else 0.0,
-                     "accuracy": float(correct[inside].mean()) if inside.any() else 0.0})
-    return pd.DataFrame(rows)
+    correct = (probabilities.argmax(axis=-1) == np.asarray(labels)).astype(int)
+    accuracy, mean_confidence = calibration_curve(correct, confidence, n_bins=n_bins, strategy="quantile")
+    # calibration_curve returns no counts: bin the same way it does (quantile edges, searchsorted) and count.
+    edges = np.percentile(confidence, np.linspace(0, 100, n_bins + 1))
+    which = np.searchsorted(edges[1:-1], confidence)
+    counts = np.bincount(which, minlength=len(edges) - 1)
+    filled = np.flatnonzero(counts)
+    low = [float(confidence[which == b].min()) for b in filled]
+    high = [float(confidence[which == b].max()) for b in filled]
+    return pd.DataFrame({"low": low, "high": high, "count": counts[filled], "confidence": mean_confidence,
+                         "accuracy": accuracy})
 
 
 def expected_calibration_error(probabilities: np.ndarray, labels, n_bins: int = 10) -> float:
-    """Return the ECE: the count-weighted mean gap between confidence and accuracy over confidence bins."""
+    """Return the ECE: the count-weighted mean gap between confidence and accuracy over the calibration bins."""
     bins = reliability_bins(probabilities, labels, n_bins)
     return float((bins["count"] * (bins["confidence"] - bins["accuracy"]).abs()).sum() / bins["count"].sum())
 

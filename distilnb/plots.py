@@ -1,8 +1,11 @@
-"""Every figure of the course: each function returns a matplotlib Figure, so notebooks show it and tests check it."""
+"""Every figure of the course: each function returns a matplotlib Figure, so notebooks show it and tests check it.
+
+A notebook shows a returned Figure as an image once the inline backend is on (`%matplotlib inline`, which also
+registers IPython's PNG format for Figures); importing this module changes nothing.
+"""
 
 from __future__ import annotations
 
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -11,23 +14,6 @@ import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from sklearn.metrics import ConfusionMatrixDisplay
-
-
-def show_figures_as_png() -> None:
-    """Make a running IPython (Jupyter, Colab) show Figures as PNG; without pyplot it prints '<Figure size ...>'."""
-    try:
-        from IPython import get_ipython
-        from IPython.core.pylabtools import print_figure
-    except ImportError:
-        return
-    shell = get_ipython()
-    if shell is None:
-        return
-    png = shell.display_formatter.formatters["image/png"]
-    try:
-        png.lookup_by_type(Figure)  # already shown (the inline backend, or a format the user chose): keep it
-    except KeyError:
-        png.for_type(Figure, partial(print_figure, fmt="png", base64=True))
 
 
 def _figure(width: float = 6.4, height: float = 4.0) -> tuple[Figure, Axes]:
@@ -83,21 +69,24 @@ def padding_comparison(table: pd.DataFrame) -> Figure:
 
 
 def training_curves(history: pd.DataFrame, metric: str = "f1_macro") -> Figure:
-    """Return training and validation loss per epoch (left axis) and the validation metric (right axis)."""
+    """Return training and validation loss (left) and the validation metric (right) per step (else per epoch)."""
     figure, axes = _figure()
-    for column, style in (("train_loss", "o-"), ("eval_loss", "s-")):
+    x = "step" if "step" in history else "epoch"
+    # A Trainer's log_history calls the running training loss "loss"; its last entry's "train_loss" is the run's mean.
+    train_loss = "loss" if "loss" in history else "train_loss"
+    for column, style, label in ((train_loss, ".-", "train loss"), ("eval_loss", "s-", "eval loss")):
         if column in history and history[column].notna().any():
             rows = history[history[column].notna()]
-            axes.plot(rows["epoch"], rows[column], style, label=column.replace("_", " "))
-    axes.set_xlabel("epoch")
+            axes.plot(rows[x], rows[column], style, label=label)
+    axes.set_xlabel("optimizer step" if x == "step" else "epoch")
     axes.set_ylabel("loss")
     column = f"eval_{metric}"
     if column in history and history[column].notna().any():
         right = axes.twinx()
         rows = history[history[column].notna()]
-        right.plot(rows["epoch"], rows[column], "^-", color="tab:green", label=f"validation {metric}")
+        right.plot(rows[x], rows[column], "^-", color="tab:green", label=f"validation {metric}")
         right.set_ylabel(metric)
-    # One legend for both axes, under the plot: inside, it would hide the first or last epoch's points.
+    # One legend for both axes, under the plot: inside, it would hide the first or last points.
     handles = [line for ax in figure.axes for line in ax.get_lines()]
     axes.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncols=len(handles), frameon=False)
     axes.set_title("Training curves")
@@ -141,18 +130,36 @@ def model_comparison(table: pd.DataFrame, metric: str = "accuracy") -> Figure:
 
 
 def reliability_diagram(bins: pd.DataFrame, ece: float | None = None, label: str = "model") -> Figure:
-    """Return a reliability diagram: accuracy against confidence per bin, with the diagonal of perfect calibration."""
-    figure, axes = _figure(5, 5)
-    axes.plot([0, 1], [0, 1], "--", color="gray", label="perfectly calibrated")
-    filled = bins[bins["count"] > 0]
+    """Return a reliability diagram (accuracy against confidence per bin) above the number of predictions per bin."""
+    figure = Figure(figsize=(5, 6), layout="constrained")
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
+    top.plot([0, 1], [0, 1], "--", color="gray", label="perfectly calibrated")
     title = label if ece is None else f"{label} (ECE {ece:.3f})"
-    axes.plot(filled["confidence"], filled["accuracy"], "o-", label=title)
-    axes.set_xlabel("confidence")
-    axes.set_ylabel("accuracy")
-    axes.set_xlim(0, 1)
-    axes.set_ylim(0, 1)
-    axes.legend(loc="upper left")
-    axes.set_title("Reliability diagram")
+    top.plot(bins["confidence"], bins["accuracy"], "o-", label=title)
+    top.set_ylabel("accuracy")
+    top.set_ylim(0, 1.02)
+    top.legend(loc="upper left")
+    top.set_title("Reliability diagram")
+    # The bins hold about equal numbers of predictions: the bars show where on the confidence axis they fall.
+    bottom.bar(bins["low"], bins["count"], width=(bins["high"] - bins["low"]).clip(lower=0.005), align="edge",
+               color="#8fb3d9", edgecolor="#4a6f96")
+    bottom.set_ylabel("predictions")
+    bottom.set_xlabel("confidence")
+    bottom.set_xlim(0, 1)
+    return figure
+
+
+def feature_map(points: np.ndarray, labels: list[str], title: str = "Frozen features, in two dimensions") -> Figure:
+    """Return a scatter plot of 2-D points (one per text), coloured by class."""
+    figure, axes = _figure(6.4, 5)
+    frame = pd.DataFrame({"x": points[:, 0], "y": points[:, 1], "class": labels})
+    sns.scatterplot(data=frame, x="x", y="y", hue="class", s=12, alpha=0.7, ax=axes)
+    axes.set_xticks([])
+    axes.set_yticks([])
+    axes.set_xlabel("")
+    axes.set_ylabel("")
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="class")
+    axes.set_title(title)
     return figure
 
 
@@ -174,6 +181,3 @@ def save_figure(figure: Figure, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     figure.savefig(path, dpi=110)
     return path
-
-
-show_figures_as_png()

@@ -1,11 +1,13 @@
-"""Under nbval, every cell that draws must show its figure as an image, never as `<Figure size ...>` text.
+"""Under nbval, every cell that draws must show its figure as an image, and the guide must quote the run truly.
 
 nbval runs each notebook's cells (`make test`); --nbval-lax compares no outputs, so this hook looks at the outputs
-nbval collected and fails the cell whose figure would not render for a learner.
+nbval collected: it fails the cell whose figure would not render for a learner, and, in the offline profile, the
+last cell of a chapter when a number that docs/teaching.md quotes from that chapter's output was not printed.
 """
 
 import os
 import re
+from pathlib import Path
 
 import pytest
 
@@ -31,15 +33,48 @@ def figure_problem(source: str, outputs: list[dict]) -> str | None:
     return None
 
 
+GUIDE = Path(__file__).resolve().parent.parent / "docs" / "teaching.md"
+
+
+def reference_quotes(guide: str) -> dict[str, list[str]]:
+    """Return, per chapter ("01" to "05"), the backticked quotes holding a digit in the guide's reference outputs."""
+    section = guide.split("## Reference outputs", 1)[1].split("\n## ", 1)[0]
+    return {chapter: [quote for quote in re.findall(r"`([^`]*)`", row) if re.search(r"\d", quote)]
+            for chapter, row in re.findall(r"^\| (0\d) \|(.*)$", section, flags=re.MULTILINE)}
+
+
+def printed_text(outputs: list[dict]) -> str:
+    """Return what a list of cell outputs shows as text (streams, plain text, HTML tables' cells), spaces collapsed."""
+    parts = ["".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+             + re.sub(r"<[^>]+>", " ", "".join(o.get("data", {}).get("text/html", ""))) for o in outputs]
+    return " ".join(" ".join(parts).split())
+
+
+def missing_quotes(quotes: list[str], text: str) -> list[str]:
+    """Return the quotes (spaces collapsed) that do not appear in the text."""
+    return [quote for quote in quotes if " ".join(quote.split()) not in text]
+
+
+_printed: dict[str, list[dict]] = {}
+
+
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_call(item):
-    """Run nbval's cell, then fail it when its figure would not render."""
+    """Run nbval's cell, then fail it when its figure would not render, or, at a chapter's end, a quote is untrue."""
     result = yield
     outputs = getattr(item, "test_outputs", None)
     if outputs is not None:
         problem = figure_problem(item.cell.source, outputs)
         if problem:
             pytest.fail(f"{item.name}: {problem}:\n{item.cell.source}")
+        chapter = Path(str(item.parent.fspath)).name[:2]
+        _printed.setdefault(chapter, []).extend(outputs)
+        last = sum(cell.cell_type == "code" for cell in item.parent.nb.cells) - 1
+        if item.cell_num == last and os.environ.get("DISTILNB_PROFILE", "offline") == "offline":
+            untrue = missing_quotes(reference_quotes(GUIDE.read_text()).get(chapter, []),
+                                    printed_text(_printed.pop(chapter)))
+            if untrue:
+                pytest.fail(f"docs/teaching.md quotes {untrue} from chapter {chapter}, which this run did not print")
     return result
 
 

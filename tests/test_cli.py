@@ -603,9 +603,10 @@ def test_label_variants_are_kept_apart_and_named_without_the_option(tmp_path):
 
     rows = spelled_variously(ticket_rows(12), "refund", ["Spam", "spam"])
     cfg = Config.from_env(profile="smoke", environ={}, dataset=str(write_csv(tmp_path / "t.csv", rows)))
-    splits, _, notes = cli.train.read_and_split(cfg)
+    splits, report, _ = cli.train.read_and_split(cfg)
     assert len(splits["train"].features["label"].names) == 4
-    assert any("'Spam'" in note and "'spam'" in note and "--merge-label-variants" in note for note in notes)
+    assert any("'Spam'" in line and "'spam'" in line and "--merge-label-variants" in line
+               for line in report.console_lines())  # what train prints
 
 
 # ---------------------------------------------------------------- long runs

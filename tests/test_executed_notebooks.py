@@ -1,12 +1,17 @@
 """What executing the chapters must show, beyond nbval's run of them in the offline profile (`make test`).
 
-nbval executes every notebook in order; notebooks/conftest.py fails any cell whose figure would print as text. Here:
-the `evaluate` cell's offline sentence, and chapters 04 and 05 opened first, in a fresh output folder (the smoke
-profile's tiny model, trained on the spot).
+nbval executes every notebook in order; notebooks/conftest.py fails any cell whose figure would print as text, and
+the last cell of a chapter whose output lacks a number docs/teaching.md quotes from it. Here: that quote check,
+`evaluate.load` offline with an empty cache, the guide's agenda against its own timings, and chapters 04 and 05
+opened first, in a fresh output folder (the smoke profile's tiny model, trained on the spot).
 """
 
+import importlib.util
 import json
 import os
+import re
+import subprocess
+import sys
 import time
 
 import pytest
@@ -49,28 +54,78 @@ def course_environment(profile: str, output_root) -> dict[str, str]:
     }
 
 
-def test_the_evaluate_cell_gives_the_hub_sentence_when_evaluate_cannot_download(monkeypatch, capsys):
-    """evaluate.load raises FileNotFoundError when it cannot fetch the metric's code: the cell says so in a sentence."""
-    import sys
-    import types
+def notebook_checks():
+    spec = importlib.util.spec_from_file_location("notebook_checks", ROOT / "notebooks" / "conftest.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
-    cell = next(
-        c
-        for c in json.loads((ROOT / "notebooks" / "04_evaluate.ipynb").read_text())["cells"]
-        if c["cell_type"] == "code" and 'evaluate.load("accuracy")' in "".join(c["source"])
-    )
-    fake = types.ModuleType("evaluate")
 
-    def load(name):
-        raise FileNotFoundError(
-            f"Couldn't find a module script at {name}/{name}.py. Module '{name}' doesn't exist on the Hub either."
-        )
+GUIDE = (ROOT / "docs" / "teaching.md").read_text()
 
-    fake.load = load
-    monkeypatch.setitem(sys.modules, "evaluate", fake)
-    exec("".join(cell["source"]), {"y_pred": [0, 1], "y_true": [0, 1], "accuracy_score": lambda a, b: 1.0})
-    printed = capsys.readouterr().out.strip()
-    assert "could not download the metric's code from the Hugging Face Hub" in printed and printed.count("\n") == 0
+
+def test_the_guide_quotes_output_of_every_chapter():
+    quotes = notebook_checks().reference_quotes(GUIDE)
+    assert sorted(quotes) == ["01", "02", "03", "04", "05"]
+    assert all(len(found) >= 2 for found in quotes.values()), quotes
+
+
+def test_the_quote_check_fails_a_number_the_run_did_not_print():
+    checks = notebook_checks()
+    quotes = checks.reference_quotes(GUIDE)["01"]
+    printed = checks.printed_text([{"output_type": "stream", "text": " ... ".join(quotes)}])
+    assert checks.missing_quotes(quotes, printed) == []
+    doctored = re.sub(r"\d", lambda digit: str((int(digit.group()) + 1) % 10), quotes[0], count=1)
+    assert checks.missing_quotes([doctored], printed) == [doctored]
+
+
+def executed(folder: str) -> list:
+    return sorted((ROOT / folder).glob("0*.ipynb")) if (ROOT / folder).is_dir() else []
+
+
+@pytest.mark.skipif(not os.environ.get("DISTILNB_EXECUTED"), reason="set DISTILNB_EXECUTED to a folder of executed "
+                    "chapters (make course writes outputs/offline/notebooks); nbval checks the same in make test")
+def test_the_guide_quotes_the_executed_chapters():
+    checks = notebook_checks()
+    quotes = checks.reference_quotes(GUIDE)
+    folder = os.environ["DISTILNB_EXECUTED"]
+    notebooks = executed(folder)
+    assert len(notebooks) == 5, f"{folder} holds {len(notebooks)} executed chapters"
+    for path in notebooks:
+        outputs = [o for cell in json.loads(path.read_text())["cells"] for o in cell.get("outputs", [])]
+        assert checks.missing_quotes(quotes[path.name[:2]], checks.printed_text(outputs)) == [], path.name
+
+
+def test_the_agenda_states_the_times_of_the_timing_table():
+    measured = GUIDE.split("### Offline profile, measured", 1)[1].split("###", 1)[0]
+    table = dict(re.findall(r"^\| (0\d) [^|]+\| about ([^|]+?) \|", measured, flags=re.MULTILINE))
+    half_day = GUIDE.split("### Half day", 1)[1].split("###", 1)[0]
+    for chapter, said in re.findall(r"\*\*(0\d) [^*]+\*\*.*?about ([\w ]+?) to run", half_day):
+        assert said == table[chapter], (chapter, said, table[chapter])
+
+
+def test_the_full_day_lasts_what_its_title_says():
+    title, rows = GUIDE.split("### Full day", 1)[1].split("|", 1)
+    hours, minutes = map(int, re.search(r"\((\d+) h (\d+)", title).groups())
+    times = re.findall(r"^\| (\d+):(\d\d) \|", rows.split("## ", 1)[0], flags=re.MULTILINE)
+    start, end = (int(h) * 60 + int(m) for h, m in (times[0], times[-1]))
+    assert end - start == hours * 60 + minutes
+
+
+def test_evaluate_load_scores_offline_with_an_empty_cache(tmp_path):
+    code = ("import evaluate\nfrom distilnb import metrics\n"
+            "accuracy = evaluate.load(metrics.evaluation_module('accuracy'))\n"
+            "f1 = evaluate.load(metrics.evaluation_module('f1'))\n"
+            "print(accuracy.compute(predictions=[0, 1, 2, 2], references=[0, 1, 1, 2])['accuracy'],"
+            " f1.compute(predictions=[0, 1, 2, 2], references=[0, 1, 1, 2], average='macro')['f1'])")
+    environment = {**os.environ, "HF_HOME": str(tmp_path / "empty-cache"), "HF_HUB_OFFLINE": "1",
+                   "HF_EVALUATE_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=environment)
+    assert done.returncode == 0, done.stderr[-2000:]
+    from sklearn.metrics import f1_score
+
+    expected = f1_score([0, 1, 1, 2], [0, 1, 2, 2], average="macro")
+    assert done.stdout.split() == ["0.75", str(expected)]
 
 
 @pytest.mark.slow

@@ -35,6 +35,9 @@ def test_every_exercise_that_names_a_solution_file_points_at_a_function_that_exi
         text = "".join(
             "".join(c["source"]) for c in json.loads(path.read_text())["cells"] if c["cell_type"] == "markdown"
         )
+        exercises = text.split("## Exercises")[-1]
+        assert re.findall(r"examples/solutions/chapter\d\d\.py`, `\w+`", exercises), f"{path.name}: no solution named"
+        assert "distilnb.solutions" not in text, f"{path.name}: the answers left the package for examples/solutions/"
         for number, name in re.findall(r"examples/solutions/chapter(\d\d)\.py`, `(\w+)`", text):
             assert hasattr(chapter(int(number)), name), (
                 f"{path.name} names chapter{number}.{name}, which does not exist"
@@ -104,3 +107,30 @@ def test_05_abstain_with_a_real_pipeline(tmp_path):
         s[0]["label"] for s in classifier(texts)
     ]
     assert chapter(5).pipeline_or_abstain(classifier, texts, threshold=1.01) == ["unsure", "unsure"]
+
+
+def test_02_random_batches_pad_more_as_they_grow_grouped_ones_stay_low(encoded, tokenizer):
+    lengths = np.array([len(ids) for ids in tokenizer(list(encoded["text"]))["input_ids"]])
+    table = chapter(2).padding_by_batch_size(lengths, (8, 32, 128))
+    random = table.filter(like="random").iloc[:, 0]
+    grouped = table.filter(like="grouped").iloc[:, 0]
+    assert random.is_monotonic_increasing and (grouped < random).all()
+
+
+def test_02_tokens_lost_counts_tokens_not_texts():
+    assert chapter(2).truncated_token_share(np.array([10, 30]), 20) == pytest.approx(10 / 40)
+
+
+def test_05_attribution_contrast_puts_both_targets_side_by_side(smoke_cfg):
+    pytest.importorskip("captum")
+    from distilnb.models import load_classifier, load_tokenizer
+    from distilnb.predict import Predictor
+
+    model = load_classifier(smoke_cfg.resolved_model, label_names=["refund", "delivery"])
+    predictor = Predictor(model, load_tokenizer(smoke_cfg.resolved_model), 32)
+    text = "where is my parcel refund"
+    other = next(name for name in ("refund", "delivery") if name != predictor.predict_one(text)["label"])
+    table = chapter(5).attribution_contrast(predictor, text, other, n_steps=8)
+    assert list(table["word"]) == ["where", "is", "my", "parcel", "refund"]
+    assert list(table.columns)[2] == f"toward {other!r} (true)"
+    assert not np.allclose(table.iloc[:, 1], table.iloc[:, 2])

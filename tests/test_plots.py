@@ -1,3 +1,4 @@
+import os
 import subprocess
 import sys
 
@@ -5,7 +6,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from distilnb import plots
+from distilnb import metrics, plots
 
 
 def bar_widths(figure: Figure) -> list[float]:
@@ -62,19 +63,59 @@ def test_per_class_and_model_comparison_and_probabilities():
     assert figure.axes[-1].get_xlabel() == "probability"
 
 
-def test_reliability_diagram_skips_empty_bins(tmp_path):
-    bins = pd.DataFrame({"confidence": [0.3, 0.0, 0.9], "accuracy": [0.2, 0.0, 0.8], "count": [4, 0, 6]})
-    figure = plots.reliability_diagram(bins, ece=0.1)
-    assert list(figure.axes[0].lines[1].get_xdata()) == [0.3, 0.9]
-    assert plots.save_figure(figure, tmp_path, "r").stat().st_size > 1000
+def test_reliability_bins_hold_about_equal_counts_so_no_point_rests_on_a_handful(tmp_path):
+    rng = np.random.default_rng(1)
+    # Most predictions confident, few not: equal-width bins would leave the low bins nearly empty.
+    confidence = np.concatenate([rng.uniform(0.9, 1.0, 180), rng.uniform(0.4, 0.9, 20)])
+    probabilities = np.stack([confidence, 1 - confidence], axis=1)
+    bins = metrics.reliability_bins(probabilities, np.zeros(200, dtype=int), n_bins=10)
+    assert bins["count"].sum() == 200 and bins["count"].min() >= 15
+    assert plots.save_figure(plots.reliability_diagram(bins, 0.1), tmp_path, "r").stat().st_size > 1000
 
 
-def test_a_figure_renders_as_png_in_an_ipython_kernel():
-    # A fresh interpreter, as a kernel is: the shell exists before the course imports plots.
+def test_importing_plots_changes_no_display_setting_and_the_inline_backend_shows_figures_as_png():
+    # A fresh interpreter, as a kernel is: importing plots registers nothing; matplotlib-inline's format setting (what
+    # `%matplotlib inline` in the chapters' import cells applies) makes IPython show a returned Figure as PNG.
     code = ("from IPython.core.interactiveshell import InteractiveShell\nshell = InteractiveShell.instance()\n"
             "import pandas as pd\nfrom distilnb import plots\n"
             "figure = plots.class_balance(pd.DataFrame({'train': [2, 1]}, index=['a', 'b']))\n"
-            "formats, _ = shell.display_formatter.format(figure)\nprint(sorted(formats))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+            "print(sorted(shell.display_formatter.format(figure)[0]))\n"
+            "from matplotlib_inline.backend_inline import set_matplotlib_formats\nset_matplotlib_formats('png')\n"
+            "print(sorted(shell.display_formatter.format(figure)[0]))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "MPLBACKEND": "Agg"})
     assert done.returncode == 0, done.stderr[-2000:]
-    assert "'image/png'" in done.stdout.strip().splitlines()[-1]
+    before, after = done.stdout.strip().splitlines()[-2:]
+    assert "'image/png'" not in before and "'image/png'" in after
+
+
+def test_reliability_diagram_shows_how_many_predictions_each_bin_holds():
+    rng = np.random.default_rng(0)
+    probabilities = rng.dirichlet([1, 1, 1], size=200)
+    labels = rng.integers(0, 3, size=200)
+    bins = metrics.reliability_bins(probabilities, labels, n_bins=10)
+    figure = plots.reliability_diagram(bins, 0.1, "model")
+    top, bottom = figure.axes
+    assert [round(bar.get_height()) for bar in bottom.patches] == bins["count"].tolist()
+    assert len(top.get_lines()[1].get_xdata()) == len(bins)
+
+
+def test_training_curves_use_the_step_when_logged_every_few_steps():
+    history = pd.DataFrame({"step": range(10, 110, 10), "epoch": np.linspace(0.1, 1, 10),
+                            "train_loss": np.linspace(1, 0.2, 10), "eval_loss": np.linspace(1.1, 0.4, 10),
+                            "eval_f1_macro": np.linspace(0.3, 0.9, 10)})
+    figure = plots.training_curves(history)
+    assert figure.axes[0].get_xlabel() == "optimizer step"
+    assert all(len(line.get_xdata()) == 10 for ax in figure.axes for line in ax.get_lines())
+
+
+def test_training_curves_read_a_trainers_log_history_as_it_is():
+    # The running training loss is logged as "loss"; the last entry's "train_loss" is the whole run's mean, not a point.
+    history = pd.DataFrame([{"loss": 1.2 - 0.1 * i, "step": 5 * i + 5} for i in range(10)]
+                           + [{"eval_loss": 1.0 - 0.05 * i, "eval_f1_macro": 0.5 + 0.04 * i, "step": 5 * i + 5}
+                              for i in range(10)]
+                           + [{"train_loss": 0.777, "step": 50}])
+    figure = plots.training_curves(history)
+    train, evaluation = figure.axes[0].get_lines()
+    assert len(train.get_xdata()) == 10 and 0.777 not in list(train.get_ydata())
+    assert len(evaluation.get_xdata()) == len(figure.axes[1].get_lines()[0].get_xdata()) == 10

@@ -1,12 +1,13 @@
-"""The exercises' solutions run and give answers that a wrong solution would not."""
+"""The exercises' solutions (examples/solutions/) run and give answers that a wrong solution would not."""
 
 import json
 
 import numpy as np
 import pytest
 from conftest import write
+from test_exercise_solutions import chapter
 
-from distilnb import Config, data, runs, solutions
+from distilnb import Config, data, runs
 
 KEYWORDS = {"refund": "money back refund please", "parcel": "parcel late delivery where",
             "login": "password login account locked"}
@@ -24,19 +25,19 @@ def short_cfg(tmp_path):
 
 def test_leakage_drops_counts_what_drop_duplicates_removes(tmp_path):
     source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"text {i % 40},{'ab'[i % 2]}\n" for i in range(60)))
-    dropped = solutions.leakage_drops(Config.from_env(profile="smoke", environ={}, dataset=str(source)))
+    dropped = chapter(1).leakage_drops(Config.from_env(profile="smoke", environ={}, dataset=str(source)))
     assert sum(dropped.values()) > 0
     assert all(reason.split(":")[0] in ("train", "validation", "test") for reason in dropped)
 
 
 def test_coverage_at_confidence():
     probabilities = np.array([[0.95, 0.05], [0.6, 0.4], [0.1, 0.9], [0.92, 0.08]])
-    result = solutions.coverage_at_confidence(probabilities, [0, 1, 1, 1], 0.9)
+    result = chapter(4).coverage_at_confidence(probabilities, [0, 1, 1, 1], 0.9)
     assert result == {"coverage": 0.75, "accuracy": pytest.approx(2 / 3)}
 
 
 def test_class_weight_effect_trains_both_ways(short_cfg):
-    table = solutions.class_weight_effect(short_cfg)
+    table = chapter(3).class_weight_effect(short_cfg)
     assert table.index.tolist() == ["class_weights=False", "class_weights=True"]
     splits, _ = runs.load_or_build_splits(short_cfg)
     counts = data.class_counts(splits)["validation"]
@@ -48,7 +49,7 @@ def test_class_weight_effect_trains_both_ways(short_cfg):
 
 
 def test_learning_curve_grows_the_training_set(short_cfg):
-    table = solutions.learning_curve(short_cfg, fractions=(0.1, 1.0))
+    table = chapter(3).learning_curve(short_cfg, fractions=(0.1, 1.0))
     splits, _ = runs.load_or_build_splits(short_cfg)
     full = len(splits["train"])
     assert table.index.tolist() == [round(0.1 * full), full]
@@ -60,7 +61,7 @@ def test_learning_curve_grows_the_training_set(short_cfg):
     ([0.5], 1, False), ([0.7, 0.7], 1, True),
 ])
 def test_should_stop_after_patience_epochs_without_improvement(scores, patience, stop):
-    assert solutions.should_stop(scores, patience) is stop
+    assert chapter(3).should_stop(scores, patience) is stop
 
 
 class FixedPredictor:
@@ -71,5 +72,5 @@ class FixedPredictor:
 
 
 def test_predict_or_abstain():
-    assert solutions.predict_or_abstain(FixedPredictor(), ["a", "b"], 0.7) == ["pos", "unsure"]
-    assert solutions.predict_or_abstain(FixedPredictor(), ["a", "b"], 0.5) == ["pos", "neg"]
+    assert chapter(5).predict_or_abstain(FixedPredictor(), ["a", "b"], 0.7) == ["pos", "unsure"]
+    assert chapter(5).predict_or_abstain(FixedPredictor(), ["a", "b"], 0.5) == ["pos", "neg"]

@@ -1,7 +1,12 @@
-"""Chapter 01, exercise 2: why stratify?"""
+"""Chapter 01, exercises 2 (why stratify?) and 4 (leakage)."""
+
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+
+from distilnb import data
+from distilnb.config import Config
 
 
 def share_spread(dataset, label_column: str = "label", seeds=range(20), test_size: float = 0.1) -> pd.DataFrame:
@@ -33,3 +38,9 @@ def share_spread(dataset, label_column: str = "label", seeds=range(20), test_siz
     table = pd.DataFrame(rows).T
     table.attrs["class"] = dataset.features[label_column].int2str(smallest)
     return table
+
+
+def leakage_drops(cfg: Config) -> dict[str, int]:
+    """Return the rows dropped per reason when the same data is loaded with drop_duplicates=True (01, exercise 4)."""
+    _, report = data.load_splits(replace(cfg, drop_duplicates=True))
+    return report.dropped

@@ -1,7 +1,11 @@
-"""Chapter 02, exercise 2: pad every text to max_length, or pad each batch with the collator?"""
+"""Chapter 02, exercises 2 (pad to max_length or per batch?), 4 (batch size) and 5 (tokens lost)."""
 
+import numpy as np
+import pandas as pd
 from torch.utils.data import DataLoader
 from transformers import DataCollatorWithPadding
+
+from distilnb import tokens
 
 
 def computed_tokens(tokenizer, dataset, max_length: int, batch_size: int) -> dict[str, int]:
@@ -28,3 +32,17 @@ def computed_tokens(tokenizer, dataset, max_length: int, batch_size: int) -> dic
         "padded to max_length": sum(len(ids) for ids in padded["input_ids"]),
         "padded per batch (collator)": sum(batch["input_ids"].numel() for batch in loader),
     }
+
+
+def padding_by_batch_size(lengths: np.ndarray, batch_sizes: tuple[int, ...] = (8, 32, 128),
+                          seed: int = 0) -> pd.DataFrame:
+    """Return the padding share of each strategy (columns) for each batch size (rows) (02, exercise 4)."""
+    return pd.DataFrame({
+        size: tokens.padding_table(lengths, size, seed)["padding share"] for size in batch_sizes
+    }).T.rename_axis("batch size")
+
+
+def truncated_token_share(lengths: np.ndarray, max_length: int) -> float:
+    """Return the share of all tokens that truncation at max_length cuts off (02, exercise 5)."""
+    lengths = np.asarray(lengths)
+    return float(np.clip(lengths - max_length, 0, None).sum() / lengths.sum())

@@ -1,7 +1,16 @@
-"""Chapter 03, exercise 2: the warm-up schedule, seen. (Exercise 4, early stopping: distilnb.solutions.should_stop.)"""
+"""Chapter 03, exercises 2 (warm-up, seen), 3 (class weights), 4 (early stopping) and 5 (frozen or fine-tuned?)."""
 
+from dataclasses import replace
+
+import pandas as pd
 import torch
 from transformers import get_linear_schedule_with_warmup
+
+from distilnb import runs
+from distilnb.config import Config
+from distilnb.metrics import evaluate_split
+from distilnb.predict import Predictor
+from distilnb.train import run_fine_tuning
 
 
 def learning_rate_schedule(total_steps: int, warmup_steps: int, peak: float) -> list[float]:
@@ -21,3 +30,41 @@ def learning_rate_schedule(total_steps: int, warmup_steps: int, peak: float) -> 
         optimizer.step()
         scheduler.step()
     return rates
+
+
+def should_stop(history_scores: list[float], patience: int) -> bool:
+    """Return True when the last `patience` scores brought no improvement on the best before them (03, exercise 4)."""
+    if len(history_scores) <= patience:
+        return False
+    return max(history_scores[-patience:]) <= max(history_scores[:-patience])
+
+
+def validation_scores(cfg: Config) -> dict:
+    """Return the validation metrics of a model fine-tuned headless with cfg (its own run folder)."""
+    folder = run_fine_tuning(cfg)
+    splits, _ = runs.load_or_build_splits(cfg)
+    return evaluate_split(Predictor.from_folder(folder, max_length=cfg.max_length), splits, "validation").scores
+
+
+def class_weight_effect(cfg: Config) -> pd.DataFrame:
+    """Return accuracy, macro-F1 and the smallest class's recall, without and with class weights (03, exercise 3)."""
+    rows = {}
+    for weighted in (False, True):
+        run = replace(cfg, class_weights=weighted, run_name=f"{cfg.run}-class-weights-{weighted}")
+        scores = validation_scores(run)
+        smallest = min(scores["per_class"], key=lambda name: scores["per_class"][name]["support"])
+        rows[f"class_weights={weighted}"] = {"accuracy": scores["accuracy"], "f1_macro": scores["f1_macro"],
+                                             f"recall of {smallest}": scores["per_class"][smallest]["recall"]}
+    return pd.DataFrame(rows).T
+
+
+def learning_curve(cfg: Config, fractions: tuple[float, ...] = (0.1, 0.3, 1.0)) -> pd.DataFrame:
+    """Return validation accuracy and macro-F1 after fine-tuning on growing shares of train (03, exercise 5)."""
+    splits, _ = runs.load_or_build_splits(cfg)
+    rows = {}
+    for fraction in fractions:
+        size = max(1, round(fraction * len(splits["train"])))
+        run = replace(cfg, max_train_examples=size, run_name=f"{cfg.run}-train-{size}")
+        scores = validation_scores(run)
+        rows[size] = {"accuracy": scores["accuracy"], "f1_macro": scores["f1_macro"]}
+    return pd.DataFrame(rows).T.rename_axis("training examples")

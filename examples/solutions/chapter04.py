@@ -1,4 +1,4 @@
-"""Chapter 04, exercise 2: the most confused pair of classes, with scikit-learn."""
+"""Chapter 04, exercises 2 (the most confused pair, with scikit-learn) and 3 (thresholds)."""
 
 import numpy as np
 from sklearn.metrics import confusion_matrix
@@ -16,3 +16,10 @@ def most_confused_pair(y_true, y_pred, label_names: list[str]) -> tuple[str, str
     np.fill_diagonal(matrix, 0)
     true, predicted = np.unravel_index(matrix.argmax(), matrix.shape)
     return label_names[true], label_names[predicted], int(matrix[true, predicted])
+
+
+def coverage_at_confidence(probabilities: np.ndarray, labels, threshold: float = 0.9) -> dict[str, float]:
+    """Return the share of predictions at or above a confidence threshold, and their accuracy (04, exercise 3)."""
+    kept = probabilities.max(axis=-1) >= threshold
+    correct = probabilities.argmax(axis=-1) == np.asarray(labels)
+    return {"coverage": float(kept.mean()), "accuracy": float(correct[kept].mean()) if kept.any() else float("nan")}
