@@ -90,10 +90,18 @@ def assert_header(report: str, mode: str = "--smoke") -> None:
     assert mode in command.split("`")[1].split(), f"the command line lacks {mode}: {command}"
 
 
+class SmokeReports(dict):
+    """The --smoke stdout of each script, run once when a test first asks for it."""
+
+    def __missing__(self, name: str) -> str:
+        self[name] = run_smoke(name)
+        return self[name]
+
+
 @pytest.fixture(scope="module")
-def reports() -> dict[str, str]:
-    """Return the --smoke stdout of every script, each run once."""
-    return {name: run_smoke(name) for name in SCRIPTS}
+def reports() -> SmokeReports:
+    """Return the scripts' --smoke reports, each run at most once per module."""
+    return SmokeReports()
 
 
 @pytest.mark.parametrize("name", [*SCRIPTS, "gpu_check"])
@@ -165,10 +173,14 @@ def test_inference_speed_tables(reports):
         methods[2].startswith("distilnb Predictor") and methods[3] == "distilnb Predictor, int8" and len(methods) == 4
     )
     assert_numbers(speed, list(speed[0])[1:])
-    assert float(speed[0]["x one-by-one"]) == 1.0 and float(speed[0]["label agreement"]) == 1.0
-    assert float(speed[0]["max prob diff"]) == 0.0
+    # The speed-up columns are each row's examples/s over the reference rows', recomputed here from the table.
+    for row in speed:
+        for column, reference in (("x one-by-one", speed[0]), ("x batched pipeline", speed[1])):
+            expected = float(row["examples/s"]) / float(reference["examples/s"])
+            assert float(row[column]) == pytest.approx(expected, rel=0.02), (row["method"], column)
     # fp32 paths compute the same probabilities in another order and padding: a row put back in the wrong place fails.
     assert all(float(row["max prob diff"]) < 1e-4 for row in speed[1:3])
+    assert all(float(row["label agreement"]) == 1.0 for row in speed[1:3])
     assert float(speed[3]["max prob diff"]) < 0.1  # int8 rounds the weights; it must still be the same model
     assert len(table(report, "Targets")) == 3
 
@@ -215,15 +227,16 @@ def test_real_learning_tables(reports):
     assert_numbers(results, ["accuracy", "macro-F1", "weighted F1", "wall s", "train examples"])
     assert [float(row["epochs"]) for row in results[2:]] == [1.0, 2.0]  # --smoke: 1 epoch; the usual recipe: 2
     assert {int(row["train examples"]) for row in results} == {48}
-    # The majority row equals the share of the training split's most frequent label in the test split, computed here.
-    splits, _ = script("_common").load_dataset("smoke", ROOT)
-    train = script("_common").subsample(splits["train"], 48, 42)
-    majority = max(set(train["label"]), key=train["label"].count)
-    expected = sum(label == majority for label in splits["test"]["label"]) / len(splits["test"]["label"])
-    assert float(results[0]["accuracy"]) == pytest.approx(expected, abs=1e-3)
+    # The majority row equals the share of the 48 training rows' most frequent label in the test split, counted here
+    # from the sample file's labels, whatever the benchmark computed.
+    splits, _ = script("_common").load_dataset("smoke", ROOT, max_train_examples=48)
+    train, test = splits["train"]["label"], splits["test"]["label"]
+    majority = max(set(train), key=train.count)
+    expected = test.count(majority) / len(test)
+    assert 0 < expected < 1 and float(results[0]["accuracy"]) == pytest.approx(expected, abs=1e-3)
     histories = {heading: rows for heading, rows in tables(report).items() if "per epoch" in heading}
     assert [len(rows) for rows in histories.values()] == [1, 2]  # one row per epoch trained
-    assert_numbers([row for rows in histories.values() for row in rows], ["train s", "eval_accuracy"])
+    assert_numbers([row for rows in histories.values() for row in rows], ["train_loss", "eval_accuracy"])
 
 
 def test_int8_accuracy_mode_on_a_saved_classifier(tmp_path):
@@ -242,8 +255,10 @@ def test_int8_accuracy_mode_on_a_saved_classifier(tmp_path):
     ]
     expected = sum(p == y for p, y in zip(predicted, splits["test"]["label"], strict=True)) / len(predicted)
     assert float(rows[0]["accuracy"]) == pytest.approx(expected, abs=1e-3)
-    assert float(rows[0]["label agreement with fp32"]) == 1.0 and float(rows[0]["max prob diff with fp32"]) == 0.0
     assert float(rows[1]["max prob diff with fp32"]) < 0.1
+    # Where the two models agree on a share a of the labels, their accuracies differ by at most 1 - a.
+    gap = abs(float(rows[0]["accuracy"]) - float(rows[1]["accuracy"]))
+    assert gap <= 1 - float(rows[1]["label agreement with fp32"]) + 1e-3
     ratios = table(report, "int8 / fp32 speed")
     per_round = [float(row["int8 / fp32 speed"]) for row in ratios if row["round"].isdigit()]
     assert len(per_round) == 2  # --smoke: 2 rounds
