@@ -52,7 +52,7 @@ def test_dead_code_stays_gone():
 
 
 def test_the_wheel_ships_every_module_and_the_sample_data_that_an_installed_copy_uses(tmp_path):
-    """The wheel holds every module and asset, and an installed copy (no checkout beside it) trains on its own sample."""
+    """The wheel holds every module and asset; an installed copy (no checkout beside it) reads its own sample data."""
     import shutil
     import subprocess
     import sys
