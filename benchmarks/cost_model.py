@@ -58,7 +58,7 @@ def flops_per_token(matmul: int, layers: int, width: int, padded_length: float) 
 
 def lengths_of(args: argparse.Namespace) -> tuple[np.ndarray, str] | None:
     """Return (token lengths of the training texts, their name): emotion train, or the sample data with --smoke."""
-    from distilnb.smoke import build_tokenizer
+    from distilnb.local_models import build_tokenizer
     from distilnb.tokens import token_lengths
 
     loaded = texts_for(args, "train")

@@ -237,7 +237,7 @@ def one_epoch(args: argparse.Namespace, work: Path, failures: list[str]) -> str:
         Trainer,
     )
 
-    from distilnb.smoke import build_tokenizer
+    from distilnb.local_models import build_tokenizer
 
     texts, labels, names, note = training_texts(args)
     tokenizer = build_tokenizer()
@@ -296,8 +296,8 @@ def predictor_vs_pipeline(args: argparse.Namespace, work: Path, failures: list[s
     """Return section 3: examples/s of the pipeline (one by one, batched) and the Predictor, and their agreement."""
     from transformers import AutoModelForSequenceClassification, DistilBertForSequenceClassification, pipeline
 
+    from distilnb.local_models import build_tokenizer
     from distilnb.predict import Predictor
-    from distilnb.smoke import build_tokenizer
 
     texts, _, names, note = training_texts(argparse.Namespace(**{**vars(args), "examples": args.texts}))
     folder = work / "classifier"

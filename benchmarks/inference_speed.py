@@ -95,7 +95,7 @@ def save_model(model: str, label_names: list[str], folder: Path, seed: int) -> P
     """Return a folder holding a classifier and its tokenizer: random real-size DistilBERT, or the given model's."""
     from transformers import AutoModelForSequenceClassification, DistilBertForSequenceClassification
 
-    from distilnb.smoke import build_tokenizer
+    from distilnb.local_models import build_tokenizer
 
     torch.manual_seed(seed)
     if model == REAL_SIZE:

@@ -199,7 +199,7 @@ def targets(speed: list[dict], epoch: list[dict]) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     """Print the training-speed report; return the exit status."""
-    from distilnb.smoke import build_tokenizer
+    from distilnb.local_models import build_tokenizer
     from distilnb.tokens import token_lengths
 
     args = parse_args(argv)

@@ -362,7 +362,7 @@ def rows_to_score(args: argparse.Namespace, cfg: Config, recorded: dict, model: 
 
     if args.test_file:
         frame = data.clean_frame(read_table(args.test_file), cfg.text_column, cfg.label_column,
-                                 data.LoadReport(source=args.test_file), args.split)
+                                 data.LoadReport(source=args.test_file), split=args.split)
         return file_splits(frame, args.split, model), f"every row of {args.test_file}", False
     changed = [name for name in TRAINED_SETTINGS if name != "max_length" and recorded
                and getattr(cfg, name) != recorded.get(name)]

@@ -31,6 +31,13 @@ PROFILES: dict[str, dict[str, Any]] = {
     "smoke": {"model": "tiny", "dataset": str(SAMPLE_DATASET), "max_length": 64, "batch_size": 16, "epochs": 8.0},
 }
 MAX_LENGTH_RANGE = (8, 512)
+# 1,000 epochs: the tiny test model needs 8 and real runs stop early within tens, while on the smallest data a
+# classifier can be split from (a few dozen rows, 2-4 steps an epoch) 1,000 epochs is still a few thousand steps.
+# More is a typo (1e9 spreads the warm-up over every epoch, so the learning rate never leaves about zero).
+MAX_EPOCHS = 1_000
+# A batch of 1,024 texts at 512 tokens already needs tens of GB of activations on one device; the course uses 16-32.
+MAX_BATCH_SIZE = 1_024
+SEED_RANGE = (0, 2**32 - 1)  # numpy's seeds, which transformers.set_seed passes on: a negative one raises
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 NONE_WORDS = ("", "none", "null")
 
@@ -59,6 +66,7 @@ class Config:
     merge_label_variants: bool = False
     max_train_examples: int | None = None
     save_steps: int = 200  # a checkpoint every this many steps as well as each epoch, so an interrupt loses little
+    keep_checkpoints: bool = False  # False: a finished run removes its checkpoints (resume needs them only mid-run)
     run_name: str | None = None
     output_root: str | None = None
 
@@ -69,25 +77,31 @@ class Config:
             raise SettingError(f"Unknown profile {self.profile!r}: choose one of {', '.join(PROFILES)}.", "profile")
         low, high = MAX_LENGTH_RANGE
         checks = {
-            "epochs": (self.epochs > 0, "must be more than 0"),
-            "learning_rate": (self.learning_rate is None or self.learning_rate > 0, "must be more than 0 (or None)"),
-            "batch_size": (self.batch_size >= 1, "must be at least 1"),
+            "epochs": at_most(self.epochs, MAX_EPOCHS) if self.epochs > 0 else (False, "must be more than 0"),
+            # Adam's steps are about the learning rate in size: at 1 or more every weight jumps by its own scale.
+            "learning_rate": (self.learning_rate is None or 0 < self.learning_rate < 1,
+                              "must be more than 0 (or None)" if (self.learning_rate or 0) <= 0 else "must be below 1"),
+            "batch_size": at_least_one(self.batch_size, MAX_BATCH_SIZE),
             "max_length": (low <= self.max_length <= high, f"must lie between {low} and {high} tokens"),
-            "warmup": (self.warmup >= 0, "must be 0 or more"),
+            "warmup": (self.warmup >= 0 and (self.warmup < 1 or float(self.warmup).is_integer()),
+                       "must be a share below 1 or a whole number of steps"),
             "weight_decay": (self.weight_decay >= 0, "must be 0 or more"),
-            "early_stopping_patience": (self.early_stopping_patience >= 1, "must be at least 1"),
+            # Patience counts evaluations, one an epoch: more than the epochs allowed could never stop a run.
+            "early_stopping_patience": at_least_one(self.early_stopping_patience, MAX_EPOCHS),
+            "seed": (SEED_RANGE[0] <= self.seed <= SEED_RANGE[1], f"must lie between 0 and {SEED_RANGE[1]:,}"),
             "validation_size": (0 < self.validation_size < 1, "must lie strictly between 0 and 1"),
             "test_size": (0 < self.test_size < 1, "must lie strictly between 0 and 1"),
             "max_train_examples": (self.max_train_examples is None or self.max_train_examples >= 2,
                                    "must be at least 2 (or None for all)"),
+            # No upper bound: a save_steps beyond the run's steps only means a checkpoint at each epoch's end.
             "save_steps": (self.save_steps >= 1, "must be at least 1"),
         }
         for name, (ok, rule) in checks.items():
             if not ok:
-                raise SettingError(f"{name} = {getattr(self, name)!r} {rule}.", name)
+                raise SettingError(rule, name, getattr(self, name))
         if self.validation_size + self.test_size >= 1:
-            raise SettingError(f"validation_size + test_size = {self.validation_size + self.test_size:g} leaves no "
-                               "training rows: their sum must be less than 1.", "test_size")
+            raise SettingError("leaves no training rows: it and {validation_size} must sum to less than 1",
+                               "test_size", self.test_size)
 
     @classmethod
     def from_env(cls, profile: str | None = None, environ: dict[str, str] | None = None, **params: Any) -> Config:
@@ -111,7 +125,14 @@ class Config:
             variable = from_environment.get(error.setting) if error.setting not in typed else None
             if variable is None:
                 raise
-            raise SettingError(f"{variable}={environ[variable]!r}: {error}", error.setting) from None
+            error.variable, error.raw = variable, environ[variable]  # the message names where the value came from
+            raise
+
+    def check_steps(self, total_steps: int) -> None:
+        """Raise SettingError when warm-up in steps would last the whole run (known only once the data is split)."""
+        if self.warmup >= 1 and self.warmup >= total_steps:
+            rule = f"must be fewer steps than the run's {total_steps:,} training steps (or a share below 1)"
+            raise SettingError(rule, "warmup", self.warmup)
 
     @property
     def run(self) -> str:
@@ -127,7 +148,7 @@ class Config:
     @property
     def resolved_model(self) -> str:
         """Return the model id or folder to load, with the profiles' short names ('tiny', 'minilm') resolved."""
-        from distilnb.smoke import resolve_model  # builds the tiny model on first use: only when asked
+        from distilnb.local_models import resolve_model  # builds the tiny model on first use: only when asked
 
         return resolve_model(self.model)
 
@@ -174,6 +195,16 @@ class RunPaths:
         return self.root / "metrics.json"
 
 
+def at_most(value: float, high: float) -> tuple[bool, str]:
+    """Return (value <= high, the rule it breaks otherwise)."""
+    return value <= high, f"must be at most {high:,}"
+
+
+def at_least_one(value: int, high: int) -> tuple[bool, str]:
+    """Return (1 <= value <= high, the side's rule it breaks): 'must be at least 1' or 'must be at most high'."""
+    return at_most(value, high) if value >= 1 else (False, "must be at least 1")
+
+
 def field_types() -> dict[str, Any]:
     """Return {setting: type hint} of every Config field, resolved from the annotations."""
     hints = typing.get_type_hints(Config)
@@ -196,7 +227,7 @@ def check_type(name: str, value: Any, hint: Any) -> None:
     ok = isinstance(value, kind) and not (kind is int and isinstance(value, bool))
     ok = ok or (kind is float and isinstance(value, int) and not isinstance(value, bool))
     if not ok:
-        raise SettingError(f"{name} = {value!r} must be a {kind.__name__}{' or None' if optional else ''}.", name)
+        raise SettingError(f"must be a {kind.__name__}{' or None' if optional else ''}", name, value)
 
 
 def parse_value(raw: str, hint: Any, source: str) -> Any:

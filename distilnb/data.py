@@ -5,14 +5,18 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
 from distilnb.config import Config
-from distilnb.errors import ColumnError, DataError, DataTypeError
+from distilnb.errors import ColumnError, DataError, DataTypeError, short_list
 from distilnb.readers import dataset_frames, read_source
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 SPLITS = ("train", "validation", "test")
 
@@ -28,6 +32,8 @@ class LoadReport:
     split_sizes: dict[str, int] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     label_variants: dict[str, list[str]] = field(default_factory=dict)  # case-folded label: the spellings found
+    stripped_labels: dict[str, list[str]] = field(default_factory=dict)  # label: its spellings with spaces around
+    warnings: list[str] = field(default_factory=list)  # what looks wrong in the data although it loads
     settings: dict = field(default_factory=dict)
 
     def count(self, table: dict[str, int], reason: str, n: int) -> None:
@@ -41,7 +47,49 @@ class LoadReport:
         lines += [f"dropped {n} rows: {reason}" for reason, n in self.dropped.items()] or ["dropped: none"]
         lines += [f"converted {n} values: {reason}" for reason, n in self.converted.items()]
         lines += [f"split sizes: {self.split_sizes}"] + [f"note: {note}" for note in self.notes]
-        return "\n".join(lines)
+        return "\n".join(lines + [f"warning: {warning}" for warning in self.warnings])
+
+    def console_lines(self) -> list[str]:
+        """Return one short line per nonzero count of rows dropped or labels changed, then the warnings.
+
+        A number written as its label name ('1.0' as '1') changes nothing a reader would miss, so it has no line.
+        """
+        lines = [f"dropped {plural(n, 'row')} {what}{by_split(self.dropped, reason)}"
+                 for reason, what in DROP_LINES.items() if (n := total(self.dropped, reason))]
+        stripped = total(self.converted, STRIPPED)
+        if stripped:
+            found = self.stripped_labels.items()
+            spellings = short_list(f"{spelt!r} as {label!r}" for label, spellings in found for spelt in spellings)
+            lines.append(f"stripped the surrounding spaces of {plural(stripped, 'label')}: {spellings}")
+        merged = total(self.converted, MERGED)
+        if merged:
+            lines.append(f"merged {plural(merged, 'label')} into the commonest spelling: "
+                         + short_list(" / ".join(map(repr, found)) for found in self.label_variants.values()))
+        converted = total(self.converted, NON_STRING)
+        if converted:
+            lines.append(f"read {plural(converted, 'non-string text')} (numbers) as strings")
+        return lines + [f"warning: {warning}" for warning in self.warnings]
+
+
+# The load report's reasons (after "<split>: ") and how console_lines says each.
+MISSING_TEXT, EMPTY_TEXT, MISSING_LABEL = "missing text", "empty or whitespace-only text", "missing label"
+WITHIN, LEAKED = "duplicate text within the split", "text already in an earlier split"
+STRIPPED, RENAMED = "label stripped of surrounding spaces", "label written as its name (1.0 as 1, ...)"
+MERGED, NON_STRING = "label merged into its most frequent spelling", "non-string text turned into a string"
+DROP_LINES = {MISSING_TEXT: "without a text", EMPTY_TEXT: "whose text is empty or only spaces",
+              MISSING_LABEL: "without a label (empty or only spaces)", WITHIN: "repeating a text of their split",
+              LEAKED: "whose text an earlier split already holds"}
+
+
+def total(table: dict[str, int], reason: str) -> int:
+    """Return a reason's count summed over the splits ("train: missing text", "test: missing text", ...)."""
+    return sum(n for key, n in table.items() if key.split(": ", 1)[-1] == reason)
+
+
+def by_split(table: dict[str, int], reason: str) -> str:
+    """Return ' (train 3, test 1)' for a reason counted in more than one split, else ''."""
+    parts = {key.split(": ", 1)[0]: n for key, n in table.items() if key.split(": ", 1)[-1] == reason}
+    return f" ({', '.join(f'{split} {n:,}' for split, n in parts.items())})" if len(parts) > 1 else ""
 
 
 # ---------------------------------------------------------------- cleaning and labels
@@ -52,8 +100,8 @@ def check_columns(frame: pd.DataFrame, text_column: str, label_column: str, wher
     for role, column in (("text", text_column), ("label", label_column)):
         if column not in frame.columns:
             raise ColumnError(
-                f"The {role} column {column!r} is not in {where}; its columns are {list(frame.columns)}. "
-                f"Set {role.upper()}_COLUMN in the parameters cell (or DISTILNB_{role.upper()}_COLUMN) to one of them."
+                f"The {role} column {column!r} is not in {where}; its columns are {short_list(frame.columns, 10)}. "
+                f"Name one of them as the {role} column."
             )
 
 
@@ -73,10 +121,10 @@ def canonical_label(value: object) -> str | None:
     return text or None
 
 
-def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report: LoadReport,
+def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report: LoadReport, *,
                 split: str) -> pd.DataFrame:
     """Return rows with a non-empty text and a label, as columns text/label; every drop and conversion is counted."""
-    check_columns(frame, text_column, label_column, f"the {split} data")
+    check_columns(frame, text_column, label_column, "the data" if split == "all" else f"the {split} data")
     texts, non_strings = [], 0
     for row, text in enumerate(frame[text_column]):
         if pd.api.types.is_scalar(text) and pd.isna(text):
@@ -88,17 +136,23 @@ def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report
                                 "texts must be strings.")
         texts.append(text)
     labels = [canonical_label(label) for label in frame[label_column]]
-    rewritten = sum(label is not None and not (isinstance(raw, str) and raw == label)
+    spaced = [(raw, label) for raw, label in zip(frame[label_column], labels, strict=True)
+              if label is not None and isinstance(raw, str) and raw != raw.strip()]
+    for raw, label in spaced:
+        found = report.stripped_labels.setdefault(label, [])
+        found += [raw] if raw not in found else []
+    rewritten = sum(label is not None and not (isinstance(raw, str) and raw.strip() == label)
                     for raw, label in zip(frame[label_column], labels, strict=True))
     cleaned = pd.DataFrame({"text": texts, "label": labels}, dtype=object)
     missing_text = cleaned["text"].isna()
     empty_text = ~missing_text & (cleaned["text"].fillna("").str.strip() == "")
     missing_label = ~missing_text & ~empty_text & cleaned["label"].isna()
-    report.count(report.dropped, f"{split}: missing text", missing_text.sum())
-    report.count(report.dropped, f"{split}: empty or whitespace-only text", empty_text.sum())
-    report.count(report.dropped, f"{split}: missing label", missing_label.sum())
-    report.count(report.converted, f"{split}: non-string text turned into a string", non_strings)
-    report.count(report.converted, f"{split}: label rewritten as its name (spaces stripped, 1.0 as 1, ...)", rewritten)
+    report.count(report.dropped, f"{split}: {MISSING_TEXT}", missing_text.sum())
+    report.count(report.dropped, f"{split}: {EMPTY_TEXT}", empty_text.sum())
+    report.count(report.dropped, f"{split}: {MISSING_LABEL}", missing_label.sum())
+    report.count(report.converted, f"{split}: {NON_STRING}", non_strings)
+    report.count(report.converted, f"{split}: {STRIPPED}", len(spaced))
+    report.count(report.converted, f"{split}: {RENAMED}", rewritten)
     return cleaned[~(missing_text | empty_text | missing_label)].reset_index(drop=True)
 
 
@@ -118,18 +172,62 @@ def merge_variants(frames: dict[str, pd.DataFrame], report: LoadReport, merge: b
         return frames
     described = "; ".join(" / ".join(f"{v!r} ({counts[v]})" for v in found) for found in report.label_variants.values())
     if not merge:
-        report.notes.append(f"labels that differ only by case are kept apart: {described}. Set merge_label_variants "
-                            "(MERGE_LABEL_VARIANTS, --merge-label-variants) to merge each into its commonest spelling")
+        report.warnings.append(f"labels that differ only by case are kept apart: {described}. Set "
+                               "merge_label_variants (MERGE_LABEL_VARIANTS, --merge-label-variants) to merge each "
+                               "into its commonest spelling")
         return frames
     target = {v: max(found, key=lambda s: (counts[s], s)) for found in report.label_variants.values() for v in found}
     report.notes.append(f"merged labels that differ only by case: {described}")
     merged = {}
     for split, frame in frames.items():
         renamed = frame["label"].map(lambda label: target.get(label, label))
-        report.count(report.converted, f"{split}: label merged into its most frequent spelling",
+        report.count(report.converted, f"{split}: {MERGED}",
                      (renamed != frame["label"]).sum())
         merged[split] = frame.assign(label=renamed)
     return merged
+
+
+def conflicting_labels(frames: dict[str, pd.DataFrame], examples: int = 3) -> str | None:
+    """Return a warning naming texts that occur with more than one label (count and a few examples), else None."""
+    rows = pd.concat(list(frames.values()), ignore_index=True)
+    labels = rows.groupby(rows["text"].map(normalise_text))["label"].unique()
+    clashing = labels[labels.map(len) > 1]
+    if clashing.empty:
+        return None
+    shown = short_list((f"{clip(text)!r}: {' / '.join(repr(clip(label)) for label in found)}"
+                        for text, found in clashing.items()), examples, width=200)
+    return (f"{len(clashing):,} texts carry different labels in different rows ({shown}): a model cannot get both "
+            "right; correct the labels or remove those rows")
+
+
+def numeric_texts(frames: dict[str, pd.DataFrame], text_column: str, share: float = 0.9) -> str | None:
+    """Return a warning when more than `share` of the texts parse as numbers (swapped columns, or ids), else None."""
+    texts = pd.concat([frame["text"] for frame in frames.values()], ignore_index=True)
+    numbers = pd.to_numeric(texts.str.strip(), errors="coerce").notna().mean() if len(texts) else 0.0
+    if numbers <= share:
+        return None
+    return (f"the text column {text_column!r} holds numbers ({numbers:.0%} of its values): are the text and label "
+            "columns swapped?")
+
+
+def clip(value: object, width: int = 40) -> str:
+    """Return a value as a string of at most `width` characters, cut with '…' (a label or text quoted in a message)."""
+    text = str(value)
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """Return '1 label' or '3 labels' (with thousands separators)."""
+    return f"{n:,} {word if n == 1 else words or word + 's'}"
+
+
+def swapped_hint(labels: np.ndarray) -> str:
+    """Return a sentence suggesting swapped columns when there are far more classes than rows per class, else ''."""
+    classes = len(set(labels))
+    if classes < 10 or classes <= 10 * len(labels) / classes:
+        return ""
+    return (f" With {classes:,} classes for {len(labels):,} rows, most labels are unique: are the text and label "
+            "columns swapped?")
 
 
 def label_names_for(labels: pd.Series, known_names: list[str] | None = None) -> list[str]:
@@ -151,12 +249,12 @@ def stratified_split(labels: np.ndarray, held_out: dict[str, float], seed: int) 
         raise DataError(f"The data has a single class ({classes[0] if len(classes) else 'none'}): "
                         "a classifier needs at least two.")
     needed = 1 + len(held_out)
-    too_small = {str(c): int(n) for c, n in zip(classes, counts, strict=True) if n < needed}
+    too_small = [f"{clip(c)!r}: {n}" for c, n in zip(classes, counts, strict=True) if n < needed]
     if too_small:
         raise DataError(
-            f"These classes have fewer than {needed} examples, too few for one in train and in each of "
-            f"{', '.join(held_out)}: {too_small} (class: rows). Add examples, merge them into a related class, "
-            "or remove their rows."
+            f"{plural(len(too_small), 'class', 'classes')} with fewer than {needed} examples, too few for one in "
+            f"train and in each of {', '.join(held_out)} (class: rows): {short_list(too_small)}. Add examples, merge "
+            f"them into a related class, or remove their rows.{swapped_hint(labels)}"
         )
     rows, parts = np.arange(len(labels)), {}
     for split, share in held_out.items():
@@ -204,8 +302,8 @@ def drop_duplicates_and_leaks(frames: dict[str, pd.DataFrame], report: LoadRepor
         keys = frame["text"].map(normalise_text)
         within = keys.duplicated()
         leaked = ~within & keys.isin(seen)
-        report.count(report.dropped, f"{split}: duplicate text within the split", within.sum())
-        report.count(report.dropped, f"{split}: text already in an earlier split", leaked.sum())
+        report.count(report.dropped, f"{split}: {WITHIN}", within.sum())
+        report.count(report.dropped, f"{split}: {LEAKED}", leaked.sum())
         result[split] = frame[~(within | leaked)].reset_index(drop=True)
         seen |= set(keys)
     return result
@@ -221,9 +319,11 @@ def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: 
     if extra:  # e.g. IMDB's unlabelled "unsupervised" split: not part of a supervised course, but never dropped unsaid
         rows = sum(len(source_frames[s]) for s in extra)
         report.notes.append(f"left out splits {extra} ({rows} rows): only train, validation and test are used")
-    cleaned = {split: clean_frame(frame, cfg.text_column, cfg.label_column, report, split)
+    cleaned = {split: clean_frame(frame, cfg.text_column, cfg.label_column, report, split=split)
                for split, frame in source_frames.items() if split not in extra}
     cleaned = merge_variants(cleaned, report, cfg.merge_label_variants)
+    warnings = (conflicting_labels(cleaned), numeric_texts(cleaned, cfg.text_column))
+    report.warnings += [warning for warning in warnings if warning]
     train = cleaned.pop("all") if "all" in cleaned else cleaned.pop("train")
     shares = {"validation": cfg.validation_size, "test": cfg.test_size}
     held_out = {split: share for split, share in shares.items() if split not in cleaned}
@@ -243,26 +343,45 @@ def check_unseen_labels(frames: dict[str, pd.DataFrame]) -> None:
     for split in ("validation", "test"):
         unseen = Counter(label for label in frames[split]["label"] if label not in train_labels)
         if unseen:
+            shown = short_list(f"{clip(label)!r}: {n}" for label, n in unseen.most_common())
             raise DataError(
-                f"The {split} split has labels that the training split never shows: {dict(unseen)} (label: rows). "
-                "The model cannot learn them: add training examples of these classes, or remove those rows."
+                f"The {split} split has {plural(len(unseen), 'label')} that the training split never shows "
+                f"(label: rows): "
+                f"{shown}. The model cannot learn them: add training examples of these classes, or remove those "
+                f"rows.{swapped_hint(frames['train']['label'].to_numpy())}"
             )
 
 
-def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]):
+def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]) -> DatasetDict:
     """Return a datasets.DatasetDict with a string `text` and a ClassLabel `label` in every split."""
     import datasets
 
     features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=label_names)})
-    index = {name: i for i, name in enumerate(label_names)}
-    return datasets.DatasetDict({
-        split: datasets.Dataset.from_dict(
-            {"text": frame["text"].tolist(), "label": [index[label] for label in frame["label"]]}, features=features)
+    return datasets.DatasetDict({  # the ClassLabel feature encodes each label name as its id
+        split: datasets.Dataset.from_dict({"text": frame["text"].tolist(), "label": frame["label"].tolist()},
+                                          features=features)
         for split, frame in frames.items()
     })
 
 
-def prepare_splits(raw, cfg: Config):
+def aligned(splits: DatasetDict, names: list[str]) -> DatasetDict:
+    """Return the splits with label ids in the order of `names` (a model's id2label), each row keeping its label."""
+    present = {name for split in splits.values() for name in split.features["label"].int2str(split["label"])}
+    unknown = sorted(present - set(names))
+    if unknown:
+        raise DataError(f"The data has {plural(len(unknown), 'label')} the model was not trained on: "
+                        f"{short_list(map(repr, unknown))}; it knows {short_list(map(repr, names), 10)}.")
+    if label_names(splits) == list(names):
+        return splits
+    if len({name.lower() for name in names}) == len(names):
+        return splits.align_labels_with_mapping({name: i for i, name in enumerate(names)}, "label")
+    # align_labels_with_mapping lower-cases names, which would join labels kept apart by case ('Spam', 'spam').
+    frames = {split: pd.DataFrame({"text": table["text"], "label": table.features["label"].int2str(table["label"])})
+              for split, table in splits.items()}
+    return to_dataset_dict(frames, list(names))
+
+
+def prepare_splits(raw: DatasetDict | dict[str, pd.DataFrame], cfg: Config) -> tuple[DatasetDict, LoadReport]:
     """Return (DatasetDict of train/validation/test, LoadReport) from a DatasetDict or {split: DataFrame}."""
     frames_given = all(isinstance(frame, pd.DataFrame) for frame in raw.values())
     source_frames = raw if frames_given else dataset_frames(raw)
@@ -278,17 +397,17 @@ def prepare_splits(raw, cfg: Config):
     return to_dataset_dict(frames, names), report
 
 
-def load_splits(cfg: Config, encoding: str = "utf-8"):
+def load_splits(cfg: Config, encoding: str = "utf-8") -> tuple[DatasetDict, LoadReport]:
     """Return (splits, LoadReport) for cfg.dataset (a file, folder or Hub id), read, cleaned, encoded and split."""
     return prepare_splits(read_source(cfg.dataset, encoding), cfg)
 
 
-def label_names(splits) -> list[str]:
+def label_names(splits: DatasetDict) -> list[str]:
     """Return the class names of a DatasetDict, in label-id order."""
     return list(splits["train"].features["label"].names)
 
 
-def class_counts(splits) -> pd.DataFrame:
+def class_counts(splits: DatasetDict) -> pd.DataFrame:
     """Return a table of examples per class (rows) and split (columns)."""
     names = label_names(splits)
     return pd.DataFrame({
@@ -296,7 +415,7 @@ def class_counts(splits) -> pd.DataFrame:
     }, index=pd.Index(names, name="label"))
 
 
-def examples(splits, split: str = "train", n: int = 5, seed: int = 0) -> pd.DataFrame:
+def examples(splits: DatasetDict, split: str = "train", n: int = 5, seed: int = 0) -> pd.DataFrame:
     """Return n random examples of a split with their label names."""
     table = splits[split].shuffle(seed=seed).select(range(min(n, len(splits[split]))))
     names = label_names(splits)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
 from urllib.parse import urlparse
@@ -27,12 +27,46 @@ class HubUnreachableError(DistilnbError, RuntimeError):
     """Something must come from the Hugging Face Hub and cannot."""
 
 
-class SettingError(DistilnbError, ValueError):
-    """A setting (parameter, DISTILNB_* variable or flag) has a value that cannot work; `setting` names its field."""
+NO_VALUE = object()  # a SettingError whose message is a whole sentence, not a rule about one value
 
-    def __init__(self, message: str, setting: str | None = None):
-        super().__init__(message)
-        self.setting = setting
+
+class SettingError(DistilnbError, ValueError):
+    """A setting (parameter, DISTILNB_* variable or flag) has a value that cannot work.
+
+    Built as SettingError(rule, setting, value): which setting, what value, and the rule it breaks ("must be more
+    than 0"; other settings named in it as {name}). str() speaks the notebook's words (`epochs = 0 must be more than
+    0.`); words() lets the command line say the same with its flags (`--epochs 0 must be more than 0.`). Built with a
+    message and no value, it is that message as it is. `variable` names the DISTILNB_* variable the value came from.
+    """
+
+    def __init__(self, rule: str, setting: str | None = None, value: object = NO_VALUE):
+        super().__init__(rule)
+        self.rule, self.setting, self.value = rule, setting, value
+        self.variable: str | None = None
+        self.raw: str | None = None  # the variable's text, as written
+
+    def words(self, name_of: Callable[[str], str] = str, separator: str = " = ",
+              show: Callable[[object], str] = repr) -> str:
+        """Return the message with each setting spelt by name_of (a parameter, a flag), its value shown by show."""
+        if self.value is NO_VALUE or self.setting is None:
+            return self.rule
+        rule = self.rule.format_map(_Spelling(name_of))
+        return f"{name_of(self.setting)}{separator}{show(self.value)} {rule}."
+
+    def __str__(self) -> str:
+        said = self.words()
+        return f"{self.variable}={self.raw!r}: {said}" if self.variable else said
+
+
+class _Spelling(dict):
+    """The names in a rule's {placeholders}, spelt by a function (a parameter's name, a flag)."""
+
+    def __init__(self, name_of: Callable[[str], str]):
+        super().__init__()
+        self.name_of = name_of
+
+    def __missing__(self, key: str) -> str:
+        return self.name_of(key)
 
 
 class DataError(DistilnbError, ValueError):
@@ -53,6 +87,14 @@ class NotFoundError(DistilnbError, FileNotFoundError):
 
 class ModelError(DistilnbError, ValueError):
     """A model folder or id cannot be used as asked (unsafe weights, labels that do not match, ...)."""
+
+
+def short_list(items: Iterable[object], limit: int = 5, width: int = 60) -> str:
+    """Return items joined by commas, cut after `limit` with '… and N more' and each to `width` characters."""
+    shown = [str(item) for item in items]
+    more = len(shown) - limit
+    cut = [item if len(item) <= width else item[: width - 1] + "…" for item in shown[:limit]]
+    return ", ".join(cut) + (f" … and {more:,} more" if more > 0 else "")
 
 
 def hub_offline() -> bool:

@@ -1,26 +1,35 @@
 """Reading labelled data as it comes: CSV/TSV/TXT (separator, header and format sniffed), JSON Lines, JSON, Parquet,
 folders of split files, separate split files, Hub ids; any encoding, with undecodable bytes refused or counted.
 
-Messages name the notebook's spelling of an option (`encoding='latin-1'`); the command line rewrites it as a flag.
+A wrong option is a SettingError naming it (the command line says it as its flag); other messages name options in
+words both audiences read ("the encoding setting").
 """
 
 from __future__ import annotations
 
+import bz2
 import codecs
 import csv
+import gzip
 import io
 import json
+import lzma
 import re
+import zipfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from distilnb.config import resolve_path
-from distilnb.errors import DataError, NotFoundError, from_hub
+from distilnb.errors import DataError, NotFoundError, SettingError, from_hub, short_list
+
+if TYPE_CHECKING:
+    from datasets import DatasetDict
 
 # File stems that name a split when a folder of files is given (emotion ships train/val/test, SST-2 train/dev/test).
 SPLIT_ALIASES = {"train": "train", "training": "train", "val": "validation", "valid": "validation",
@@ -29,6 +38,11 @@ FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".jsonl", ".json", ".parquet")
 SUFFIX_FORMATS = {".csv": "csv", ".txt": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".json": "json",
                   ".parquet": "parquet"}
+SEPARATORS = "\t;,|"  # the separators sniffed, in the order a tie is broken
+# Compressed files, known by their first bytes (so a misnamed one is read too); the name's suffix is dropped to find
+# the format inside (x.csv.gz is a CSV).
+COMPRESSIONS = {b"\x1f\x8b": ("gzip", ".gz"), b"BZh": ("bz2", ".bz2"), b"\xfd7zXZ\x00": ("xz", ".xz"),
+                b"PK\x03\x04": ("zip", ".zip")}
 POSITIONAL_COLUMNS = ("text", "label")  # names given to the columns of a file without a header line, in order
 REPLACEMENT = "\ufffd"
 
@@ -47,12 +61,12 @@ class ReadOptions:
         try:
             codecs.lookup(self.encoding)
         except LookupError:
-            raise DataError(f"encoding={self.encoding!r} is not an encoding Python knows: try 'utf-8', 'latin-1' or "
-                            "'cp1252'.") from None
+            raise SettingError("is not an encoding Python knows: try utf-8, latin-1 or cp1252", "encoding",
+                               self.encoding) from None
         if self.encoding_errors not in ("strict", "replace"):
-            raise DataError(f"encoding_errors={self.encoding_errors!r} must be 'strict' or 'replace'.")
+            raise SettingError("must be strict or replace", "encoding_errors", self.encoding_errors)
         if self.format is not None and self.format not in FORMATS:
-            raise DataError(f"format={self.format!r} is not one of {', '.join(FORMATS)}.")
+            raise SettingError(f"is not one of {', '.join(FORMATS)}", "format", self.format)
 
 
 # Options set for a whole run by the command line: its flags were typed where the user works, so inside a reading()
@@ -71,7 +85,7 @@ def reading(options: ReadOptions) -> Iterator[ReadOptions]:
         _OPTIONS.reset(token)
 
 
-def current_options(encoding: str | None = None, **changes) -> ReadOptions:
+def current_options(encoding: str | None = None, **changes: Any) -> ReadOptions:
     """Return the options of a reading() block when inside one, else the defaults with the caller's values."""
     block = _OPTIONS.get()
     if block is not None:
@@ -96,12 +110,42 @@ def decode(data: bytes, name: str, encoding: str = "utf-8", encoding_errors: str
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
         raise DataError(
             f"{name} is not valid {encoding}: byte {data[error.start]:#04x} at line {line}, column {column} cannot be "
-            f"read. Re-save it as UTF-8, or give its real encoding with encoding='latin-1' (or 'cp1252', ...), or "
-            "replace undecodable bytes with encoding_errors='replace'."
+            f"read. Re-save it as UTF-8, give its real encoding as the encoding setting (latin-1, cp1252, ...), or set "
+            "encoding errors to replace, which turns each undecodable byte into U+FFFD and counts them."
         ) from None
 
 
 # ---------------------------------------------------------------- one file
+
+
+def decompressed(data: bytes, path: Path) -> tuple[bytes, Path]:
+    """Return (the bytes inside a gzip, bz2, xz or zip file, the name they have there), or (data, path) as they are.
+
+    Decompressed here rather than by pandas (compression='infer'), because the reader decodes the bytes itself, to
+    name an undecodable byte's line and column, and sniffs format and separator from them.
+    """
+    kind = next((found for magic, found in COMPRESSIONS.items() if data.startswith(magic)), None)
+    if kind is None:
+        return data, path
+    name, suffix = kind
+    inner = path.with_suffix("") if path.suffix.lower() == suffix else path
+    try:
+        if name != "zip":
+            return {"gzip": gzip, "bz2": bz2, "xz": lzma}[name].decompress(data), inner
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            members = [m for m in archive.namelist() if not m.endswith("/") and not m.startswith("__MACOSX")]
+            if len(members) != 1:
+                raise DataError(f"{path.name} is a zip archive of {len(members)} files ({short_list(members)}): "
+                                "zip one data file, or unpack it and give the file or its folder.")
+            return archive.read(members[0]), Path(members[0])
+    except (OSError, EOFError, lzma.LZMAError, zipfile.BadZipFile) as error:
+        raise DataError(f"{path.name} looks {name}-compressed but cannot be unpacked ({error}).") from None
+
+
+def table_suffix(path: Path) -> str:
+    """Return a file name's format suffix, under a compression suffix if any: '.csv' for x.csv.gz."""
+    compressed = {suffix for _, suffix in COMPRESSIONS.values()}
+    return (path.with_suffix("") if path.suffix.lower() in compressed else path).suffix.lower()
 
 
 def file_format(path: Path, data: bytes, options: ReadOptions) -> str:
@@ -116,7 +160,7 @@ def file_format(path: Path, data: bytes, options: ReadOptions) -> str:
     return "json" if head.startswith(b"[") else "jsonl" if head.startswith(b"{") else "csv"
 
 
-def read_table(path: str | Path, encoding: str | None = None, **options) -> pd.DataFrame:
+def read_table(path: str | Path, encoding: str | None = None, **options: Any) -> pd.DataFrame:
     """Return a file's rows as a DataFrame of strings (Parquet and JSON keep their types); see ReadOptions.
 
     frame.attrs["replaced_characters"] counts bytes replaced under encoding_errors='replace'; frame.attrs["notes"]
@@ -126,9 +170,12 @@ def read_table(path: str | Path, encoding: str | None = None, **options) -> pd.D
     if not path.is_file():
         raise NotFoundError(f"No file at {path}: check the path (relative paths start at {Path.cwd()}).")
     data = path.read_bytes()
-    kind = file_format(path, data, chosen)
+    if not data:
+        raise DataError(f"{path} is empty (0 bytes): it has no header line and no rows.")
+    data, inner = decompressed(data, path)
+    kind = file_format(inner, data, chosen)
     if kind == "parquet":
-        return _checked(pd.read_parquet(path), path)
+        return _checked(pd.read_parquet(io.BytesIO(data)), path)
     text, replaced = decode(data, path.name, chosen.encoding, chosen.encoding_errors)
     if kind in ("jsonl", "json"):
         frame = _read_json_text(text, path)
@@ -139,7 +186,7 @@ def read_table(path: str | Path, encoding: str | None = None, **options) -> pd.D
         plural = "s" * (replaced != 1)
         frame.attrs.setdefault("notes", []).append(
             f"{path.name}: replaced {replaced} undecodable character{plural} with U+FFFD ({chosen.encoding})")
-    if path.suffix.lower() not in SUFFIX_FORMATS and not chosen.format:
+    if inner.suffix.lower() not in SUFFIX_FORMATS and not chosen.format:
         frame.attrs.setdefault("notes", []).append(f"{path.name}: read as {kind} (sniffed: no known extension)")
     return _checked(frame, path)
 
@@ -158,7 +205,7 @@ def _read_json_text(text: str, path: Path) -> pd.DataFrame:
     stripped = text.strip()
     if stripped.startswith("["):
         try:
-            return pd.DataFrame(json.loads(stripped))
+            return records_frame(json.loads(stripped), path)
         except json.JSONDecodeError as error:
             raise DataError(f"{path.name}: not valid JSON at line {error.lineno} ({error.msg}).") from None
     rows = []
@@ -169,16 +216,39 @@ def _read_json_text(text: str, path: Path) -> pd.DataFrame:
             except json.JSONDecodeError as error:
                 raise DataError(f"{path.name}, line {number}: not valid JSON ({error.msg}). Each line must be one "
                                 "JSON object.") from None
-    return pd.DataFrame(rows)
+    return records_frame(rows, path)
 
 
-def sniff_separator(text: str) -> str:
-    """Return the most likely separator of a delimited text: the candidate splitting the first lines most evenly."""
+def records_frame(records: list, path: Path) -> pd.DataFrame:
+    """Return JSON objects as a DataFrame, nested objects flattened into dotted columns ({"meta": {"label": ..}} gives
+    meta.label), or raise a DataError when a record is not an object."""
+    odd = next((record for record in records if not isinstance(record, dict)), None)
+    if odd is not None:
+        raise DataError(f"{path.name} holds {type(odd).__name__} values where JSON objects are expected, such as "
+                        f"{str(odd)[:60]!r}: give one object per example, like {{\"text\": ..., \"label\": ...}}.")
+    return pd.json_normalize(records)
+
+
+def sniff_separator(text: str, name: str = "The file") -> str:
+    """Return the separator of a delimited text, as csv.Sniffer finds it in the first lines, else our own guess."""
     lines = [line for line in text.splitlines()[:50] if line.strip()]
     if not lines:
-        raise DataError("The file is empty: it has no header line and no rows.")
+        raise DataError(f"{name} is empty: it has no header line and no rows.")
+    try:
+        return csv.Sniffer().sniff("\n".join(lines), delimiters=SEPARATORS).delimiter
+    except csv.Error:
+        return most_even_separator(lines)
+
+
+def most_even_separator(lines: list[str]) -> str:
+    """Return the candidate separator splitting the lines most alike, else ','.
+
+    csv.Sniffer gives up when no candidate splits every line the same way: a single text column, or texts that hold
+    the separator unquoted in some lines. A file of one column then reads as one, and an uneven file as its most
+    common layout, where the parser names the line that disagrees.
+    """
     best, best_score = ",", -1.0
-    for separator in ("\t", ";", ",", "|"):
+    for separator in SEPARATORS:
         first_fields = lines[0].count(separator)
         if first_fields == 0:
             continue
@@ -195,7 +265,7 @@ def read_delimited(text: str, path: Path, separator: str | None = None, header: 
     Without a header line (header=False, or detected) the columns are named text, label by position: see
     name_positional_columns.
     """
-    separator = separator or sniff_separator(text)
+    separator = separator or sniff_separator(text, path.name)
     rows = _parse_keeping_lines(text, separator)
     if rows.empty:
         return rows
@@ -251,6 +321,9 @@ def looks_like_header(rows: pd.DataFrame) -> bool:
     a numeric column does not start with a word: so the first row is a header when, in some column whose other values
     repeat or are all numbers, its value is not among them. A file with no such column (texts only) is taken to have
     a header only when its first row is one name per column, like 'text'.
+
+    Not csv.Sniffer.has_header: it votes per column by value type or fixed length, so a text column and a label
+    column of words of varying length give it no vote, and it answers "no header" for the commonest labelled file.
     """
     if len(rows) < 2:
         return True  # one line: a header without rows is reported as such; one example alone cannot be trained on
@@ -291,8 +364,8 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     """Return {split: file} for files in a folder whose names say train / val(idation) / dev / test."""
     found: dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
-        split = SPLIT_ALIASES.get(path.stem.lower().split(".")[0])
-        if split and path.suffix.lower() in TABLE_SUFFIXES:
+        split = SPLIT_ALIASES.get(path.name.lower().split(".")[0])
+        if split and table_suffix(path) in TABLE_SUFFIXES:
             if split in found:
                 raise DataError(f"Two files in {folder} look like the {split} split: {found[split].name} and "
                                 f"{path.name}. Keep one.")
@@ -302,7 +375,7 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def read_source(source: str, encoding: str | None = None, **options) -> dict[str, pd.DataFrame]:
+def read_source(source: str, encoding: str | None = None, **options: Any) -> dict[str, pd.DataFrame]:
     """Return {split: DataFrame} from a file, a folder of split files, or a Hugging Face Hub dataset id.
 
     A single file gives {"all": frame}; with split_files (validation and/or test files) it is the training split.
@@ -318,13 +391,13 @@ def read_source(source: str, encoding: str | None = None, **options) -> dict[str
             for split, file in chosen.split_files.items():
                 frames[split] = read_table(resolve_path(file), **_as_kwargs(chosen))
         return frames
-    if path.suffix.lower() in TABLE_SUFFIXES or str(source).startswith((".", "/", "~")):
+    if table_suffix(path) in TABLE_SUFFIXES or str(source).startswith((".", "/", "~")):
         raise NotFoundError(f"No file at {path.resolve()}: check the path, or give a Hub dataset id like "
                             "'dair-ai/emotion'.")
     return read_hub_dataset(source)
 
 
-def _as_kwargs(options: ReadOptions) -> dict:
+def _as_kwargs(options: ReadOptions) -> dict[str, Any]:
     """Return the per-file options of read_table (everything but the split files)."""
     return {"encoding": options.encoding, "encoding_errors": options.encoding_errors, "header": options.header,
             "format": options.format}
@@ -337,7 +410,7 @@ def read_hub_dataset(dataset_id: str) -> dict[str, pd.DataFrame]:
     return dataset_frames(from_hub(f"the dataset {dataset_id!r}", lambda: datasets.load_dataset(dataset_id)))
 
 
-def dataset_frames(loaded) -> dict[str, pd.DataFrame]:
+def dataset_frames(loaded: DatasetDict) -> dict[str, pd.DataFrame]:
     """Return {split: DataFrame} of a datasets.DatasetDict, ClassLabel ids written as names (kept in frame.attrs)."""
     import datasets
 

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 import torch
 
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
 PADDING_STRATEGIES = ("pad to longest in dataset", "pad each random batch", "pad length-grouped batches")
 
 
-def token_lengths(texts: list[str], tokenizer) -> np.ndarray:
+def token_lengths(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> np.ndarray:
     """Return each text's length in tokens, special tokens included, without truncation."""
     if not texts:
         return np.zeros(0, dtype=int)
@@ -42,28 +46,38 @@ def truncated_count(lengths: np.ndarray, max_length: int) -> int:
 
 @dataclass(frozen=True)
 class TruncationReport:
-    """How many texts a max_length cuts, and the max_length chapter 02 would pick for these texts."""
+    """How many texts a max_length cuts, the max_length chapter 02 would pick, and what that choice covers."""
 
     texts: int
     truncated: int
     max_length: int
     suggested: int
+    covered: float = 1.0  # the share of texts the suggested max_length keeps whole
+    p99: int = 0  # the 99th percentile of the lengths, in tokens, before any cap
+    model_max: int = 512
 
     def summary(self) -> str:
-        """Return one sentence: the count and share cut, and the suggestion when it differs."""
+        """Return one sentence: the count and share cut, the suggestion and its real coverage, and the model's cap."""
         share = self.truncated / self.texts if self.texts else 0.0
-        line = (f"{self.truncated} of {self.texts} texts ({share:.1%}) are longer than max_length "
+        line = (f"{self.truncated:,} of {self.texts:,} texts ({share:.1%}) are longer than max_length "
                 f"{self.max_length} tokens")
         if self.suggested != self.max_length:
-            line += f"; max_length {self.suggested} would cover 99% of them"
+            line += f"; max_length {self.suggested} would cover {self.covered:.1%} of them"
+        if self.p99 > self.model_max:
+            line += f"; the 99th percentile is {self.p99:,} tokens, above the model's limit of {self.model_max}"
         return line + "."
 
 
 def truncation_report(lengths: np.ndarray, max_length: int, model_max: int = 512) -> TruncationReport:
-    """Return how many of these token lengths max_length cuts, with suggest_max_length's choice."""
+    """Return how many of these token lengths max_length cuts, with suggest_max_length's choice and its coverage."""
     lengths = np.asarray(lengths)
-    suggested = suggest_max_length(lengths, model_max=model_max) if len(lengths) else max_length
-    return TruncationReport(len(lengths), truncated_count(lengths, max_length), max_length, suggested)
+    if not len(lengths):
+        return TruncationReport(0, 0, max_length, max_length, model_max=model_max)
+    suggested = suggest_max_length(lengths, model_max=model_max)
+    p99 = int(np.ceil(np.percentile(lengths, 99)))
+    covered = float((lengths <= suggested).mean())
+    return TruncationReport(len(lengths), truncated_count(lengths, max_length), max_length, suggested,
+                            covered=covered, p99=p99, model_max=model_max)
 
 
 def length_grouped_order(lengths: np.ndarray, batch_size: int, seed: int) -> np.ndarray:
@@ -103,7 +117,7 @@ def padding_table(lengths: np.ndarray, batch_size: int, seed: int = 0) -> pd.Dat
     return pd.DataFrame(shares).T
 
 
-def show_tokens(text: str, tokenizer, max_length: int | None = None) -> pd.DataFrame:
+def show_tokens(text: str, tokenizer: PreTrainedTokenizerBase, max_length: int | None = None) -> pd.DataFrame:
     """Return one row per token of a text: the WordPiece token, its id and its attention mask value."""
     encoded = tokenizer(text, truncation=max_length is not None, max_length=max_length)
     return pd.DataFrame({"token": tokenizer.convert_ids_to_tokens(encoded["input_ids"]),

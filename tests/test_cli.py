@@ -326,7 +326,7 @@ def test_predict_warns_about_truncation_and_honours_distilnb_max_length_below_th
 
 
 def test_predict_refuses_a_base_model_whose_head_was_never_trained(run_args):
-    from distilnb.smoke import tiny_model_dir
+    from distilnb.local_models import tiny_model_dir
 
     done = run_cli("predict", *run_args, "--model-dir", str(tiny_model_dir()), "hello")
     assert done.code == 1 and "generic labels (LABEL_0, LABEL_1) and no fine-tuning record" in done.err

@@ -15,7 +15,7 @@ def test_with_nothing_set_the_profile_is_offline_with_the_pretrained_minilm():
 
 
 def test_a_typed_parameter_beats_its_variable_which_beats_the_profile():
-    # Defect 9: in a notebook the environment used to beat the parameters cell; now one rule serves notebook and CLI.
+    # One rule for notebook and command line: a typed value, then the DISTILNB_* variable, then the profile.
     env = {"DISTILNB_PROFILE": "full", "DISTILNB_MODEL": "/models/mine", "DISTILNB_EPOCHS": "1.5",
            "DISTILNB_CLASS_WEIGHTS": "true", "DISTILNB_MAX_TRAIN_EXAMPLES": "none", "DISTILNB_SEED": "7",
            "DISTILNB_BATCH_SIZE": "4"}
@@ -37,14 +37,36 @@ def test_drop_duplicates_and_merge_label_variants_are_settings():
     ("max_length", 4, "max_length = 4 must lie between 8 and 512"), ("max_length", 600, "max_length"),
     ("validation_size", 1.0, "validation_size"), ("test_size", 0.0, "test_size"), ("warmup", -0.1, "warmup"),
     ("seed", 1.5, "seed = 1.5 must be a int"), ("batch_size", True, "batch_size"),
+    ("epochs", 1e9, r"^epochs = 1000000000.0 must be at most 1,000\.$"), ("epochs", 1000.5, "epochs"),
+    ("batch_size", 100_000, "batch_size = 100000 must be at most 1,024"),
+    ("learning_rate", 5.0, "learning_rate = 5.0 must be below 1"),
+    ("warmup", 1.5, "warmup = 1.5 must be a share below 1 or a whole number of steps"),
+    ("early_stopping_patience", 10**6, "early_stopping_patience = 1000000 must be at most 1,000"),
+    ("seed", -1, "seed = -1 must lie between 0 and"),
 ])
 def test_every_numeric_setting_is_checked_at_construction_naming_the_setting(setting, value, message):
-    with pytest.raises(SettingError, match=message):
+    with pytest.raises(SettingError, match=message) as refused:
         Config.from_env(environ={}, **{setting: value})
+    assert (refused.value.setting, refused.value.value) == (setting, value)  # what the command line names as a flag
+
+
+@pytest.mark.parametrize("setting, value", [("epochs", 1000.0), ("batch_size", 1024), ("warmup", 0.99),
+                                            ("warmup", 500.0), ("early_stopping_patience", 1000), ("seed", 0)])
+def test_the_bounds_themselves_are_accepted(setting, value):
+    assert getattr(Config.from_env(environ={}, **{setting: value}), setting) == value
+
+
+def test_warmup_in_steps_must_end_before_the_run_does():
+    cfg = Config.from_env(environ={}, warmup=500.0)
+    cfg.check_steps(501)
+    with pytest.raises(SettingError, match="warmup = 500.0 must be fewer steps than the run's 500 training steps") as e:
+        cfg.check_steps(500)
+    assert e.value.setting == "warmup"
+    Config.from_env(environ={}, warmup=0.5).check_steps(1)  # a share always ends within the run
 
 
 def test_sizes_that_leave_no_training_rows_are_refused():
-    with pytest.raises(SettingError, match="validation_size \\+ test_size = 1 leaves no training rows"):
+    with pytest.raises(SettingError, match="^test_size = 0.5 leaves no training rows: it and validation_size must"):
         Config.from_env(environ={}, validation_size=0.5, test_size=0.5)
 
 
@@ -121,7 +143,7 @@ def test_offline_errors_become_one_sentence_and_others_pass_through():
 
 
 def test_a_message_that_mentions_offline_is_not_taken_for_a_hub_outage():
-    # Defect 8: any message with "offline" or "couldn't connect" used to become "Could not download ...".
+    # An outage is known by the exception types in the chain, never by words such as "offline" in a message.
     local = KeyError("column 'offline_orders' is not in the data")
     assert not is_offline_error(local) and not is_offline_error(OSError("We couldn't connect to the local disk"))
     with pytest.raises(KeyError, match="offline_orders"), hub_errors("the model '/models/mine'"):

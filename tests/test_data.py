@@ -1,7 +1,9 @@
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import SHARED_DATA, write
+from conftest import ROOT, SHARED_DATA, write
 
 from distilnb import data, readers
 from distilnb.config import Config
@@ -14,7 +16,7 @@ def cfg_for(source, **params) -> Config:
 
 def test_a_missing_column_is_named_with_the_columns_there_are(tmp_path):
     path = write(tmp_path / "a.csv", "sentence,label\nx,a\n")
-    with pytest.raises(ColumnError, match=r"text column 'text' is not in .*\['sentence', 'label'\].*TEXT_COLUMN"):
+    with pytest.raises(ColumnError, match=r"'text' is not in the data; its columns are sentence, label\. Name one"):
         data.load_splits(cfg_for(path))
 
 
@@ -22,18 +24,18 @@ def test_cleaning_counts_every_drop_and_conversion():
     frame = pd.DataFrame({"t": ["ok", "", "   ", None, 42, "fine", "no label"],
                           "l": ["a", "a", "b", "b", "a", 1.0, None]})
     report = data.LoadReport(source="x")
-    cleaned = data.clean_frame(frame, "t", "l", report, "train")
+    cleaned = data.clean_frame(frame, "t", "l", report, split="train")
     assert cleaned.to_dict("list") == {"text": ["ok", "42", "fine"], "label": ["a", "a", "1"]}
     assert report.dropped == {"train: missing text": 1, "train: empty or whitespace-only text": 2,
                               "train: missing label": 1}
     assert report.converted == {"train: non-string text turned into a string": 1,
-                                "train: label rewritten as its name (spaces stripped, 1.0 as 1, ...)": 1}
+                                "train: label written as its name (1.0 as 1, ...)": 1}
 
 
 def test_non_string_texts_that_cannot_be_text_are_refused():
     with pytest.raises(DataTypeError, match="Row 1 .* type list"):
         frame = pd.DataFrame({"text": ["a", ["b"]], "label": [0, 1]})
-        data.clean_frame(frame, "text", "label", data.LoadReport("x"), "train")
+        data.clean_frame(frame, "text", "label", data.LoadReport("x"), split="train")
 
 
 @pytest.mark.parametrize("value, expected", [(1, "1"), (1.0, "1"), ("1", "1"), ("1.0", "1"), (" joy ", "joy"),
@@ -63,7 +65,7 @@ def test_stratified_split_keeps_every_row_once_and_each_class_its_share():
 
 
 def test_split_refuses_tiny_classes_and_single_class_data():
-    with pytest.raises(DataError, match=r"fewer than 3 examples.*\{'1': 1\}"):
+    with pytest.raises(DataError, match=r"^1 class with fewer than 3 examples.*\(class: rows\): '1': 1\. Add"):
         data.stratified_split(np.array([0, 0, 0, 0, 1]), {"validation": 0.2, "test": 0.2}, seed=0)
     with pytest.raises(ValueError, match="single class"):
         data.stratified_split(np.array([4] * 10), {"validation": 0.2, "test": 0.2}, seed=0)
@@ -94,7 +96,8 @@ def test_labels_unseen_in_training_are_refused(tmp_path):
     write(tmp_path / "train.csv", "text,label\na,x\nb,y\nc,x\n")
     write(tmp_path / "validation.csv", "text,label\nd,x\n")
     write(tmp_path / "test.csv", "text,label\ne,z\nf,z\n")
-    with pytest.raises(DataError, match=r"test split has labels that the training split never shows: \{'z': 2\}"):
+    with pytest.raises(DataError, match=r"test split has 1 label that the training split never shows "
+                                        r"\(label: rows\): 'z': 2\. The model"):
         data.load_splits(cfg_for(tmp_path))
 
 
@@ -139,7 +142,8 @@ def test_missing_values_of_nullable_columns_are_dropped_and_counted():
     frame = pd.DataFrame({"text": pd.array(["x", pd.NA, "z"], dtype="string"),
                           "label": pd.array([1, 2, pd.NA], dtype="Int64")})
     report = data.LoadReport("x")
-    assert data.clean_frame(frame, "text", "label", report, "train").to_dict("list") == {"text": ["x"], "label": ["1"]}
+    cleaned = data.clean_frame(frame, "text", "label", report, split="train")
+    assert cleaned.to_dict("list") == {"text": ["x"], "label": ["1"]}
     assert report.dropped == {"train: missing text": 1, "train: missing label": 1}
 
 
@@ -159,17 +163,19 @@ def test_splits_other_than_train_validation_test_are_left_out_with_a_note():
 
 
 def test_label_variants_are_reported_counted_and_merged_only_when_asked(tmp_path):
-    # Issue 14 item 3: 'Spam ', ' spam' and 'SPAM' became separate classes, silently, and the stripping went uncounted.
+    # Surrounding spaces are always stripped, and counted; case variants stay apart, named, unless merging is asked.
     labels = ["spam", "Spam ", " spam", "SPAM", "ham", "ham", "Ham"] * 6
     source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{label}\n" for i, label in enumerate(labels)))
     splits, report = data.load_splits(cfg_for(source))
     assert data.label_names(splits) == ["Ham", "SPAM", "Spam", "ham", "spam"]
     assert report.label_variants == {"ham": ["Ham", "ham"], "spam": ["SPAM", "Spam", "spam"]}
-    assert "differ only by case" in report.notes[0] and "'spam' (12)" in report.notes[0]
-    assert report.converted == {"all: label rewritten as its name (spaces stripped, 1.0 as 1, ...)": 12}
+    assert "differ only by case" in report.warnings[0] and "'spam' (12)" in report.warnings[0]
+    assert report.converted == {"all: label stripped of surrounding spaces": 12}
+    assert report.stripped_labels == {"Spam": ["Spam "], "spam": [" spam"]}
     merged, report = data.load_splits(cfg_for(source, merge_label_variants=True))
     assert data.label_names(merged) == ["ham", "spam"] and sum(len(merged[s]) for s in merged) == len(labels)
-    assert report.converted["all: label merged into its most frequent spelling"] == 6 + 6 + 6 + 0 + 6 - 6 + 6 - 6
+    # 'spam' (12 rows, after stripping) absorbs 'Spam' and 'SPAM' (6 each); 'ham' (12) absorbs 'Ham' (6).
+    assert report.converted["all: label merged into its most frequent spelling"] == 18
 
 
 def test_prepare_splits_takes_what_load_dataset_returns(tmp_path):
@@ -190,4 +196,102 @@ def test_a_class_label_dataset_keeps_its_names_and_their_order():
     table = datasets.Dataset.from_dict({"text": [f"t{i}" for i in range(30)], "label": [i % 2 for i in range(30)]},
                                        features=features)
     splits, _ = data.prepare_splits(datasets.DatasetDict({"train": table}), cfg_for("x"))
-    assert data.label_names(splits) == ["z", "y"] and splits["train"]["label"][:2] in ([0, 1], [1, 0], [0, 0], [1, 1])
+    assert data.label_names(splits) == ["z", "y"]
+    ids = {text: label for split in splits.values() for text, label in zip(split["text"], split["label"], strict=True)}
+    assert ids == {f"t{i}": i % 2 for i in range(30)}  # each row keeps its own id: 'z' is 0, 'y' is 1
+
+
+# ---------------------------------------------------------------- what the console says about the data
+
+
+def write_jsonl(path, rows: list[dict]):
+    """Write rows as JSON Lines and return the path."""
+    return write(path, "".join(json.dumps(row) + "\n" for row in rows))
+
+
+def test_every_dropped_row_and_changed_label_has_one_console_line(tmp_path):
+    rows = [{"text": f"ticket number {i}", "label": "ab"[i % 2]} for i in range(40)]
+    rows += [{"text": "no label field"}, {"text": "empty label", "label": ""}, {"text": "   ", "label": "a"},
+             {"label": "b"}, {"text": "spaced label", "label": "a "}, {"text": "spaced again", "label": " b"},
+             {"text": "Ticket  number 2", "label": "a"}, {"text": "upper", "label": "A"}]
+    cfg = cfg_for(write_jsonl(tmp_path / "d.jsonl", rows), drop_duplicates=True, merge_label_variants=True)
+    _, report = data.load_splits(cfg)
+    assert report.console_lines() == [
+        "dropped 1 row without a text",
+        "dropped 1 row whose text is empty or only spaces",
+        "dropped 2 rows without a label (empty or only spaces)",
+        "dropped 1 row repeating a text of their split",
+        "stripped the surrounding spaces of 2 labels: 'a ' as 'a', ' b' as 'b'",
+        "merged 1 label into the commonest spelling: 'A' / 'a'",
+    ]
+
+
+def test_clean_data_gives_no_console_line(tmp_path):
+    rows = [{"text": f"ticket number {i}", "label": "ab"[i % 2]} for i in range(40)]
+    assert data.load_splits(cfg_for(write_jsonl(tmp_path / "d.jsonl", rows)))[1].console_lines() == []
+
+
+def test_identical_texts_with_different_labels_are_a_warning_with_three_examples(tmp_path):
+    rows = [(f"ticket number {i}", "ab"[i % 2]) for i in range(40)]
+    rows += [(f"Ticket number {i}", "b") for i in range(0, 10, 2)]  # 5 texts already labelled 'a', now 'b' too
+    source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
+    _, report = data.load_splits(cfg_for(source))
+    assert report.console_lines() == [
+        "warning: 5 texts carry different labels in different rows ('ticket number 0': 'a' / 'b', 'ticket number 2':"
+        " 'a' / 'b', 'ticket number 4': 'a' / 'b' … and 2 more): a model cannot get both right; correct the labels or"
+        " remove those rows"]
+
+
+def test_a_text_column_of_numbers_is_a_warning(tmp_path):
+    source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"{i * 1.5},{'ab'[i % 2]}\n" for i in range(40)))
+    _, report = data.load_splits(cfg_for(source))
+    assert report.warnings == ["the text column 'text' holds numbers (100% of its values): are the text and label "
+                               "columns swapped?"]
+    words = write(tmp_path / "w.csv", "text,label\n" + "".join(f"{i} parcels,{'ab'[i % 2]}\n" for i in range(40)))
+    assert data.load_splits(cfg_for(words))[1].warnings == []
+
+
+def test_swapped_columns_get_a_short_error_that_suggests_swapping(tmp_path):
+    rows = [(f"my parcel number {i} never arrived, what now? " * 20, ("delivery", "refund", "login")[i % 3])
+            for i in range(500)]
+    source = write(tmp_path / "d.csv", "label,text\n" + "".join(f'"{t}",{lab}\n' for t, lab in rows))
+    with pytest.raises(DataError, match=r"^500 classes with fewer than 3 examples") as refused:
+        data.load_splits(cfg_for(source))
+    assert "… and 495 more" in str(refused.value) and len(str(refused.value)) < 800
+    assert str(refused.value).endswith("With 500 classes for 500 rows, most labels are unique: are the text and "
+                                       "label columns swapped?")
+    few_rows = np.array(["a", "a", "b", "b", "c"] * 4 + ["d"])
+    with pytest.raises(DataError) as small:  # a few classes short of rows: no talk of swapping
+        data.stratified_split(few_rows, {"validation": 0.1, "test": 0.1}, seed=0)
+    assert "swapped" not in str(small.value)
+
+
+@pytest.mark.parametrize("names", [["c", "a", "b"], ["c", "a", "B", "b"]])  # the second: labels apart by case
+def test_aligned_renumbers_labels_to_a_models_order_and_each_row_keeps_its_label(names):
+    frames = {"train": pd.DataFrame({"text": ["t1", "t2", "t3", "t4"], "label": ["a", "b", "c", "a"]}),
+              "test": pd.DataFrame({"text": ["t5"], "label": ["b"]})}
+    splits = data.aligned(data.to_dataset_dict(frames, ["a", "b", "c"]), names)
+    assert data.label_names(splits) == names
+    named = {text: names[i] for split in splits.values() for text, i in zip(split["text"], split["label"], strict=True)}
+    assert named == {"t1": "a", "t2": "b", "t3": "c", "t4": "a", "t5": "b"}
+    with pytest.raises(DataError, match=r"^The data has 1 label the model was not trained on: 'c'; it knows 'a', 'b'"):
+        data.aligned(data.to_dataset_dict(frames, ["a", "b", "c"]), ["a", "b"])
+
+
+def test_the_sample_files_readme_quotes_the_loaders_console_lines(smoke_cfg):
+    text = (ROOT / "data" / "README.md").read_text()
+    quoted = text.split("the course's loader says so on the\nconsole, one line each:\n\n")[1].split("\n\n")[0]
+    _, report = data.load_splits(smoke_cfg)
+    assert [line.strip() for line in quoted.splitlines()] == report.console_lines()
+
+
+def test_the_readmes_own_data_section_says_what_the_loader_does(tmp_path):
+    section = (ROOT / "README.md").read_text().split("## Your own data")[1].split("\n## ")[0]
+    assert all(f"`{suffix}`" in section for _, suffix in readers.COMPRESSIONS.values())
+    assert '(`"spam "` is `"spam"`' in section and "(`Spam`, `spam`) are kept apart" in section
+    labels = ["spam ", " spam"] + ["spam"] * 6 + ["Spam"] * 4
+    source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"t{i},{lab}\n" for i, lab in enumerate(labels)))
+    splits, report = data.load_splits(cfg_for(source, validation_size=0.2, test_size=0.2))
+    assert data.label_names(splits) == ["Spam", "spam"] and report.console_lines()[0].startswith(
+        "stripped the surrounding spaces of 2 labels")
+    assert report.console_lines()[1].startswith("warning: labels that differ only by case are kept apart")

@@ -24,7 +24,7 @@ def test_the_script_imports_only_the_libraries_the_course_teaches():
 
 @pytest.mark.slow
 def test_the_script_fine_tunes_a_csv_and_prints_a_test_report(tmp_path):
-    from distilnb.smoke import tiny_model_dir
+    from distilnb.local_models import tiny_model_dir
 
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     result = subprocess.run(

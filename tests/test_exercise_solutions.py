@@ -92,7 +92,7 @@ def test_05_abstain_keeps_confident_labels_with_either_pipeline_output_shape():
 def test_05_abstain_with_a_real_pipeline(tmp_path):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
-    from distilnb.smoke import tiny_model_dir
+    from distilnb.local_models import tiny_model_dir
 
     folder = tiny_model_dir()
     model = AutoModelForSequenceClassification.from_pretrained(folder, num_labels=3, use_safetensors=True)

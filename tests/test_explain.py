@@ -75,7 +75,7 @@ def trained_model_folder() -> Path:
     """Return a MiniLM fine-tuned on the sample tickets, trained once into distilnb's cache (atomically) and reused."""
     import transformers
 
-    from distilnb.smoke import cache_dir
+    from distilnb.local_models import cache_dir
 
     source = minilm_folder()
     if source is None or not source.is_dir():

