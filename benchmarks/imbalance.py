@@ -39,7 +39,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="where the built data and the run folders go (default: a temporary folder, removed)")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.model, args.train_rows, args.epochs = "tiny", 200, "1"
+        args.model, args.train_rows, args.epochs = "tiny", 120, "1"
     return args
 
 

@@ -13,7 +13,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
-SCRIPTS = ("train_speed", "inference_speed", "cost_model", "real_learning")
+SCRIPTS = ("train_speed", "inference_speed", "cost_model", "real_learning", "imbalance")
+SHARED_DATA = Path(os.environ.get("DISTILNB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+NO_SHARED_DATA = not (SHARED_DATA / "emotion").is_dir() or not (SHARED_DATA / "goemotions").is_dir()
 STRATEGIES = ("(a) pad to longest in dataset", "(b) pad each random batch", "(c) pad length-grouped batches")
 SEPARATOR = re.compile(r"^\|(---\|)+$")
 
@@ -104,7 +106,7 @@ def reports() -> SmokeReports:
     return SmokeReports()
 
 
-@pytest.mark.parametrize("name", [*SCRIPTS, "gpu_check"])
+@pytest.mark.parametrize("name", [*SCRIPTS, "gpu_check", "official_test"])
 def test_help_documents_the_data_folder_and_smoke_mode(name, capsys):
     with pytest.raises(SystemExit) as exit_:
         script(name).main(["--help"])
@@ -113,7 +115,7 @@ def test_help_documents_the_data_folder_and_smoke_mode(name, capsys):
     assert "--smoke" in text and "--data" in text and "--model" in text
 
 
-@pytest.mark.parametrize("name", SCRIPTS)
+@pytest.mark.parametrize("name", [*SCRIPTS, "official_test"])
 def test_an_absent_data_folder_skips_cleanly(name, tmp_path, capsys):
     assert script(name).main(["--data", str(tmp_path / "absent")]) == 0
     assert "SKIPPED" in capsys.readouterr().out
@@ -237,6 +239,58 @@ def test_real_learning_tables(reports):
     histories = {heading: rows for heading, rows in tables(report).items() if "per epoch" in heading}
     assert [len(rows) for rows in histories.values()] == [1, 2]  # one row per epoch trained
     assert_numbers([row for rows in histories.values() for row in rows], ["train_loss", "eval_accuracy"])
+
+
+def test_imbalance_tables(reports):
+    report = reports["imbalance"]
+    assert_header(report)
+    counts = table(report, "Rows per class")
+    splits = ("train", "validation", "test")
+    totals = {split: sum(int(row[split]) for row in counts) for split in splits}
+    major = max(counts, key=lambda row: int(row["train"]))
+    for split in splits:  # one class holds 74 % of every split, and every class is present
+        assert int(major[split]) / totals[split] == pytest.approx(0.74, abs=0.02)
+        assert all(int(row[split]) >= 1 for row in counts)
+    results = table(report, "Test-set results")
+    assert [row["model"] for row in results[:2]] == ["majority class", "TF-IDF + logistic regression"]
+    assert [row["class_weights"] for row in results[2:]] == ["False", "True"]
+    assert float(results[0]["accuracy"]) == pytest.approx(int(major["test"]) / totals["test"], abs=1e-3)
+    assert_numbers(results[2:], ["accuracy", "macro-F1", "weighted F1", "best validation macro-F1", "wall s"])
+
+
+def test_imbalanced_counts_keep_the_share_and_every_class():
+    import pandas as pd
+
+    available = pd.Series({"joy": 700, "sadness": 600, "anger": 300, "surprise": 10})
+    counts = script("imbalance").split_counts(available, "joy", 0.74, 400)
+    assert counts["joy"] == 296 and sum(counts.values()) == pytest.approx(400, abs=2)
+    assert counts["sadness"] == pytest.approx(2 * counts["anger"], abs=1) and counts["surprise"] >= 2
+    # The dominant class bounds the split: 100 rows of it make a split of 135 at most.
+    small = script("imbalance").split_counts(available.replace(700, 100), "joy", 0.74, 400)
+    assert small["joy"] == 100 and sum(small.values()) <= 137
+
+
+@pytest.mark.realdata
+@pytest.mark.skipif(NO_SHARED_DATA, reason="the shared real data is absent")
+def test_official_test_dry_run_counts_the_repeated_rows_and_prints_both_commands(tmp_path):
+    report = run_script("official_test", "--data", str(SHARED_DATA), "--dry-run", "--work-dir", str(tmp_path))
+    assert_header(report, "--dry-run")
+    # Counted on the shared files (fixed by their SHA256SUMS): texts of the official test also in train + validation.
+    overlaps = {row["dataset"]: row for row in table(report, "Official test rows")}
+    assert overlaps["emotion"]["official test rows"] == "2000"
+    counts = {name: (row["in train + validation, exact"], row["normalised"]) for name, row in overlaps.items()}
+    assert counts == {"emotion": ("14", "14"), "goemotions": ("40", "47")}
+    built = {row["dataset"]: row for row in table(report, "evaluate --test-file")}
+    for name in ("emotion", "goemotions"):
+        expected = int(built[name]["seen official test rows (expected skipped)"])
+        assert 0 < expected <= int(overlaps[name]["normalised"])
+        commands = [line for line in report.splitlines() if line.startswith("- must") and f"/{name}/model" in line]
+        refuse, score = (line.split("`")[1].split() for line in commands)
+        assert refuse[1:6] == ["-m", "distilnb", "evaluate", "--model-dir", str(tmp_path / name / "model")]
+        assert "--skip-seen" not in refuse and score == [*refuse, "--skip-seen"]
+    # The built training file holds every training row the official test repeats, so the model has seen them.
+    train = (tmp_path / "emotion" / "data" / "train.csv").read_text(encoding="utf-8")
+    assert int(built["emotion"]["train rows"]) == 1000 + 11 and train.count("\n") > 1000
 
 
 def test_int8_accuracy_mode_on_a_saved_classifier(tmp_path):
