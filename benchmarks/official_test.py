@@ -180,8 +180,10 @@ def run_dataset(data: Official, args: argparse.Namespace, work_dir: Path) -> dic
     refused, _, refusal = run_command(refuse)
     status, stdout, stderr = run_command(score)
     scores = scores_of(stdout)
+    line = skipped_line(stderr) if status == 0 else f"failed: {stderr.strip().splitlines()[-1:]}"
     return {**row, "without --skip-seen: exit": refused, "refusal names --skip-seen": "--skip-seen" in refusal,
-            "with --skip-seen: exit": status, "skipped line": skipped_line(stderr),
+            "with --skip-seen: exit": status, "skipped line": line,
+            "skipped as expected": f"Skipped {expected} of {len(data.test)} rows" in line,
             "accuracy": scores.get("accuracy", "n/a"), "macro-F1": scores.get("f1_macro", "n/a"),
             "scored rows": scores.get("examples", "n/a")}
 
