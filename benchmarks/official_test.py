@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import shlex
 import subprocess
 import sys
@@ -151,6 +152,12 @@ def skipped_line(stderr: str) -> str:
     return next((line.strip() for line in stderr.splitlines() if "kipped" in line), "(no line says what was skipped)")
 
 
+def skipped_count(line: str) -> int | None:
+    """Return N of evaluate's "Skipped N of the M rows" line (None without one)."""
+    found = re.search(r"Skipped ([\d,]+) of", line)
+    return int(found.group(1).replace(",", "")) if found else None
+
+
 def run_dataset(data: Official, args: argparse.Namespace, work_dir: Path) -> dict[str, Any]:
     """Return the result row of one dataset: train through the package, then evaluate without and with --skip-seen."""
     from distilnb.config import Config
@@ -183,7 +190,7 @@ def run_dataset(data: Official, args: argparse.Namespace, work_dir: Path) -> dic
     line = skipped_line(stderr) if status == 0 else f"failed: {stderr.strip().splitlines()[-1:]}"
     return {**row, "without --skip-seen: exit": refused, "refusal names --skip-seen": "--skip-seen" in refusal,
             "with --skip-seen: exit": status, "skipped line": line,
-            "skipped as expected": f"Skipped {expected} of {len(data.test)} rows" in line,
+            "skipped as expected": skipped_count(line) == expected,
             "accuracy": scores.get("accuracy", "n/a"), "macro-F1": scores.get("f1_macro", "n/a"),
             "scored rows": scores.get("examples", "n/a")}
 
