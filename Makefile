@@ -41,7 +41,7 @@ course: setup
 test: setup
 	$(PY) -m ruff check .
 	OMP_NUM_THREADS=1 DISTILNB_PROFILE=offline HF_HUB_OFFLINE=1 DISTILNB_OUTPUT_ROOT=$$(mktemp -d) \
-		$(PY) -m pytest -n 2 --dist loadgroup --nbval-lax tests notebooks
+		$(PY) -m pytest -n 2 --dist loadgroup --nbval-lax --durations=15 tests notebooks
 
 clean:
 	rm -rf outputs .pytest_cache

@@ -177,79 +177,40 @@ def data_present(folder: Path, dataset: str) -> bool:
     return False
 
 
-# ---------------------------------------------------------------- the one data loader of the benchmarks
-# Written with pandas and scikit-learn directly, not through distilnb.data: a benchmark shows what it reads, and
-# survives changes inside the package. A split is {"text": [...], "label": [label ids]}.
+# ---------------------------------------------------------------- data, read by distilnb.data
+# The benchmarks read, clean and split their data with the package's own pipeline, so that what they measure is what
+# distilnb does. A dataset is named by its folder under --data and the columns its files use.
 
-SAMPLE_DATA = ROOT / "data" / "support_tickets.csv"
-SST2_LABELS = ["negative", "positive"]  # GLUE's 0 and 1
-DATASETS = ("emotion", "sst2")
+DATASETS = {"emotion": {"label_column": "label_name"}, "sst2": {"text_column": "sentence"}}
 
 
-def _read(path: Path, separator: str, text: str, label: str):
-    """Return a ';'- or tab-separated file as a DataFrame of str (QUOTE_NONE: the texts hold double quotes)."""
-    import csv
+def dataset_config(name: str, folder: Path, **settings: Any):
+    """Return the Config that reads one benchmark dataset: emotion or sst2 under folder, or smoke (the sample data).
 
-    import pandas as pd
-
-    frame = pd.read_csv(path, sep=separator, quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False)
-    return _labelled(frame.rename(columns={text: "text", label: "label"})[["text", "label"]])
-
-
-def _labelled(frame):
-    """Return the rows that have both a text and a label (the sample data holds a few blank ones on purpose)."""
-    return frame[(frame["text"].str.strip() != "") & (frame["label"].str.strip() != "")]
-
-
-def _split(frame, names: list[str]) -> dict[str, list]:
-    """Return a DataFrame as a split: texts and label ids in the order of names."""
-    ids = {name: i for i, name in enumerate(names)}
-    return {"text": [str(t).strip() for t in frame["text"]], "label": [ids[str(label)] for label in frame["label"]]}
-
-
-def load_dataset(name: str, folder: Path, seed: int = 0) -> tuple[dict[str, dict[str, list]], list[str]]:
-    """Return ({split: {"text", "label"}}, label names) of one benchmark dataset.
-
-    - emotion: train.txt / val.txt / test.txt as train / validation / test (16,000 / 2,000 / 2,000).
-    - sst2: GLUE's train set (train.tsv + dev.tsv, 67,349 phrases) as train and GLUE's validation set (test.tsv, 872,
-      the set papers report) as test; there is no separate validation split, so nothing is selected on it.
-    - smoke: data/support_tickets.csv, split 70/15/15 stratified by label (seed), for --smoke runs.
+    emotion keeps its train/val/test files; sst2 keeps train.tsv / dev.tsv / test.tsv (test.tsv is GLUE's validation
+    set, the one papers report); smoke is data/support_tickets.csv split by the package (stratified, seed).
     """
-    import pandas as pd
-    from sklearn.model_selection import train_test_split
+    from distilnb.config import Config
 
-    if name == "emotion":
-        files = {"train": "train.txt", "validation": "val.txt", "test": "test.txt"}
-        frames = {split: _read(folder / "emotion" / file, ";", "text", "label_name") for split, file in files.items()}
-        names = sorted(set(frames["train"]["label"]))
-    elif name == "sst2":
-        read = {
-            file: _read(folder / "sst2" / f"{file}.tsv", "\t", "sentence", "label") for file in ("train", "dev", "test")
-        }
-        frames = {"train": pd.concat([read["train"], read["dev"]], ignore_index=True), "test": read["test"]}
-        frames = {
-            split: frame.assign(label=frame["label"].map({"0": SST2_LABELS[0], "1": SST2_LABELS[1]}))
-            for split, frame in frames.items()
-        }
-        names = SST2_LABELS
-    elif name == "smoke":
-        sample = _labelled(pd.read_csv(SAMPLE_DATA, dtype=str, keep_default_na=False))
-        train, rest = train_test_split(sample, test_size=0.3, stratify=sample["label"], random_state=seed)
-        validation, test = train_test_split(rest, test_size=0.5, stratify=rest["label"], random_state=seed)
-        frames, names = {"train": train, "validation": validation, "test": test}, sorted(set(sample["label"]))
-    else:
+    if name == "smoke":
+        return Config.from_env(profile="smoke", **settings)
+    if name not in DATASETS:
         raise ValueError(f"unknown dataset {name!r}: choose from {', '.join(DATASETS)} (or smoke)")
-    return {split: _split(frame, names) for split, frame in frames.items()}, names
+    return Config.from_env(profile="offline", dataset=str(folder / name), **{**DATASETS[name], **settings})
 
 
-def subsample(split: dict[str, list], size: int | None, seed: int) -> dict[str, list]:
-    """Return a stratified random subset of a split (the whole split when size is None or not smaller)."""
-    from sklearn.model_selection import train_test_split
+def load_splits(name: str, folder: Path, **settings: Any):
+    """Return (DatasetDict of train/validation/test, label names) from distilnb.data.load_splits."""
+    from distilnb.data import label_names, load_splits
 
-    if size is None or size >= len(split["label"]):
-        return split
-    rows, _ = train_test_split(range(len(split["label"])), train_size=size, stratify=split["label"], random_state=seed)
-    return {column: [values[i] for i in rows] for column, values in split.items()}
+    splits, _ = load_splits(dataset_config(name, folder, **settings))
+    return splits, label_names(splits)
+
+
+def load_dataset(name: str, folder: Path, **settings: Any) -> tuple[dict[str, dict[str, list]], list[str]]:
+    """Return ({split: {"text": [...], "label": [label ids]}}, label names): load_splits as plain lists."""
+    splits, names = load_splits(name, folder, **settings)
+    return {split: {"text": list(rows["text"]), "label": list(rows["label"])} for split, rows in splits.items()}, names
 
 
 def texts_for(args: argparse.Namespace, split: str) -> tuple[dict[str, list], list[str]] | None:

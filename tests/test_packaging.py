@@ -2,6 +2,7 @@
 
 import re
 import tomllib
+from pathlib import Path
 
 import yaml
 from conftest import ROOT
@@ -40,7 +41,7 @@ def test_no_remote_code_and_no_pickle_loading_anywhere_in_the_package():
 
 
 def test_dead_code_stays_gone():
-    # Defect 11 of issue 12: settings, parameters and checks that nothing used.
+    # Settings, parameters and checks that nothing used: they stay removed.
     import inspect
 
     from distilnb import config, plots, predict
@@ -50,18 +51,34 @@ def test_dead_code_stays_gone():
     assert not hasattr(predict, "require_int8_packages") and not hasattr(config, "seed_everything")
 
 
-def test_the_wheel_ships_the_package_and_its_assets_without_packaging_warnings(tmp_path):
-    """The smoke profile's vocabulary must be in the installed package, not only in a checkout."""
+def test_the_wheel_ships_every_module_and_the_sample_data_that_an_installed_copy_uses(tmp_path):
+    """The wheel holds every module and asset; an installed copy (no checkout beside it) reads its own sample data."""
     import shutil
     import subprocess
     import sys
     import zipfile
+
+    import pandas as pd
 
     # From a copy: setuptools leaves build/ and *.egg-info/ in the tree it builds.
     source = shutil.copytree(ROOT, tmp_path / "source", ignore=shutil.ignore_patterns(
         ".git", ".venv", "outputs", "build", "*.egg-info", "__pycache__", ".pytest_cache"))
     built = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-w",
                             str(tmp_path), str(source)], capture_output=True, text=True, check=True)
-    names = zipfile.ZipFile(next(tmp_path.glob("distilnb-*.whl"))).namelist()
-    assert {"distilnb/cli/__init__.py", "distilnb/cli/train.py", "distilnb/assets/vocab.txt"} <= set(names)
+    wheel = zipfile.ZipFile(next(tmp_path.glob("distilnb-*.whl")))
+    modules = {path.relative_to(ROOT).as_posix() for path in (ROOT / "distilnb").rglob("*.py")}
+    assert modules - set(wheel.namelist()) == set()  # a subpackage missing from pyproject's list fails here
+    assert {"distilnb/assets/vocab.txt", "distilnb/sample_data/support_tickets.csv"} <= set(wheel.namelist())
     assert "Package would be ignored" not in built.stdout + built.stderr
+    # Installed as pip would (unpacked into a site folder) and imported from elsewhere, away from the checkout.
+    site = tmp_path / "site"
+    wheel.extractall(site)
+    check = ("from distilnb.config import Config; from distilnb.readers import read_source; "
+             "cfg = Config.from_env(profile='offline'); import distilnb; "
+             "print(cfg.dataset); print(distilnb.__file__); print(len(read_source(cfg.dataset)['all']))")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=tmp_path,
+                          env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "HOME": str(tmp_path)}, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    dataset, package, rows = done.stdout.split()
+    assert Path(package).is_relative_to(site) and Path(dataset) == site / "distilnb/sample_data/support_tickets.csv"
+    assert int(rows) == len(pd.read_csv(ROOT / "data" / "support_tickets.csv", dtype=str)) > 1000
