@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from distilnb import local_models, models, solutions, tokens
+from distilnb import local_models, models, tokens
 from distilnb.errors import ModelError
 
 
@@ -131,9 +131,3 @@ def test_show_tokens_lists_subwords_with_ids(tokenizer):
     table = tokens.show_tokens("unbelievably", tokenizer)
     assert table["token"].tolist() == ["[CLS]", "un", "##bel", "##ie", "##va", "##bly", "[SEP]"]
     assert table["attention_mask"].tolist() == [1] * 7
-
-
-def test_exercise_solutions_for_tokens():
-    assert solutions.truncated_token_share(np.array([10, 30]), 20) == pytest.approx(10 / 40)
-    table = solutions.padding_by_batch_size(np.random.default_rng(0).integers(1, 80, 500), (8, 128))
-    assert table.loc[128, tokens.PADDING_STRATEGIES[1]] > table.loc[8, tokens.PADDING_STRATEGIES[1]]
