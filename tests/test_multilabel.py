@@ -167,3 +167,15 @@ def test_the_data_files_are_what_the_seeded_script_writes(tmp_path, monkeypatch)
     module.main()
     for name in ("support_tickets_multilabel.csv", "ticket_pairs.csv"):
         assert (tmp_path / name).read_bytes() == (ROOT / "data" / name).read_bytes(), name
+
+
+def test_the_cooccurrence_heatmap_and_threshold_bars_draw_every_label():
+    from distilnb import plots
+
+    matrix = multilabel.multi_hot([["refund", "delivery"], ["delivery"], ["account"]], NAMES)
+    heatmap = plots.label_cooccurrence(multilabel.cooccurrence(matrix, NAMES), multilabel.cardinality(matrix))
+    assert [label.get_text() for label in heatmap.axes[0].get_xticklabels()] == NAMES
+    assert "1.33 labels per text" in heatmap.axes[0].get_title()
+    f1 = pd.DataFrame({"0.5": [0.5, 0.6, 0.7], "per label": [0.6, 0.7, 0.8]}, index=NAMES)
+    bars = plots.per_label_f1_by_threshold(f1)
+    assert len(bars.axes[0].patches) == 6
