@@ -179,3 +179,26 @@ def test_the_cooccurrence_heatmap_and_threshold_bars_draw_every_label():
     f1 = pd.DataFrame({"0.5": [0.5, 0.6, 0.7], "per label": [0.6, 0.7, 0.8]}, index=NAMES)
     bars = plots.per_label_f1_by_threshold(f1)
     assert len(bars.axes[0].patches) == 6
+
+
+def chapter06_solutions():
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("chapter06", ROOT / "examples" / "solutions" / "chapter06.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_solution_threshold_curve_peaks_where_the_constructed_case_separates():
+    y_true, probabilities = constructed_case(0.3)
+    curve = chapter06_solutions().threshold_curve(y_true, probabilities)
+    assert list(curve.columns) == ["f1_micro", "f1_macro"] and len(curve) == 19
+    assert curve["f1_micro"].idxmax() == 0.3 and curve.loc[0.3, "f1_macro"] == 1.0
+    assert curve.loc[0.5, "f1_micro"] == 0.0
+
+
+def test_solution_at_least_one_label_fills_only_the_empty_rows_with_their_top_label():
+    probabilities = np.array([[0.9, 0.2, 0.1], [0.3, 0.45, 0.1], [0.6, 0.7, 0.1]])
+    predicted = chapter06_solutions().at_least_one_label(probabilities, 0.5)
+    assert predicted.tolist() == [[1, 0, 0], [0, 1, 0], [1, 1, 0]]
