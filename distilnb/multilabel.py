@@ -270,3 +270,17 @@ def tfidf_one_vs_rest(train_texts: Sequence[str], train_matrix: np.ndarray, eval
                           OneVsRestClassifier(LogisticRegression(C=10.0, max_iter=2000, random_state=seed)))
     model.fit(list(train_texts), np.asarray(train_matrix).astype(int))
     return model.predict_proba(list(eval_texts))
+
+
+def choose_thresholds(y_true: np.ndarray, probabilities: np.ndarray, label_names: list[str]) -> dict[str, Any]:
+    """Return the decision rule kept on validation: one global threshold or one per label, whichever gives the higher
+    macro-F1 there (a tie keeps the global one, a single number fitted to more rows), with every candidate's score."""
+    tuned = {"global": tune_global_threshold(y_true, probabilities, average="macro"),
+             "per label": tune_label_thresholds(y_true, probabilities)}
+    macro = {rule: float(f1_score(y_true, apply_thresholds(probabilities, limit), average="macro", zero_division=0))
+             for rule, limit in {"0.5": 0.5, **tuned}.items()}
+    rule = "per label" if macro["per label"] > macro["global"] else "global"
+    limits = np.broadcast_to(np.asarray(tuned[rule], dtype=float), (len(label_names),))
+    return {"rule": rule, "thresholds": dict(zip(label_names, map(float, limits), strict=True)),
+            "global": tuned["global"], "per_label": dict(zip(label_names, map(float, tuned["per label"]), strict=True)),
+            "validation_f1_macro": macro, "tuned_on": "validation"}
