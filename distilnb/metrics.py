@@ -251,7 +251,7 @@ def report_table(scores: dict) -> str:
     if "per_label" in scores:
         frame = pd.DataFrame(scores["per_label"]).T.assign(threshold=pd.Series(scores["thresholds"]))
         overall = pd.DataFrame({"f1": [scores[name] for name in MULTI_LABEL_METRICS]}, index=MULTI_LABEL_METRICS)
-        table = pd.concat([frame.astype({"support": "Int64"}), overall])
+        table = pd.concat([frame.assign(support=frame["support"].astype(int).astype(str)), overall])
         return table.to_string(float_format="{:.3f}".format, na_rep="")
     frame = report_frame(scores)
     accuracy = pd.DataFrame({"f1": [scores["accuracy"]], "support": [scores["examples"]]}, index=["accuracy"])

@@ -18,7 +18,8 @@ from distilnb.errors import DistilnbError, SettingError
 
 CONFIG_FIELDS = [name for name in field_types() if name != "profile"]
 RUN_SETTINGS = ("run_name", "output_root")
-DATA_SETTINGS = ("dataset", "text_column", "label_column", "seed", "validation_size", "test_size", "drop_duplicates",
+DATA_SETTINGS = ("dataset", "text_column", "label_column", "text_pair_column", "label_separator", "dataset_config",
+                 "seed", "validation_size", "test_size", "drop_duplicates",
                  "merge_label_variants", "max_train_examples")
 # Settings evaluate and predict take from the model's fine-tuning record (distilnb_config.json) unless a flag or
 # DISTILNB_* variable names them: a run's data, its columns and splits, and the length it was trained with.
