@@ -213,7 +213,9 @@ def text_hash(text: str, pair: str | None = None) -> str:
 
 def row_hashes(texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[str]:
     """Return text_hash of each text, or of each (text, pair) when `pairs` holds the second texts."""
-    return [text_hash(text, None if pairs is None else pairs[i]) for i, text in enumerate(texts)]
+    if pairs is None:
+        return [text_hash(text) for text in texts]
+    return [text_hash(text, pair) for text, pair in zip(texts, pairs, strict=True)]
 
 
 def second_texts(table: Any) -> list[str] | None:
