@@ -225,3 +225,36 @@ def test_a_label_separator_needs_a_character():
         Config.from_env("smoke", label_separator=" ")
     assert Config.from_env("smoke", text_pair_column="b").task == "pairs"
     assert Config.from_env("smoke", label_separator=";").task == "multi-label"
+
+
+def test_the_demo_names_every_label_above_its_threshold(list_run):
+    from distilnb import demo
+
+    predictor = Predictor.from_folder(list_run[0] / "model")
+    predictor.thresholds = np.zeros(3)  # every label reaches it
+    scores, words, message = demo.classify(predictor, "my parcel never arrived and I was charged twice", n_steps=4)
+    assert set(scores) == set(WORDS) and words
+    assert all(f"**{name}**" in message for name in WORDS) and "above its threshold" in message
+    predictor.thresholds = np.ones(3) * 2  # none does
+    assert "No label reaches its threshold" in demo.classify(predictor, "a parcel", n_steps=4)[2]
+
+
+def test_the_demo_takes_a_pair(pair_run):
+    from distilnb import demo
+
+    predictor = Predictor.from_folder(pair_run[0] / "model")
+    scores, words, message = demo.classify(predictor, "my parcel", second="the courier", pairs=True)
+    assert set(scores) == {"same", "different"} and words is None and "confident" in message
+    assert demo.classify(predictor, "my parcel", second=" ", pairs=True)[2] == demo.EMPTY_MESSAGE
+
+
+def test_attributions_for_one_chosen_label(list_run):
+    from distilnb.explain import word_attributions
+
+    predictor = Predictor.from_folder(list_run[0] / "model")
+    text = "my parcel never arrived and I was charged twice"
+    scores = predictor.predict([text])[0]["scores"]
+    for label in ("refund", "login"):
+        frame = word_attributions(predictor, text, target=label, n_steps=4)
+        assert frame.attrs["target"] == label
+        assert frame.attrs["probability"] == pytest.approx(scores[label], abs=1e-5)  # its sigmoid score
