@@ -258,3 +258,27 @@ def test_attributions_for_one_chosen_label(list_run):
         frame = word_attributions(predictor, text, target=label, n_steps=4)
         assert frame.attrs["target"] == label
         assert frame.attrs["probability"] == pytest.approx(scores[label], abs=1e-5)  # its sigmoid score
+
+
+def test_a_hub_dataset_config_reaches_load_dataset(monkeypatch):
+    import datasets
+
+    asked = []
+
+    def load_dataset(name, config=None):
+        asked.append((name, config))
+        return datasets.DatasetDict({"train": datasets.Dataset.from_dict({"text": ["a"], "label": ["x"]})})
+
+    monkeypatch.setattr(datasets, "load_dataset", load_dataset)
+    from distilnb.readers import read_source
+
+    frames = read_source("glue", config="rte")
+    assert asked == [("glue", "rte")] and list(frames["train"]["text"]) == ["a"]
+
+
+def test_class_weights_are_refused_for_several_labels(work):
+    source = work / "weights.csv"
+    source.write_text("text,labels\n" + "".join(f"{text},{';'.join(labels)}\n" for text, labels in multilabel_rows()))
+    done = run_cli("train", *TRAIN, "--dataset", str(source), "--label-column", "labels", "--label-separator", ";",
+                   "--class-weights", "--output-root", str(work), "--run-name", "weights")
+    assert done.code == 1 and "--class-weights" in done.err and "several labels" in done.err
