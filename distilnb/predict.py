@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import json
 import logging
 import tempfile
@@ -230,6 +231,8 @@ def export_onnx(model, path: Path) -> Path:
     model = model if model.device.type == "cpu" else copy.deepcopy(model).cpu()
     # Two distinct tensors, some padding: an input passed twice or a mask of ones could be traced as a special case.
     example = {"input_ids": torch.full((2, 8), 1000), "attention_mask": torch.tensor([[1] * 8, [1] * 4 + [0] * 4])}
+    if "token_type_ids" in inspect.signature(model.forward).parameters:  # BERT-like: a pair's segments, 0 then 1
+        example["token_type_ids"] = torch.tensor([[0] * 4 + [1] * 4, [0] * 2 + [1] * 2 + [0] * 4])
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=model.config.max_position_embeddings)
     program = torch.onnx.export(model.eval(), (), kwargs=example, dynamo=True, verbose=False, external_data=False,
                                 input_names=list(example), output_names=["logits"],
@@ -261,16 +264,20 @@ class OnnxClassifier(torch.nn.Module):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self.config = config
+        self.segments = "token_type_ids" in {given.name for given in self.session.get_inputs()}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
                 token_type_ids: torch.Tensor | None = None):
         """Return a SequenceClassifierOutput holding the logits of one padded batch."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
-        if token_type_ids is not None and bool(token_type_ids.any()):
-            raise DataError("The int8 copy was exported without segment ids (token_type_ids), which this model's pairs "
-                            "need: score pairs with the Predictor itself, not its quantized() copy.")
         inputs = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        if self.segments:  # a single text's segment ids are all 0, as the model's default
+            segments = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+            inputs["token_type_ids"] = segments.numpy()
+        elif token_type_ids is not None and bool(token_type_ids.any()):
+            raise DataError("The int8 copy was exported without segment ids (token_type_ids), which these pairs need: "
+                            "score them with the Predictor itself, not its quantized() copy.")
         (logits,) = self.session.run(["logits"], inputs)
         return SequenceClassifierOutput(logits=torch.from_numpy(logits))
 

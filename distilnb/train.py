@@ -16,7 +16,7 @@ from distilnb import multilabel, runs
 from distilnb.config import MULTI_LABEL, PAIRS, Config
 from distilnb.data import LoadReport, label_names, task_of
 from distilnb.errors import NotFoundError, SettingError
-from distilnb.metrics import multilabel_metrics, trainer_metrics
+from distilnb.metrics import TRAINING_THRESHOLD, multilabel_metrics, trainer_metrics
 from distilnb.models import (
     distributed_on_cpu,
     is_main_process,
@@ -253,6 +253,7 @@ def run_fine_tuning(cfg: Config, splits: DatasetDict | None = None, report: Load
         trainer.save_model(str(cfg.paths.model))
         runs.write_run_files(cfg, trainer, report.split_sizes, scores, splits)
         if thresholds is not None:  # predict and evaluate apply them; metrics.json says how they were chosen
+            thresholds["during_training"] = TRAINING_THRESHOLD  # what the logged epoch scores used
             runs.save_thresholds(cfg.paths.model, thresholds)
             runs.update_metrics(cfg.paths.metrics, "thresholds", thresholds)
         if not cfg.keep_checkpoints:  # hundreds of MB of optimizer state, needed only to resume an unfinished run

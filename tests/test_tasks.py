@@ -282,3 +282,34 @@ def test_class_weights_are_refused_for_several_labels(work):
     done = run_cli("train", *TRAIN, "--dataset", str(source), "--label-column", "labels", "--label-separator", ";",
                    "--class-weights", "--output-root", str(work), "--run-name", "weights")
     assert done.code == 1 and "--class-weights" in done.err and "several labels" in done.err
+
+
+def test_segment_ids_reach_a_bert_model_and_its_int8_copy(tokenizer):
+    import copy
+
+    import torch
+    from scipy.special import softmax
+    from transformers import BertConfig, BertForSequenceClassification
+
+    from distilnb.models import batched_forward
+
+    bert_tokenizer = copy.deepcopy(tokenizer)  # the tiny model's vocabulary, with BERT's segment ids
+    bert_tokenizer.model_input_names = ["input_ids", "token_type_ids", "attention_mask"]
+    torch.manual_seed(0)
+    model = BertForSequenceClassification(BertConfig(
+        vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+        intermediate_size=64, num_labels=2))
+    with torch.no_grad():  # segments that move the scores, so losing them shows
+        model.bert.embeddings.token_type_embeddings.weight.mul_(50)
+        model.classifier.weight.mul_(100)
+    model.eval()
+    predictor = Predictor(model, bert_tokenizer, max_length=32)
+    pairs_ = [("where is my parcel", "it is late"), ("refund", "charged twice please")]
+    full = predictor.probabilities(pairs_)
+    without = softmax(batched_forward(model, bert_tokenizer, predictor.encode(pairs_)["input_ids"]), axis=-1)
+    with torch.inference_mode():
+        reference = model(**bert_tokenizer([a for a, _ in pairs_], [b for _, b in pairs_], padding=True,
+                                           return_tensors="pt")).logits.softmax(-1).numpy()
+    assert np.abs(full - reference).max() < 1e-5 and np.abs(full - without).max() > 1e-3
+    int8 = predictor.quantized()
+    assert int8.model.segments and np.abs(int8.probabilities(pairs_) - full).max() < 0.05

@@ -62,10 +62,17 @@ def read_and_split(cfg: Config) -> tuple[DatasetDict, object, list[str]]:
 def length_advice(cfg: Config, splits: DatasetDict, *, auto: bool) -> tuple[Config, str, float]:
     """Return the Config (max_length chosen when auto), a line saying how many training texts max_length cuts, and
     the share it cuts."""
+    import numpy as np
+
     from distilnb import models, tokens
 
     tokenizer = models.load_tokenizer(cfg.resolved_model)
-    lengths = tokens.token_lengths(list(splits["train"]["text"]), tokenizer)
+    train = splits["train"]
+    if "text_pair" in train.column_names:  # a pair's length is both texts', separators included
+        encoded = tokenizer(train["text"], train["text_pair"], verbose=False)["input_ids"]
+        lengths = np.array([len(ids) for ids in encoded])
+    else:
+        lengths = tokens.token_lengths(list(train["text"]), tokenizer)
     limit = models.model_max_length(cfg.resolved_model, tokenizer)
     if auto:
         chosen = max(MAX_LENGTH_RANGE[0], tokens.suggest_max_length(lengths, 99.0, model_max=limit))
