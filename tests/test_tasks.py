@@ -95,7 +95,7 @@ def test_saved_multi_hot_rows_match_their_texts(list_run):
     assert all(np.asarray(split["labels"]).sum(axis=0).min() > 0 for split in splits.values())  # each label each split
 
 
-def test_evaluate_a_multilabel_model_uses_its_saved_thresholds(list_run):
+def test_evaluate_a_multilabel_model_uses_its_saved_thresholds(list_run, tmp_path):
     run, _ = list_run
     done = run_cli("evaluate", "--model-dir", str(run / "model"))
     assert done.code == 0, done.err
@@ -103,6 +103,12 @@ def test_evaluate_a_multilabel_model_uses_its_saved_thresholds(list_run):
     saved = json.loads((run / "model" / runs.THRESHOLDS_FILE).read_text())["thresholds"]
     assert scores["thresholds"] == saved and "hamming_loss" in scores
     assert "threshold" in done.out.splitlines()[0] and (run / "figures" / "per_label_test.png").is_file()
+    fresh = tmp_path / "new.jsonl"  # a labelled file of rows the model never saw, labels as lists
+    fresh.write_text("".join(json.dumps({"message": f"new {text}", "tags": labels}) + "\n"
+                             for text, labels in multilabel_rows(12, seed=5)))
+    tested = run_cli("evaluate", "--model-dir", str(run / "model"), "--test-file", str(fresh), "--json")
+    assert tested.code == 0, tested.err
+    assert json.loads(tested.out)["examples"] == 12 and json.loads(tested.out)["thresholds"] == saved
 
 
 def test_predict_returns_every_label_above_its_threshold(list_run, tmp_path):
@@ -125,6 +131,13 @@ def test_predict_returns_every_label_above_its_threshold(list_run, tmp_path):
     done = run_cli("predict", "--model-dir", str(model), *texts)
     assert done.code == 0, done.err
     assert [row["labels"] for row in json_lines(done.out)] == [first["labels"], second["labels"]]
+    written = run_cli("predict", "--model-dir", str(model), *texts, "--output", str(tmp_path / "out.csv"))
+    assert written.code == 0, written.err
+    import pandas as pd
+
+    table = pd.read_csv(tmp_path / "out.csv", keep_default_na=False)
+    assert table["labels"].tolist() == [";".join(first["labels"]), ";".join(second["labels"])]
+    assert {f"score_{name}" for name in WORDS} <= set(table.columns)
 
 
 def test_the_int8_copy_serves_a_multilabel_model(list_run):
