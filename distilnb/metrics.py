@@ -206,8 +206,9 @@ def evaluate_multilabel(predictor, splits, split: str) -> Evaluation:
     inputs = model_inputs(splits[split])
     logits = predictor.logits(inputs)
     probabilities = multilabel.sigmoid(logits)
-    scores = multilabel_metrics(labels, probabilities, names, predictor.decision_thresholds())
-    predicted = multilabel.apply_thresholds(probabilities, predictor.decision_thresholds())
+    thresholds = predictor.decision_thresholds() if hasattr(predictor, "decision_thresholds") else TRAINING_THRESHOLD
+    scores = multilabel_metrics(labels, probabilities, names, thresholds)
+    predicted = multilabel.apply_thresholds(probabilities, thresholds)
     examples = pd.DataFrame({"text": splits[split]["text"], "true": multilabel.decode(labels, names),
                              "predicted": multilabel.decode(predicted, names)})
     return Evaluation(scores, examples, logits, labels, names)

@@ -424,6 +424,10 @@ def dataset_frames(loaded: DatasetDict) -> dict[str, pd.DataFrame]:
             if isinstance(feature, datasets.ClassLabel):
                 frame[name] = [feature.names[i] if i is not None and i >= 0 else None for i in frame[name]]
                 frame.attrs.setdefault("class_names", {})[name] = list(feature.names)
+            elif isinstance(feature, datasets.List) and isinstance(feature.feature, datasets.ClassLabel):
+                # several labels a row (GoEmotions' `labels`): each list of ids written as its names
+                frame[name] = [[feature.feature.names[i] for i in ids] for ids in frame[name]]
+                frame.attrs.setdefault("class_names", {})[name] = list(feature.feature.names)
         frames[SPLIT_ALIASES.get(split, split)] = frame
     return frames
 

@@ -326,3 +326,22 @@ def test_segment_ids_reach_a_bert_model_and_its_int8_copy(tokenizer):
     assert np.abs(full - reference).max() < 1e-5 and np.abs(full - without).max() > 1e-3
     int8 = predictor.quantized()
     assert int8.model.segments and np.abs(int8.probabilities(pairs_) - full).max() < 0.05
+
+
+def test_a_hub_list_of_class_labels_becomes_label_names():
+    import datasets
+
+    features = datasets.Features({"text": datasets.Value("string"),
+                                  "labels": datasets.List(datasets.ClassLabel(names=["joy", "anger", "fear"]))})
+    rows = multilabel_rows(36)
+    ids = {"delivery": 0, "refund": 1, "login": 2}
+    loaded = datasets.DatasetDict({"train": datasets.Dataset.from_dict(
+        {"text": [text for text, _ in rows], "labels": [[ids[label] for label in labels] for _, labels in rows]},
+        features=features)})
+    cfg = Config.from_env("smoke", environ={}, label_column="labels")
+    splits, _ = data.prepare_splits(loaded, cfg)
+    assert data.task_of(splits) == "multi-label" and data.label_names(splits) == ["joy", "anger", "fear"]
+    names = {0: "joy", 1: "anger", 2: "fear"}
+    expected = {text: [names[ids[label]] for label in labels] for text, labels in rows}
+    for split in splits.values():
+        multilabel.check_alignment(split["text"], np.asarray(split["labels"]), expected, data.label_names(splits))
