@@ -69,7 +69,7 @@ def length_advice(cfg: Config, splits: DatasetDict, *, auto: bool) -> tuple[Conf
     tokenizer = models.load_tokenizer(cfg.resolved_model)
     train = splits["train"]
     if "text_pair" in train.column_names:  # a pair's length is both texts', separators included
-        encoded = tokenizer(train["text"], train["text_pair"], verbose=False)["input_ids"]
+        encoded = tokenizer(list(train["text"]), list(train["text_pair"]), verbose=False)["input_ids"]
         lengths = np.array([len(ids) for ids in encoded])
     else:
         lengths = tokens.token_lengths(list(train["text"]), tokenizer)
