@@ -203,8 +203,10 @@ def check_task(cfg: Config, splits: DatasetDict) -> None:
 
 def tuned_thresholds(trainer: Trainer, validation, names: list[str]) -> tuple[dict, dict]:
     """Return (validation scores at the thresholds kept, the thresholds record) of a trained multi-label model."""
-    probabilities = multilabel.sigmoid(trainer.predict(validation).predictions)
-    truth = np.asarray(validation["labels"], dtype=float).reshape(-1, len(names))
+    # label_ids come with their predictions: the Trainer may return rows in another order than the split's (by length)
+    output = trainer.predict(validation)
+    probabilities = multilabel.sigmoid(output.predictions)
+    truth = np.asarray(output.label_ids, dtype=float).reshape(-1, len(names))
     record = multilabel.choose_thresholds(truth, probabilities, names)
     limits = np.asarray([record["thresholds"][name] for name in names])
     return multilabel_metrics(truth, probabilities, names, limits), record

@@ -103,6 +103,13 @@ def test_evaluate_a_multilabel_model_uses_its_saved_thresholds(list_run, tmp_pat
     saved = json.loads((run / "model" / runs.THRESHOLDS_FILE).read_text())["thresholds"]
     assert scores["thresholds"] == saved and "hamming_loss" in scores
     assert "threshold" in done.out.splitlines()[0] and (run / "figures" / "per_label_test.png").is_file()
+    # the validation scores training recorded are the saved model's, row for row, at the saved thresholds
+    again = run_cli("evaluate", "--model-dir", str(run / "model"), "--split", "validation", "--json")
+    assert again.code == 0, again.err
+    recorded = json.loads((run / "metrics.json").read_text())["validation"]["fine-tuned (Trainer)"]
+    rescored = json.loads(again.out)
+    for name in ("f1_micro", "f1_macro", "f1_samples", "hamming_loss"):
+        assert rescored[name] == pytest.approx(recorded[name], abs=1e-6), name
     fresh = tmp_path / "new.jsonl"  # a labelled file of rows the model never saw, labels as lists
     fresh.write_text("".join(json.dumps({"message": f"new {text}", "tags": labels}) + "\n"
                              for text, labels in multilabel_rows(12, seed=5)))
@@ -345,3 +352,21 @@ def test_a_hub_list_of_class_labels_becomes_label_names():
     expected = {text: [names[ids[label]] for label in labels] for text, labels in rows}
     for split in splits.values():
         multilabel.check_alignment(split["text"], np.asarray(split["labels"]), expected, data.label_names(splits))
+
+
+def test_thresholds_are_tuned_on_predictions_beside_their_own_labels():
+    from types import SimpleNamespace
+
+    from distilnb.train import tuned_thresholds
+
+    truth = np.array([[1, 0, 0], [0, 1, 1], [0, 0, 1], [1, 1, 0], [0, 1, 0], [1, 0, 1]], dtype=float)
+    logits = np.where(truth > 0, 3.0, -3.0)  # a perfect model
+    order = np.array([3, 0, 5, 1, 4, 2])  # the Trainer returns rows grouped by length, not in the split's order
+
+    class Trainer:
+        def predict(self, dataset):
+            return SimpleNamespace(predictions=logits[order], label_ids=truth[order])
+
+    scores, record = tuned_thresholds(Trainer(), {"labels": truth.tolist()}, ["a", "b", "c"])
+    assert scores["f1_macro"] == 1.0 and scores["subset_accuracy"] == 1.0
+    assert record["validation_f1_macro"][record["rule"]] == 1.0
