@@ -345,8 +345,10 @@ def multilabel_split(labels: pd.Series, held_out: dict[str, float], seed: int) -
 
 def subsample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     """Return `size` rows of a frame (at least one per class), each class keeping its share."""
-    if isinstance(frame["label"].iloc[0], tuple):  # several labels a row: the split that keeps every label
-        kept = multilabel_split(frame["label"], {"rest": 1 - size / len(frame)}, seed)["train"]
+    if isinstance(frame["label"].iloc[0], tuple):  # several labels a row: each label keeps its share
+        names = sorted(set(label_items(frame["label"])))
+        matrix = multilabel.multi_hot(list(frame["label"]), names)
+        kept = multilabel.iterative_split(matrix, [size, len(frame) - size], seed)[0]
         return frame.iloc[kept].reset_index(drop=True)
     size = max(size, frame["label"].nunique())
     kept, _ = train_test_split(np.arange(len(frame)), train_size=size, stratify=frame["label"], random_state=seed)

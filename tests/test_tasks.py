@@ -370,3 +370,12 @@ def test_thresholds_are_tuned_on_predictions_beside_their_own_labels():
     scores, record = tuned_thresholds(Trainer(), {"labels": truth.tolist()}, ["a", "b", "c"])
     assert scores["f1_macro"] == 1.0 and scores["subset_accuracy"] == 1.0
     assert record["validation_f1_macro"][record["rule"]] == 1.0
+
+
+def test_max_train_examples_keeps_every_label_of_a_multilabel_file(tmp_path):
+    source = tmp_path / "t.jsonl"
+    source.write_text("".join(json.dumps({"text": text, "label": labels}) + "\n" for text, labels in multilabel_rows()))
+    cfg = Config.from_env("smoke", environ={}, dataset=str(source), max_train_examples=20)
+    splits, report = data.load_splits(cfg)
+    assert len(splits["train"]) == 20 and np.asarray(splits["train"]["labels"]).sum(axis=0).min() > 0
+    assert report.split_sizes["train"] == 20
