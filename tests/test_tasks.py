@@ -379,3 +379,12 @@ def test_max_train_examples_keeps_every_label_of_a_multilabel_file(tmp_path):
     splits, report = data.load_splits(cfg)
     assert len(splits["train"]) == 20 and np.asarray(splits["train"]["labels"]).sum(axis=0).min() > 0
     assert report.split_sizes["train"] == 20
+
+
+def test_several_labels_for_a_pair_is_refused_in_one_sentence(tmp_path):
+    source = tmp_path / "p.csv"
+    source.write_text("a,b,label\n" + "".join(f"{a},{b},x;y\n" for a, b, _ in pair_rows(12)))
+    cfg = Config.from_env("smoke", environ={}, dataset=str(source), text_column="a", text_pair_column="b",
+                          label_separator=";")
+    with pytest.raises(DataError, match="Several labels for a pair of texts is not supported"):
+        data.load_splits(cfg)
