@@ -40,6 +40,8 @@ MAX_BATCH_SIZE = 1_024
 SEED_RANGE = (0, 2**32 - 1)  # numpy's seeds, which transformers.set_seed passes on: a negative one raises
 TRUE_WORDS, FALSE_WORDS = ("1", "true", "yes", "on"), ("0", "false", "no", "off")
 NONE_WORDS = ("", "none", "null")
+# The three shapes of the one pipeline: they change the labels, the loss and the decision rule, not the code path.
+SINGLE_LABEL, MULTI_LABEL, PAIRS = "single-label", "multi-label", "pairs"
 
 
 @dataclass(frozen=True)
@@ -51,6 +53,9 @@ class Config:
     dataset: str = "dair-ai/emotion"
     text_column: str = "text"
     label_column: str = "label"
+    text_pair_column: str | None = None  # set: each row is a pair of texts (the tokenizer's pair encoding)
+    label_separator: str | None = None  # set: the label cell names several labels joined by it ("refund;delivery")
+    dataset_config: str | None = None  # a Hub dataset's config name: load_dataset("glue", "sst2")
     max_length: int = 128
     batch_size: int = 32
     learning_rate: float | None = None  # None: scaled to the encoder's width, see train.default_learning_rate
@@ -99,6 +104,9 @@ class Config:
         for name, (ok, rule) in checks.items():
             if not ok:
                 raise SettingError(rule, name, getattr(self, name))
+        if self.label_separator is not None and not self.label_separator.strip():
+            raise SettingError("must hold a character other than white space (or None)", "label_separator",
+                               self.label_separator)
         if self.validation_size + self.test_size >= 1:
             raise SettingError("leaves no training rows: it and {validation_size} must sum to less than 1",
                                "test_size", self.test_size)
@@ -133,6 +141,14 @@ class Config:
         if self.warmup >= 1 and self.warmup >= total_steps:
             rule = f"must be fewer steps than the run's {total_steps:,} training steps (or a share below 1)"
             raise SettingError(rule, "warmup", self.warmup)
+
+    @property
+    def task(self) -> str:
+        """Return the task the settings name: PAIRS, MULTI_LABEL (a separator) or SINGLE_LABEL; a list-valued label
+        column also makes the data multi-label (data.task_of reads it from the splits)."""
+        if self.text_pair_column:
+            return PAIRS
+        return MULTI_LABEL if self.label_separator else SINGLE_LABEL
 
     @property
     def run(self) -> str:

@@ -11,8 +11,10 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import train_test_split
 
-from distilnb.config import Config
+from distilnb import multilabel
+from distilnb.config import MULTI_LABEL, PAIRS, SINGLE_LABEL, Config
 from distilnb.errors import ColumnError, DataError, DataTypeError, short_list
+from distilnb.pairs import pair_key
 from distilnb.readers import dataset_frames, read_source
 
 if TYPE_CHECKING:
@@ -74,11 +76,12 @@ class LoadReport:
 # The load report's reasons (after "<split>: ") and how console_lines says each.
 MISSING_TEXT, EMPTY_TEXT, MISSING_LABEL = "missing text", "empty or whitespace-only text", "missing label"
 WITHIN, LEAKED = "duplicate text within the split", "text already in an earlier split"
+EMPTY_SET = "empty label set"
 STRIPPED, RENAMED = "label stripped of surrounding spaces", "label written as its name (1.0 as 1, ...)"
 MERGED, NON_STRING = "label merged into its most frequent spelling", "non-string text turned into a string"
 DROP_LINES = {MISSING_TEXT: "without a text", EMPTY_TEXT: "whose text is empty or only spaces",
               MISSING_LABEL: "without a label (empty or only spaces)", WITHIN: "repeating a text of their split",
-              LEAKED: "whose text an earlier split already holds"}
+              LEAKED: "whose text an earlier split already holds", EMPTY_SET: "whose label set is empty"}
 
 
 def total(table: dict[str, int], reason: str) -> int:
@@ -95,9 +98,11 @@ def by_split(table: dict[str, int], reason: str) -> str:
 # ---------------------------------------------------------------- cleaning and labels
 
 
-def check_columns(frame: pd.DataFrame, text_column: str, label_column: str, where: str) -> None:
-    """Raise ColumnError when the text or label column is missing, naming the columns there are."""
-    for role, column in (("text", text_column), ("label", label_column)):
+def check_columns(frame: pd.DataFrame, text_column: str, label_column: str, where: str,
+                  pair_column: str | None = None) -> None:
+    """Raise ColumnError when the text, label (or second text) column is missing, naming the columns there are."""
+    roles = (("text", text_column), ("label", label_column), *((("second text", pair_column),) if pair_column else ()))
+    for role, column in roles:
         if column not in frame.columns:
             raise ColumnError(
                 f"The {role} column {column!r} is not in {where}; its columns are {short_list(frame.columns, 10)}. "
@@ -121,12 +126,10 @@ def canonical_label(value: object) -> str | None:
     return text or None
 
 
-def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report: LoadReport, *,
-                split: str) -> pd.DataFrame:
-    """Return rows with a non-empty text and a label, as columns text/label; every drop and conversion is counted."""
-    check_columns(frame, text_column, label_column, "the data" if split == "all" else f"the {split} data")
+def text_values(column: pd.Series, split: str) -> tuple[list[str | None], int]:
+    """Return a text column's values (None where missing, numbers as strings) and how many were not strings."""
     texts, non_strings = [], 0
-    for row, text in enumerate(frame[text_column]):
+    for row, text in enumerate(column):
         if pd.api.types.is_scalar(text) and pd.isna(text):
             text = None
         elif isinstance(text, (int, float, np.integer, np.floating)):
@@ -135,6 +138,24 @@ def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report
             raise DataTypeError(f"Row {row} of the {split} data has a text of type {type(text).__name__}: "
                                 "texts must be strings.")
         texts.append(text)
+    return texts, non_strings
+
+
+def missing_or_empty(texts: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Return (missing, empty or white space only) masks of a text column."""
+    missing = texts.isna()
+    return missing, ~missing & (texts.fillna("").str.strip() == "")
+
+
+def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report: LoadReport, *,
+                split: str, pair_column: str | None = None) -> pd.DataFrame:
+    """Return rows with a non-empty text (and second text, for pairs) and a label, as columns text[/text_pair]/label;
+    every drop and conversion is counted."""
+    where = "the data" if split == "all" else f"the {split} data"
+    check_columns(frame, text_column, label_column, where, pair_column)
+    texts, non_strings = text_values(frame[text_column], split)
+    seconds, more = text_values(frame[pair_column], split) if pair_column else (None, 0)
+    non_strings += more
     labels = [canonical_label(label) for label in frame[label_column]]
     spaced = [(raw, label) for raw, label in zip(frame[label_column], labels, strict=True)
               if label is not None and isinstance(raw, str) and raw != raw.strip()]
@@ -143,9 +164,12 @@ def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report
         found += [raw] if raw not in found else []
     rewritten = sum(label is not None and not (isinstance(raw, str) and raw.strip() == label)
                     for raw, label in zip(frame[label_column], labels, strict=True))
-    cleaned = pd.DataFrame({"text": texts, "label": labels}, dtype=object)
-    missing_text = cleaned["text"].isna()
-    empty_text = ~missing_text & (cleaned["text"].fillna("").str.strip() == "")
+    cleaned = pd.DataFrame({"text": texts, **({"text_pair": seconds} if pair_column else {}), "label": labels},
+                           dtype=object)
+    missing_text, empty_text = missing_or_empty(cleaned["text"])
+    if pair_column:  # a pair missing either text is a pair without a text
+        missing_second, empty_second = missing_or_empty(cleaned["text_pair"])
+        missing_text, empty_text = missing_text | missing_second, ~missing_text & (empty_text | empty_second)
     missing_label = ~missing_text & ~empty_text & cleaned["label"].isna()
     report.count(report.dropped, f"{split}: {MISSING_TEXT}", missing_text.sum())
     report.count(report.dropped, f"{split}: {EMPTY_TEXT}", empty_text.sum())
@@ -154,6 +178,48 @@ def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report
     report.count(report.converted, f"{split}: {STRIPPED}", len(spaced))
     report.count(report.converted, f"{split}: {RENAMED}", rewritten)
     return cleaned[~(missing_text | empty_text | missing_label)].reset_index(drop=True)
+
+
+def holds_lists(frames: dict[str, pd.DataFrame], label_column: str) -> bool:
+    """Return True when a label column holds lists (a JSON list, a Hub sequence feature): several labels a row."""
+    return any(isinstance(value, (list, tuple, np.ndarray)) for frame in frames.values()
+               if label_column in frame.columns for value in frame[label_column])
+
+
+def is_multi_label(frames: dict[str, pd.DataFrame], cfg: Config) -> bool:
+    """Return True when rows carry several labels: a label separator is set, or the label column holds lists."""
+    multi = cfg.label_separator is not None or holds_lists(frames, cfg.label_column)
+    if multi and cfg.text_pair_column:
+        raise DataError("Several labels for a pair of texts is not supported: give pairs one label each, or leave out "
+                        "the second text column.")
+    return multi
+
+
+def clean_multilabel_frame(frame: pd.DataFrame, cfg: Config, report: LoadReport, *, split: str) -> pd.DataFrame:
+    """Return rows with a text and at least one label, as columns text/label (a tuple of label names, in order);
+    every dropped row is counted (multilabel.encode's report) under the load report's reasons."""
+    check_columns(frame, cfg.text_column, cfg.label_column, "the data" if split == "all" else f"the {split} data")
+    texts, non_strings = text_values(frame[cfg.text_column], split)
+    encoded = multilabel.encode(texts, frame[cfg.label_column].tolist(), separator=cfg.label_separator)
+    for reason in (MISSING_TEXT, MISSING_LABEL, EMPTY_SET):  # multilabel.encode's names for the same reasons
+        report.count(report.dropped, f"{split}: {reason}", encoded.report[reason])
+    report.count(report.converted, f"{split}: label named twice in a row, kept once",
+                 encoded.report["repeated label in a row"])
+    report.count(report.converted, f"{split}: {NON_STRING}", non_strings)
+    return pd.DataFrame({"text": encoded.texts, "label": [tuple(names) for names in encoded.labels()]}, dtype=object)
+
+
+def clean_for(frame: pd.DataFrame, cfg: Config, report: LoadReport, *, split: str, multi: bool) -> pd.DataFrame:
+    """Return a split cleaned for the task: a label per text or pair, or a tuple of labels per text."""
+    if multi:
+        return clean_multilabel_frame(frame, cfg, report, split=split)
+    return clean_frame(frame, cfg.text_column, cfg.label_column, report, split=split,
+                       pair_column=cfg.text_pair_column)
+
+
+def label_items(labels: pd.Series) -> list[str]:
+    """Return every label of a column, a multi-label row's tuple counting each of its labels."""
+    return [name for value in labels for name in (value if isinstance(value, tuple) else (value,))]
 
 
 def label_variants(labels: list[str]) -> dict[str, list[str]]:
@@ -190,7 +256,7 @@ def merge_variants(frames: dict[str, pd.DataFrame], report: LoadReport, merge: b
 def conflicting_labels(frames: dict[str, pd.DataFrame], examples: int = 3) -> str | None:
     """Return a warning naming texts that occur with more than one label (count and a few examples), else None."""
     rows = pd.concat(list(frames.values()), ignore_index=True)
-    labels = rows.groupby(rows["text"].map(normalise_text))["label"].unique()
+    labels = rows.groupby(row_keys(rows))["label"].unique()
     clashing = labels[labels.map(len) > 1]
     if clashing.empty:
         return None
@@ -267,8 +333,23 @@ def stratified_split(labels: np.ndarray, held_out: dict[str, float], seed: int) 
     return {"train": np.sort(rows), **{split: np.sort(part) for split, part in parts.items()}}
 
 
+def multilabel_split(labels: pd.Series, held_out: dict[str, float], seed: int) -> dict[str, np.ndarray]:
+    """Return {"train": rows, **{split: rows}} of tuple-labelled rows, every label reaching every split."""
+    names = sorted(set(label_items(labels)))
+    matrix = multilabel.multi_hot(list(labels), names)
+    parts = multilabel.iterative_split(matrix, [1 - sum(held_out.values()), *held_out.values()], seed)
+    rows = dict(zip(["train", *held_out], parts, strict=True))
+    multilabel.check_every_label_in_every_split({split: matrix[part] for split, part in rows.items()}, names)
+    return rows
+
+
 def subsample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
     """Return `size` rows of a frame (at least one per class), each class keeping its share."""
+    if isinstance(frame["label"].iloc[0], tuple):  # several labels a row: each label keeps its share
+        names = sorted(set(label_items(frame["label"])))
+        matrix = multilabel.multi_hot(list(frame["label"]), names)
+        kept = multilabel.iterative_split(matrix, [size, len(frame) - size], seed)[0]
+        return frame.iloc[kept].reset_index(drop=True)
     size = max(size, frame["label"].nunique())
     kept, _ = train_test_split(np.arange(len(frame)), train_size=size, stratify=frame["label"], random_state=seed)
     return frame.iloc[np.sort(kept)].reset_index(drop=True)
@@ -282,9 +363,18 @@ def normalise_text(text: str) -> str:
     return " ".join(text.lower().split())
 
 
+def row_keys(frame: pd.DataFrame) -> pd.Series:
+    """Return each row's duplicate key: its normalised text; for a pair, the same key in either order."""
+    if "text_pair" not in frame.columns:
+        return frame["text"].map(normalise_text)
+    keys = ["\x1f".join(pair_key(first, second)) for first, second in zip(frame["text"], frame["text_pair"],
+                                                                          strict=True)]
+    return pd.Series(keys, index=frame.index, dtype=object)
+
+
 def duplicate_report(frames: dict[str, pd.DataFrame]) -> pd.DataFrame:
-    """Return a table: per split, rows, duplicate texts within it, and texts it shares with each earlier split."""
-    keys = {split: frames[split]["text"].map(normalise_text) for split in frames}
+    """Return a table: per split, rows, duplicate texts (or pairs) within it, and those shared with earlier splits."""
+    keys = {split: row_keys(frames[split]) for split in frames}
     rows = []
     for i, split in enumerate(frames):
         row = {"split": split, "rows": len(keys[split]), "duplicates within": int(keys[split].duplicated().sum())}
@@ -299,7 +389,7 @@ def drop_duplicates_and_leaks(frames: dict[str, pd.DataFrame], report: LoadRepor
     seen: set[str] = set()
     result = {}
     for split, frame in frames.items():
-        keys = frame["text"].map(normalise_text)
+        keys = row_keys(frame)
         within = keys.duplicated()
         leaked = ~within & keys.isin(seen)
         report.count(report.dropped, f"{split}: {WITHIN}", within.sum())
@@ -319,18 +409,23 @@ def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: 
     if extra:  # e.g. IMDB's unlabelled "unsupervised" split: not part of a supervised course, but never dropped unsaid
         rows = sum(len(source_frames[s]) for s in extra)
         report.notes.append(f"left out splits {extra} ({rows} rows): only train, validation and test are used")
-    cleaned = {split: clean_frame(frame, cfg.text_column, cfg.label_column, report, split=split)
+    multi = is_multi_label(source_frames, cfg)
+    cleaned = {split: clean_for(frame, cfg, report, split=split, multi=multi)
                for split, frame in source_frames.items() if split not in extra}
-    cleaned = merge_variants(cleaned, report, cfg.merge_label_variants)
+    if not multi:  # several labels a row: multilabel.encode already refused what merging would hide
+        cleaned = merge_variants(cleaned, report, cfg.merge_label_variants)
     warnings = (conflicting_labels(cleaned), numeric_texts(cleaned, cfg.text_column))
     report.warnings += [warning for warning in warnings if warning]
     train = cleaned.pop("all") if "all" in cleaned else cleaned.pop("train")
     shares = {"validation": cfg.validation_size, "test": cfg.test_size}
     held_out = {split: share for split, share in shares.items() if split not in cleaned}
     if held_out:
-        rows = stratified_split(train["label"].to_numpy(), held_out, cfg.seed)
-        made = " and ".join(held_out)
-        report.notes.append(f"made {made} by a stratified split of the training rows (seed {cfg.seed})")
+        if multi:
+            rows = multilabel_split(train["label"], held_out, cfg.seed)
+            how = "an iterative split keeping every label in every split"
+        else:
+            rows, how = stratified_split(train["label"].to_numpy(), held_out, cfg.seed), "a stratified split"
+        report.notes.append(f"made {' and '.join(held_out)} by {how} of the training rows (seed {cfg.seed})")
         cleaned.update({split: train.iloc[rows[split]].reset_index(drop=True) for split in held_out})
         train = train.iloc[rows["train"]].reset_index(drop=True)
     frames = {"train": train, "validation": cleaned["validation"], "test": cleaned["test"]}
@@ -339,46 +434,78 @@ def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: 
 
 def check_unseen_labels(frames: dict[str, pd.DataFrame]) -> None:
     """Raise DataError when validation or test hold a label that training never shows."""
-    train_labels = set(frames["train"]["label"])
+    train_labels = set(label_items(frames["train"]["label"]))
     for split in ("validation", "test"):
-        unseen = Counter(label for label in frames[split]["label"] if label not in train_labels)
+        unseen = Counter(label for label in label_items(frames[split]["label"]) if label not in train_labels)
         if unseen:
             shown = short_list(f"{clip(label)!r}: {n}" for label, n in unseen.most_common())
             raise DataError(
                 f"The {split} split has {plural(len(unseen), 'label')} that the training split never shows "
                 f"(label: rows): "
                 f"{shown}. The model cannot learn them: add training examples of these classes, or remove those "
-                f"rows.{swapped_hint(frames['train']['label'].to_numpy())}"
+                f"rows.{swapped_hint(np.asarray(label_items(frames['train']['label'])))}"
             )
 
 
 def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]) -> DatasetDict:
-    """Return a datasets.DatasetDict with a string `text` and a ClassLabel `label` in every split."""
+    """Return a datasets.DatasetDict with a string `text` (and `text_pair` for pairs) and a ClassLabel `label` in every
+    split; rows of several labels (tuples) get `label` as a list of ClassLabel ids and `labels`, their multi-hot float
+    vector in label_names' order (what BCEWithLogitsLoss compares the logits with)."""
     import datasets
 
-    features = datasets.Features({"text": datasets.Value("string"), "label": datasets.ClassLabel(names=label_names)})
-    return datasets.DatasetDict({  # the ClassLabel feature encodes each label name as its id
-        split: datasets.Dataset.from_dict({"text": frame["text"].tolist(), "label": frame["label"].tolist()},
-                                          features=features)
-        for split, frame in frames.items()
-    })
+    multi = any(isinstance(value, tuple) for frame in frames.values() for value in frame["label"])
+    pairs = any("text_pair" in frame.columns for frame in frames.values())
+    texts = ["text", "text_pair"] if pairs else ["text"]
+    fields = {column: datasets.Value("string") for column in texts}
+    label = datasets.ClassLabel(names=label_names)  # encodes each label name as its id
+    fields["label"] = datasets.List(label) if multi else label
+    if multi:
+        fields["labels"] = datasets.List(datasets.Value("float32"))
+
+    def columns(frame: pd.DataFrame) -> dict[str, list]:
+        found = {column: frame[column].tolist() for column in texts}
+        if not multi:
+            return {**found, "label": frame["label"].tolist()}
+        rows = [list(value) for value in frame["label"]]
+        return {**found, "label": rows, "labels": multilabel.multi_hot(rows, label_names).tolist()}
+
+    return datasets.DatasetDict({split: datasets.Dataset.from_dict(columns(frame), features=datasets.Features(fields))
+                                 for split, frame in frames.items()})
 
 
 def aligned(splits: DatasetDict, names: list[str]) -> DatasetDict:
     """Return the splits with label ids in the order of `names` (a model's id2label), each row keeping its label."""
-    present = {name for split in splits.values() for name in split.features["label"].int2str(split["label"])}
+    frames = {split: named_rows(table) for split, table in splits.items()}
+    present = {name for frame in frames.values() for name in label_items(frame["label"])}
     unknown = sorted(present - set(names))
     if unknown:
         raise DataError(f"The data has {plural(len(unknown), 'label')} the model was not trained on: "
                         f"{short_list(map(repr, unknown))}; it knows {short_list(map(repr, names), 10)}.")
     if label_names(splits) == list(names):
         return splits
-    if len({name.lower() for name in names}) == len(names):
+    if task_of(splits) != MULTI_LABEL and len({name.lower() for name in names}) == len(names):
         return splits.align_labels_with_mapping({name: i for i, name in enumerate(names)}, "label")
-    # align_labels_with_mapping lower-cases names, which would join labels kept apart by case ('Spam', 'spam').
-    frames = {split: pd.DataFrame({"text": table["text"], "label": table.features["label"].int2str(table["label"])})
-              for split, table in splits.items()}
+    # align_labels_with_mapping lower-cases names, which would join labels kept apart by case ('Spam', 'spam'), and
+    # knows nothing of a multi-hot column: both are rebuilt from the label names.
     return to_dataset_dict(frames, list(names))
+
+
+def named_rows(table) -> pd.DataFrame:
+    """Return a split's rows as a frame whose labels are names (tuples of names for several labels a row)."""
+    feature = table.features["label"]
+    if isinstance(feature, datasets_list()):
+        labels = [tuple(feature.feature.int2str(ids)) for ids in table["label"]]
+    else:
+        labels = feature.int2str(table["label"])
+    texts = {column: table[column] for column in ("text", "text_pair") if column in table.column_names}
+    return pd.DataFrame({**texts, "label": labels}, dtype=object)
+
+
+def datasets_list() -> type:
+    """Return datasets' List feature type (imported only when splits exist)."""
+    import datasets
+
+    return datasets.List
 
 
 def prepare_splits(raw: DatasetDict | dict[str, pd.DataFrame], cfg: Config) -> tuple[DatasetDict, LoadReport]:
@@ -392,31 +519,56 @@ def prepare_splits(raw: DatasetDict | dict[str, pd.DataFrame], cfg: Config) -> t
         report.notes.append(f"kept {len(frames['train'])} training rows, stratified (max_train_examples)")
     check_unseen_labels(frames)
     source_names = next(iter(source_frames.values())).attrs.get("class_names", {}).get(cfg.label_column)
-    names = label_names_for(frames["train"]["label"], source_names)
+    names = label_names_for(pd.Series(label_items(frames["train"]["label"])), source_names)
     report.split_sizes = {split: len(frame) for split, frame in frames.items()}
     return to_dataset_dict(frames, names), report
 
 
 def load_splits(cfg: Config, encoding: str = "utf-8") -> tuple[DatasetDict, LoadReport]:
     """Return (splits, LoadReport) for cfg.dataset (a file, folder or Hub id), read, cleaned, encoded and split."""
-    return prepare_splits(read_source(cfg.dataset, encoding), cfg)
+    return prepare_splits(read_source(cfg.dataset, encoding, config=cfg.dataset_config), cfg)
 
 
 def label_names(splits: DatasetDict) -> list[str]:
-    """Return the class names of a DatasetDict, in label-id order."""
-    return list(splits["train"].features["label"].names)
+    """Return the class names of a DatasetDict, in label-id order (a multi-label split's too)."""
+    feature = splits["train"].features["label"]
+    return list(getattr(feature, "feature", feature).names)
+
+
+def task_of(splits: DatasetDict) -> str:
+    """Return the task the splits hold: MULTI_LABEL (a multi-hot `labels` column), PAIRS (`text_pair`), else
+    SINGLE_LABEL."""
+    columns = splits["train"].column_names
+    return MULTI_LABEL if "labels" in columns else PAIRS if "text_pair" in columns else SINGLE_LABEL
+
+
+def task_line(splits: DatasetDict, cfg: Config) -> str:
+    """Return the task in words: 'multi-label (5 labels, separator ';')', 'pairs (columns a, b; 2 labels)'."""
+    task, n = task_of(splits), plural(len(label_names(splits)), "label")
+    if task == MULTI_LABEL:
+        how = (f"separator {cfg.label_separator!r}" if cfg.label_separator
+               else f"lists in the column {cfg.label_column!r}")
+        return f"{task} ({n}, {how})"
+    if task == PAIRS:
+        return f"{task} (columns {cfg.text_column!r} and {cfg.text_pair_column!r}; {n})"
+    return f"{task} ({n})"
 
 
 def class_counts(splits: DatasetDict) -> pd.DataFrame:
-    """Return a table of examples per class (rows) and split (columns)."""
+    """Return a table of examples per class (rows) and split (columns); a multi-label row counts once per label."""
     names = label_names(splits)
-    return pd.DataFrame({
-        split: np.bincount(splits[split]["label"], minlength=len(names)) for split in splits
-    }, index=pd.Index(names, name="label"))
+
+    def counts(split: str) -> np.ndarray:
+        if "labels" in splits[split].column_names:
+            return np.asarray(splits[split]["labels"], dtype=float).reshape(-1, len(names)).sum(axis=0).astype(int)
+        return np.bincount(splits[split]["label"], minlength=len(names))
+
+    return pd.DataFrame({split: counts(split) for split in splits}, index=pd.Index(names, name="label"))
 
 
 def examples(splits: DatasetDict, split: str = "train", n: int = 5, seed: int = 0) -> pd.DataFrame:
     """Return n random examples of a split with their label names."""
     table = splits[split].shuffle(seed=seed).select(range(min(n, len(splits[split]))))
     names = label_names(splits)
-    return pd.DataFrame({"text": table["text"], "label": [names[i] for i in table["label"]]})
+    labels = [", ".join(names[i] for i in ids) if isinstance(ids, list) else names[ids] for ids in table["label"]]
+    return pd.DataFrame({"text": table["text"], "label": labels})

@@ -52,16 +52,28 @@ def highlighted(attributions) -> list[tuple[str, float | None]]:
 
 
 def confidence_line(result: dict) -> str:
-    """Return the one-line answer shown above the bars, e.g. '**refund**, 64.9% confident'."""
-    return f"**{result['label']}**, {result['score']:.1%} confident"
+    """Return the one-line answer shown above the bars, e.g. '**refund**, 64.9% confident'; for a multi-label model,
+    every label above its threshold, e.g. '**refund** (81.0%), **delivery** (64.2%): each above its threshold'."""
+    if "labels" not in result:
+        return f"**{result['label']}**, {result['score']:.1%} confident"
+    if not result["labels"]:
+        top = max(result["scores"], key=result["scores"].get)
+        return f"No label reaches its threshold; the likeliest is **{top}** ({result['scores'][top]:.1%})."
+    found = ", ".join(f"**{name}** ({result['scores'][name]:.1%})" for name in result["labels"])
+    return f"{found}: {'each' if len(result['labels']) > 1 else 'it is'} above its threshold"
 
 
-def classify(predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50):
-    """Return what the app shows for a text: (every class's score, highlighted words, message); on a text that cannot
-    be classified, (None, None, the message)."""
-    problem = check_text(text, max_chars)
+def classify(predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50, *,
+             second: str | None = None, pairs: bool = False):
+    """Return what the app shows for a text (or, with pairs, the pair text and second): (every class's score,
+    highlighted words, message); on a text that cannot be classified, (None, None, the message). A pair gets no word
+    attributions: they explain one text."""
+    problem = check_text(text, max_chars) or (check_text(second, max_chars) if pairs else None)
     if problem:
         return None, None, problem
+    if pairs:
+        result = predictor.predict([(text, second)])[0]
+        return result["scores"], None, confidence_line(result)
     result = predictor.predict([text])[0]
     attributions = word_attributions(predictor, text, n_steps=n_steps)
     note = " The text was cut at the model's max_length; the words past it count for nothing." \
@@ -70,9 +82,10 @@ def classify(predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_
 
 
 def build_app(predictor, examples: list[str] | None = None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50,
-              title: str = "Which class is this text?"):
-    """Return a gradio.Blocks app over a Predictor: text box, label and confidence, every class's score as bars,
-    word attributions as highlighted text, and `examples` (say, a few texts of the test split) to click."""
+              title: str = "Which class is this text?", *, pairs: bool = False):
+    """Return a gradio.Blocks app over a Predictor: text box, label and confidence (a multi-label model: every label
+    above its threshold), every class's score as bars, word attributions as highlighted text, and `examples` (say, a
+    few texts of the test split) to click; pairs=True: two text boxes and no attributions."""
     gr = require("gradio", "The demo")
     require("captum.attr", "The demo's word attributions")
     if max_chars < 1:
@@ -81,18 +94,26 @@ def build_app(predictor, examples: list[str] | None = None, max_chars: int = DEF
     shown = [text for text in (examples or []) if isinstance(text, str) and text.strip()][:MAX_EXAMPLES]
     shown = [text[:max_chars] for text in shown]
 
-    def answer(text: str | None):
-        scores, words, message = classify(predictor, text, max_chars, n_steps)
+    def answer(text: str | None, second: str | None = None):
+        scores, words, message = classify(predictor, text, max_chars, n_steps, second=second, pairs=pairs)
         if scores is None:
             gr.Warning(message)
         return scores, words, message
 
+    sorts = ("gives a text every label that fits, of" if getattr(predictor, "multi_label", False)
+             else "sorts a pair of texts into one of" if pairs else "sorts a text into one of")
     with gr.Blocks(title=title, analytics_enabled=False) as app:
-        gr.Markdown(f"## {title}\nThe model sorts a text into one of: {', '.join(names)}. "
+        gr.Markdown(f"## {title}\nThe model {sorts}: {', '.join(names)}. "
                     f"Type up to {max_chars:,} characters and press Classify.")
         with gr.Row():
             with gr.Column():
-                text = gr.Textbox(label="Text", lines=4, placeholder="Type a sentence", elem_id="demo-text")
+                text = gr.Textbox(label="First text" if pairs else "Text", lines=4, placeholder="Type a sentence",
+                                  elem_id="demo-text")
+                inputs = [text]
+                if pairs:
+                    inputs.append(gr.Textbox(label="Second text", lines=4, placeholder="Type the second text",
+                                             elem_id="demo-second"))
+                    shown = []  # the run's examples are first texts only
                 button = gr.Button("Classify", variant="primary", elem_id="demo-classify")
                 if shown:
                     gr.Examples(examples=[[example] for example in shown], inputs=[text], cache_examples=False,
@@ -102,7 +123,7 @@ def build_app(predictor, examples: list[str] | None = None, max_chars: int = DEF
                 scores = gr.Label(label="Every class's score", num_top_classes=len(names), elem_id="demo-scores")
                 words = gr.HighlightedText(label="Why: red words push toward the label, purple words pull away",
                                            show_legend=True, combine_adjacent=False, elem_id="demo-words")
-        gr.on(triggers=[button.click, text.submit], fn=answer, inputs=[text], outputs=[scores, words, message],
+        gr.on(triggers=[button.click, text.submit], fn=answer, inputs=inputs, outputs=[scores, words, message],
               api_name="classify")
     app.queue(default_concurrency_limit=1)  # one model on one machine: texts take turns
     return app

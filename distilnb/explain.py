@@ -145,7 +145,9 @@ def word_attributions(predictor, text: str, target: int | str | None = None, n_s
     frame = merge_to_words(text, encoding.word_ids(0), encoding["offset_mapping"][0].tolist(), per_token)
     frame.attrs.update({
         "text": text, "target": names[index], "target_index": index, "predicted": names[int(at_text.argmax())],
-        "probability": float(torch.softmax(at_text, dim=-1)[index]),
+        # a multi-label model scores each label on its own: the target's sigmoid, not a share of a softmax
+        "probability": float(torch.sigmoid(at_text[index]) if getattr(predictor, "multi_label", False)
+                             else torch.softmax(at_text, dim=-1)[index]),
         "logit": logit, "baseline_logit": baseline_logit,
         "completeness_error": abs(float(per_token.sum()) - (logit - baseline_logit)),
         "delta": float(delta.reshape(-1)[0]),

@@ -10,11 +10,15 @@ import pandas as pd
 from scipy.special import softmax
 from sklearn import metrics as skm
 
+from distilnb import multilabel
 from distilnb.data import label_names as data_label_names
+from distilnb.data import task_of
 from distilnb.errors import DataError
 
 SUMMARY_METRICS = ("accuracy", "f1_macro", "f1_weighted")
 EVALUATION_MODULES = Path(__file__).resolve().parent / "assets" / "metrics"  # loadable by evaluate.load(path)
+MULTI_LABEL_METRICS = ("f1_micro", "f1_macro", "f1_samples", "subset_accuracy", "hamming_loss")
+TRAINING_THRESHOLD = 0.5  # a multi-label model's decision rule while it trains; thresholds are tuned after
 
 
 def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
@@ -36,21 +40,42 @@ def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
     return result
 
 
-def trainer_metrics(label_names: list[str]):
-    """Return a compute_metrics function for the Trainer: it scores predictions against the label_ids they came with."""
+def trainer_metrics(label_names: list[str], multi_label: bool = False):
+    """Return a compute_metrics function for the Trainer: it scores predictions against the label_ids they came with.
+
+    multi_label: micro, macro and samples F1 of the sigmoid scores at TRAINING_THRESHOLD (0.5), since the tuned
+    thresholds come from the finished model's validation scores.
+    """
 
     def compute(eval_prediction) -> dict:
         # label_ids travel with their predictions, so this holds even when evaluation batches are length-grouped.
         logits, labels = eval_prediction.predictions, eval_prediction.label_ids
+        if multi_label:
+            predicted = multilabel.apply_thresholds(multilabel.sigmoid(logits), TRAINING_THRESHOLD)
+            scores = multilabel.scores(labels, predicted)
+            return {name: scores[name] for name in ("f1_micro", "f1_macro", "f1_samples")}
         scores = classification_metrics(labels, np.argmax(logits, axis=-1), label_names)
         return {name: scores[name] for name in SUMMARY_METRICS}
 
     return compute
 
 
+def multilabel_metrics(y_true: np.ndarray, probabilities: np.ndarray, label_names: list[str],
+                       thresholds: float | np.ndarray) -> dict:
+    """Return multilabel.scores at the thresholds, with the row count, the thresholds and per-label scores."""
+    predicted = multilabel.apply_thresholds(probabilities, thresholds)
+    report = multilabel.per_label_report(y_true, predicted, label_names)
+    per_label = {name: {"precision": float(row["precision"]), "recall": float(row["recall"]), "f1": float(row["f1"]),
+                        "support": int(row["support"])} for name, row in report.loc[label_names].iterrows()}
+    limits = np.broadcast_to(np.asarray(thresholds, dtype=float), (len(label_names),))
+    return {**multilabel.scores(y_true, predicted), "examples": len(y_true),
+            "thresholds": dict(zip(label_names, map(float, limits), strict=True)), "per_label": per_label}
+
+
 def summary_row(scores: dict) -> dict:
-    """Return the metrics shown in comparison tables: accuracy, macro-F1 and weighted F1."""
-    return {name: scores[name] for name in SUMMARY_METRICS}
+    """Return the metrics shown in comparison tables: accuracy, macro-F1 and weighted F1 (for several labels a text:
+    micro, macro and samples F1, subset accuracy and Hamming loss)."""
+    return {name: scores[name] for name in (MULTI_LABEL_METRICS if "f1_samples" in scores else SUMMARY_METRICS)}
 
 
 def comparison_table(results: dict[str, dict]) -> pd.DataFrame:
@@ -183,12 +208,48 @@ class Evaluation:
     label_names: list[str]
 
 
+def multilabel_in_model_order(matrix, data_label_names: list[str], model_label_names: list[str]) -> np.ndarray:
+    """Return a multi-hot matrix with its columns in the model's label order; refuse labels the model lacks."""
+    unknown = sorted(set(data_label_names) - set(model_label_names))
+    if unknown:
+        raise DataError(f"The data has labels the model was not trained on: {unknown}; the model knows "
+                        f"{model_label_names}.")
+    matrix = np.asarray(matrix, dtype=float).reshape(-1, len(data_label_names))
+    columns = [data_label_names.index(name) if name in data_label_names else None for name in model_label_names]
+    return np.stack([matrix[:, j] if j is not None else np.zeros(len(matrix)) for j in columns], axis=1).astype(int)
+
+
+def evaluate_multilabel(predictor, splits, split: str) -> Evaluation:
+    """Return the Evaluation of a multi-label model: sigmoid scores at its thresholds (predictor.thresholds)."""
+    names = predictor.label_names
+    labels = multilabel_in_model_order(splits[split]["labels"], data_label_names(splits), names)
+    inputs = model_inputs(splits[split])
+    logits = predictor.logits(inputs)
+    probabilities = multilabel.sigmoid(logits)
+    thresholds = predictor.decision_thresholds() if hasattr(predictor, "decision_thresholds") else TRAINING_THRESHOLD
+    scores = multilabel_metrics(labels, probabilities, names, thresholds)
+    predicted = multilabel.apply_thresholds(probabilities, thresholds)
+    examples = pd.DataFrame({"text": splits[split]["text"], "true": multilabel.decode(labels, names),
+                             "predicted": multilabel.decode(predicted, names)})
+    return Evaluation(scores, examples, logits, labels, names)
+
+
+def model_inputs(table) -> list:
+    """Return a split's inputs as a Predictor takes them: texts, or (first, second) pairs."""
+    if "text_pair" in table.column_names:
+        return list(zip(table["text"], table["text_pair"], strict=True))
+    return list(table["text"])
+
+
 def evaluate_split(predictor, splits, split: str = "test") -> Evaluation:
-    """Return the Evaluation on one split of any object with .logits(texts) and .label_names, in the split's order."""
+    """Return the Evaluation on one split of any object with .logits(inputs) and .label_names, in the split's order;
+    a multi-label split is scored at the predictor's thresholds."""
+    if task_of(splits) == "multi-label":
+        return evaluate_multilabel(predictor, splits, split)
     names = predictor.label_names
     labels = labels_in_model_order(splits[split]["label"], data_label_names(splits), names)
     texts = splits[split]["text"]
-    logits = predictor.logits(texts)
+    logits = predictor.logits(model_inputs(splits[split]))
     scores = classification_metrics(labels, logits.argmax(axis=-1), names)
     return Evaluation(scores, prediction_frame(texts, labels, logits, names), logits, labels, names)
 
@@ -206,7 +267,13 @@ def score_table(rows: dict[str, dict]) -> str:
 
 
 def report_table(scores: dict) -> str:
-    """Return the classification report with an accuracy row, every figure with three decimals."""
+    """Return the classification report with an accuracy row, every figure with three decimals (for several labels
+    a text: a row per label with its threshold, then the multi-label scores)."""
+    if "per_label" in scores:
+        frame = pd.DataFrame(scores["per_label"]).T.assign(threshold=pd.Series(scores["thresholds"]))
+        overall = pd.DataFrame({"f1": [scores[name] for name in MULTI_LABEL_METRICS]}, index=MULTI_LABEL_METRICS)
+        table = pd.concat([frame.assign(support=frame["support"].astype(int).astype(str)), overall])
+        return table.to_string(float_format="{:.3f}".format, na_rep="")
     frame = report_frame(scores)
     accuracy = pd.DataFrame({"f1": [scores["accuracy"]], "support": [scores["examples"]]}, index=["accuracy"])
     frame = pd.concat([frame.iloc[:-2], accuracy, frame.iloc[-2:]])

@@ -105,6 +105,12 @@ def label_names_of(model_or_config: PreTrainedModel | PretrainedConfig) -> list[
     return [config.id2label[i] for i in range(config.num_labels)]
 
 
+def is_multi_label(model_or_config: PreTrainedModel | PretrainedConfig) -> bool:
+    """Return True for a classifier of several labels a text (problem_type multi_label_classification)."""
+    config = getattr(model_or_config, "config", model_or_config)
+    return getattr(config, "problem_type", None) == MULTI_LABEL_PROBLEM
+
+
 def is_fine_tuned_classifier(config: PretrainedConfig) -> bool:
     """Return True for a sequence classifier whose labels have names (not an untrained head's LABEL_0, LABEL_1...)."""
     classifier = any(name.endswith("ForSequenceClassification") for name in (config.architectures or []))
@@ -126,8 +132,13 @@ def check_labels(model: str, config: PretrainedConfig, label_names: list[str]) -
                      "Fine-tune from its base encoder (for example distilbert-base-uncased) instead.")
 
 
-def load_classifier(model: str | Path, label_names: list[str] | None = None) -> PreTrainedModel:
-    """Return a sequence classifier (safetensors only); with label_names, its head sized and named for them."""
+MULTI_LABEL_PROBLEM = "multi_label_classification"  # transformers' name: sigmoid per label, BCEWithLogitsLoss
+
+
+def load_classifier(model: str | Path, label_names: list[str] | None = None, *,
+                    multi_label: bool = False) -> PreTrainedModel:
+    """Return a sequence classifier (safetensors only); with label_names, its head sized and named for them;
+    multi_label: the head trained with BCEWithLogitsLoss on multi-hot float labels (saved in its config.json)."""
     from transformers import AutoConfig, AutoModelForSequenceClassification
 
     model = str(model)
@@ -139,6 +150,8 @@ def load_classifier(model: str | Path, label_names: list[str] | None = None) -> 
         # check_labels refused a trained head for other labels; an untrained one of another size is replaced.
         options.update(num_labels=len(label_names), id2label=dict(enumerate(label_names)),
                        label2id={name: i for i, name in enumerate(label_names)}, ignore_mismatched_sizes=True)
+        if multi_label:
+            options["problem_type"] = MULTI_LABEL_PROBLEM
     return from_hub(f"the model {model!r}",
                     lambda: AutoModelForSequenceClassification.from_pretrained(model, **options))
 
@@ -165,8 +178,8 @@ def cls_vector(output: ModelOutput) -> torch.Tensor:
 
 @torch.inference_mode()
 def batched_forward(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, input_ids: Sequence[Sequence[int]],
-                    batch_size: int = 64, *, pick: Callable = logits_of,
-                    progress: bool | str | None = None) -> np.ndarray:
+                    batch_size: int = 64, *, pick: Callable = logits_of, progress: bool | str | None = None,
+                    token_type_ids: Sequence[Sequence[int]] | None = None) -> np.ndarray:
     """Return pick(model(batch)) for each token-id list, run in batches of similar length, rows in input order.
 
     progress: True a bar, False nothing, "lines" a plain line on stderr per tenth of the work (a log file holds
@@ -181,7 +194,10 @@ def batched_forward(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
     rows_out: np.ndarray | None = None
     for done, start in enumerate(tqdm(starts, desc="Predicting", unit="batch", disable=not show), start=1):
         rows = order[start:start + batch_size]
-        batch = tokenizer.pad({"input_ids": [list(input_ids[i]) for i in rows]}, return_tensors="pt")
+        features = {"input_ids": [list(input_ids[i]) for i in rows]}
+        if token_type_ids is not None:  # a pair's segments (0 for the first text, 1 for the second)
+            features["token_type_ids"] = [list(token_type_ids[i]) for i in rows]
+        batch = tokenizer.pad(features, return_tensors="pt")
         values = pick(model(**{k: v.to(target) for k, v in batch.items()})).float().cpu().numpy()
         if rows_out is None:
             rows_out = np.zeros((len(input_ids), *values.shape[1:]), dtype=np.float32)

@@ -181,3 +181,23 @@ def save_figure(figure: Figure, folder: Path, name: str) -> Path:
     path = folder / f"{name}.png"
     figure.savefig(path, dpi=110)
     return path
+
+
+def label_cooccurrence(table: pd.DataFrame, cardinality: float | None = None) -> Figure:
+    """Return a heatmap of how many texts carry each pair of labels (the diagonal: texts with that label)."""
+    figure, axes = _figure(5.6, 4.6)
+    sns.heatmap(table, annot=True, fmt="d", cmap="Blues", cbar=False, square=True, ax=axes)
+    title = "Label co-occurrence (texts)"
+    axes.set_title(title if cardinality is None else f"{title}, {cardinality:.2f} labels per text")
+    return figure
+
+
+def per_label_f1_by_threshold(f1_by_rule: pd.DataFrame) -> Figure:
+    """Return grouped bars of each label's F1 (rows) under each threshold rule (columns: 0.5, global, per label)."""
+    figure, axes = _figure()
+    f1_by_rule.plot.bar(ax=axes, rot=0)
+    axes.set_ylim(0, 1.2)  # room above the bars for the legend
+    axes.set_ylabel("F1")
+    axes.legend(loc="upper center", ncols=len(f1_by_rule.columns), frameon=False)
+    axes.set_title("Per-label F1 by threshold rule")
+    return figure

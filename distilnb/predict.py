@@ -1,5 +1,8 @@
 """Stage 05: a predictor over a saved model folder: labels, confidences, every class's score, in the caller's order.
 
+A multi-label model returns every label whose sigmoid score reaches its threshold (saved beside it, tuned on
+validation; 0.5 without); a pair model takes (first, second) tuples.
+
 Predictor.quantized() gives an int8 copy for the CPU, run by ONNX Runtime.
 """
 
@@ -7,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import inspect
 import json
 import logging
 import tempfile
@@ -19,8 +23,11 @@ import torch
 from scipy.special import softmax
 
 from distilnb.errors import DataError, DataTypeError
-from distilnb.models import batched_forward, device, label_names_of, load_classifier, load_tokenizer
-from distilnb.runs import CONFIG_FILE
+from distilnb.models import batched_forward, device, is_multi_label, label_names_of, load_classifier, load_tokenizer
+from distilnb.multilabel import sigmoid
+from distilnb.runs import CONFIG_FILE, saved_thresholds
+
+DEFAULT_THRESHOLD = 0.5  # a multi-label model's rule when no tuned thresholds were saved beside it
 
 
 def check_texts(texts: Sequence[str]) -> list[str]:
@@ -38,6 +45,25 @@ def check_texts(texts: Sequence[str]) -> list[str]:
         raise DataError(f"Texts {empty[:10]}{more} are empty or white space: there is nothing to classify. "
                         "Remove them.")
     return texts
+
+
+def is_pair(item: object) -> bool:
+    """Return True for a (first, second) pair of texts given as a tuple or list of two."""
+    return isinstance(item, (tuple, list)) and len(item) == 2
+
+
+def check_inputs(inputs: Sequence) -> tuple[list[str], list[str] | None]:
+    """Return (texts, None) for texts, or (first texts, second texts) for (first, second) pairs; raise for a mix."""
+    if isinstance(inputs, str):
+        return check_texts(inputs), None
+    inputs = list(inputs)
+    paired = [is_pair(item) for item in inputs]
+    if not any(paired):
+        return check_texts(inputs), None
+    if not all(paired):
+        raise DataTypeError(f"The inputs mix texts and (first, second) pairs (input {paired.index(not paired[0])} "
+                            "differs from input 0): pass only texts or only pairs.")
+    return check_texts([a for a, _ in inputs]), check_texts([b for _, b in inputs])
 
 
 def trained_max_length(model: str) -> int | None:
@@ -58,68 +84,103 @@ class Predictor:
         # texts are scored whole in windows (so metrics.evaluate_split, which calls logits(texts), can chunk too).
         self.progress: bool | str | None = None
         self.chunk = False
+        self.multi_label = is_multi_label(model)
+        self.thresholds: np.ndarray | None = None  # per label, in label order; None: DEFAULT_THRESHOLD
 
     @classmethod
     def from_folder(cls, model: str | Path, max_length: int | None = None, batch_size: int = 64,
                     on: str | None = None) -> Predictor:
         """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU if any."""
         network = load_classifier(model)
-        return cls(network.to(on or device()), load_tokenizer(model), max_length or trained_max_length(str(model)),
-                   batch_size)
+        predictor = cls(network.to(on or device()), load_tokenizer(model),
+                        max_length or trained_max_length(str(model)), batch_size)
+        saved = saved_thresholds(model) if predictor.multi_label else None
+        if saved:
+            predictor.thresholds = np.asarray([saved[name] for name in predictor.label_names], dtype=float)
+        return predictor
+
+    def decision_thresholds(self) -> np.ndarray:
+        """Return each label's threshold (a multi-label model's decision rule), in label order."""
+        if self.thresholds is not None:
+            return self.thresholds
+        return np.full(len(self.label_names), DEFAULT_THRESHOLD)
+
+    def activation(self, logits: np.ndarray) -> np.ndarray:
+        """Return scores from logits: a sigmoid per label for a multi-label model, else a softmax over the classes."""
+        return sigmoid(logits).astype(np.float32) if self.multi_label else softmax(logits, axis=-1)
+
+    def encode(self, inputs: Sequence, **options) -> dict:
+        """Return the tokenizer's encoding of texts, or of pairs as tokenizer(first, second) (separator between)."""
+        texts, seconds = check_inputs(inputs)
+        if not texts:
+            return {"input_ids": []}
+        return self.tokenizer(texts, seconds, truncation=True, max_length=self.max_length, **options)
 
     @property
     def label_names(self) -> list[str]:
         """Return the class names in the model's label-id order."""
         return label_names_of(self.model)
 
-    def _run(self, encoded: list[list[int]], progress: bool | str | None) -> np.ndarray:
+    def _run(self, encoded: list[list[int]], progress: bool | str | None,
+             token_type_ids: list[list[int]] | None = None) -> np.ndarray:
         """Return logits for token-id lists, computed in batches of similar length and put back in input order."""
         progress = self.progress if progress is None else progress
-        return batched_forward(self.model, self.tokenizer, encoded, self.batch_size, progress=progress)
+        return batched_forward(self.model, self.tokenizer, encoded, self.batch_size, progress=progress,
+                               token_type_ids=token_type_ids)
 
-    def logits(self, texts: Sequence[str], progress: bool | str | None = None) -> np.ndarray:
-        """Return one row of logits per text (truncated to max_length; with self.chunk, the log of the windows' mean
-        probabilities, whose softmax is that mean), in the order given."""
+    def logits(self, texts: Sequence, progress: bool | str | None = None) -> np.ndarray:
+        """Return one row of logits per text or (first, second) pair (truncated to max_length; with self.chunk, the
+        logits whose softmax, or sigmoid, is the windows' mean probabilities), in the order given."""
         if self.chunk:
-            return np.log(np.clip(self.probabilities(texts, chunk=True, progress=progress), 1e-12, None))
-        texts = check_texts(texts)
-        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length)["input_ids"] if texts else []
-        return self._run(encoded, progress)
+            mean = np.clip(self.probabilities(texts, chunk=True, progress=progress), 1e-12, 1 - 1e-7)
+            return np.log(mean / (1 - mean)) if self.multi_label else np.log(mean)
+        encoded = self.encode(texts)
+        # Segment ids matter only for pairs: a single text's are all 0, the models' default.
+        segments = encoded.get("token_type_ids") if check_inputs(texts)[1] is not None else None
+        return self._run(encoded["input_ids"], progress, segments)
 
     def probabilities(self, texts: Sequence[str], chunk: bool | None = None, stride: int = 32,
                       progress: bool | str | None = None) -> np.ndarray:
         """Return class probabilities per text; chunk=True averages overlapping windows of long texts (None: as
         self.chunk says)."""
         if not (self.chunk if chunk is None else chunk):
-            return softmax(self.logits(texts, progress), axis=-1)
+            return self.activation(self.logits(texts, progress))
+        if check_inputs(texts)[1] is not None:
+            raise DataError("Pairs are scored truncated to max_length: chunking windows one text, not a pair. Leave "
+                            "chunk off.")
         texts = check_texts(texts)
         if not texts:
             return np.zeros((0, self.model.config.num_labels), dtype=np.float32)
         stride = min(stride, self.max_length // 2)  # the tokenizer needs room for new tokens in every window
         windows = self.tokenizer(texts, truncation=True, max_length=self.max_length, stride=stride,
                                  return_overflowing_tokens=True)
-        window_probabilities = softmax(self._run(windows["input_ids"], progress), axis=-1)
+        window_probabilities = self.activation(self._run(windows["input_ids"], progress))
         owner = np.asarray(windows["overflow_to_sample_mapping"])
         sums = np.zeros((len(texts), window_probabilities.shape[1]))
         np.add.at(sums, owner, window_probabilities)  # one pass, not one scan of every window per text
         return (sums / np.bincount(owner, minlength=len(texts))[:, None]).astype(np.float32)
 
-    def predict(self, texts: Sequence[str], top_k: int | None = None, chunk: bool | None = None,
+    def predict(self, texts: Sequence, top_k: int | None = None, chunk: bool | None = None,
                 progress: bool | str | None = None) -> list[dict]:
-        """Return, per text: label, score (its probability) and scores of every class; top_k keeps the k most likely."""
+        """Return, per text (or (first, second) pair): label, score (its probability) and scores of every class;
+        top_k keeps the k most likely in scores. A multi-label model returns `labels`, every label whose sigmoid
+        score reaches its threshold (most likely first; maybe none), and `scores` of every label."""
         if top_k is not None and top_k < 1:
             raise DataError(f"top_k must be at least 1 (or None for every class), got {top_k}.")
         probabilities = self.probabilities(texts, chunk=chunk, progress=progress)
-        names = self.label_names
+        names, limits = self.label_names, self.decision_thresholds()
         results = []
         for row in probabilities:
-            ranked = np.argsort(-row, kind="stable")[: top_k or len(names)]
-            results.append({"label": names[ranked[0]], "score": float(row[ranked[0]]),
-                            "scores": {names[i]: float(row[i]) for i in ranked}})
+            ranked = np.argsort(-row, kind="stable")
+            scores = {names[i]: float(row[i]) for i in ranked[: top_k or len(names)]}
+            if self.multi_label:
+                results.append({"labels": [names[i] for i in ranked if row[i] >= limits[i]], "scores": scores})
+            else:
+                results.append({"label": names[ranked[0]], "score": float(row[ranked[0]]), "scores": scores})
         return results
 
-    def predict_one(self, text: str, top_k: int | None = None, chunk: bool | None = None) -> dict:
-        """Return the prediction for a single text."""
+    def predict_one(self, text: str | tuple[str, str], top_k: int | None = None, chunk: bool | None = None) -> dict:
+        """Return the prediction for a single text (or pair)."""
         return self.predict([text], top_k=top_k, chunk=chunk)[0]
 
     def quantized(self) -> Predictor:
@@ -131,7 +192,7 @@ class Predictor:
             fp32 = export_onnx(self.model, Path(folder) / "model.onnx")
             network = OnnxClassifier(quantize_onnx(fp32, Path(folder) / "model.int8.onnx"), self.model.config)
         copy_ = Predictor(network, self.tokenizer, self.max_length, self.batch_size)
-        copy_.progress, copy_.chunk = self.progress, self.chunk
+        copy_.progress, copy_.chunk, copy_.thresholds = self.progress, self.chunk, self.thresholds
         return copy_
 
 
@@ -170,6 +231,8 @@ def export_onnx(model, path: Path) -> Path:
     model = model if model.device.type == "cpu" else copy.deepcopy(model).cpu()
     # Two distinct tensors, some padding: an input passed twice or a mask of ones could be traced as a special case.
     example = {"input_ids": torch.full((2, 8), 1000), "attention_mask": torch.tensor([[1] * 8, [1] * 4 + [0] * 4])}
+    if "token_type_ids" in inspect.signature(model.forward).parameters:  # BERT-like: a pair's segments, 0 then 1
+        example["token_type_ids"] = torch.tensor([[0] * 4 + [1] * 4, [0] * 2 + [1] * 2 + [0] * 4])
     batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=model.config.max_position_embeddings)
     program = torch.onnx.export(model.eval(), (), kwargs=example, dynamo=True, verbose=False, external_data=False,
                                 input_names=list(example), output_names=["logits"],
@@ -201,12 +264,20 @@ class OnnxClassifier(torch.nn.Module):
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
         self.config = config
+        self.segments = "token_type_ids" in {given.name for given in self.session.get_inputs()}
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
+                token_type_ids: torch.Tensor | None = None):
         """Return a SequenceClassifierOutput holding the logits of one padded batch."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
         inputs = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
+        if self.segments:  # a single text's segment ids are all 0, as the model's default
+            segments = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
+            inputs["token_type_ids"] = segments.numpy()
+        elif token_type_ids is not None and bool(token_type_ids.any()):
+            raise DataError("The int8 copy was exported without segment ids (token_type_ids), which these pairs need: "
+                            "score them with the Predictor itself, not its quantized() copy.")
         (logits,) = self.session.run(["logits"], inputs)
         return SequenceClassifierOutput(logits=torch.from_numpy(logits))
 

@@ -375,10 +375,12 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def read_source(source: str, encoding: str | None = None, **options: Any) -> dict[str, pd.DataFrame]:
+def read_source(source: str, encoding: str | None = None, *, config: str | None = None,
+                **options: Any) -> dict[str, pd.DataFrame]:
     """Return {split: DataFrame} from a file, a folder of split files, or a Hugging Face Hub dataset id.
 
     A single file gives {"all": frame}; with split_files (validation and/or test files) it is the training split.
+    config: a Hub dataset's config name (load_dataset("glue", "sst2")); files have none.
     """
     chosen = current_options(encoding, **options)
     path = resolve_path(source)
@@ -394,7 +396,7 @@ def read_source(source: str, encoding: str | None = None, **options: Any) -> dic
     if table_suffix(path) in TABLE_SUFFIXES or str(source).startswith((".", "/", "~")):
         raise NotFoundError(f"No file at {path.resolve()}: check the path, or give a Hub dataset id like "
                             "'dair-ai/emotion'.")
-    return read_hub_dataset(source)
+    return read_hub_dataset(source, config)
 
 
 def _as_kwargs(options: ReadOptions) -> dict[str, Any]:
@@ -403,11 +405,12 @@ def _as_kwargs(options: ReadOptions) -> dict[str, Any]:
             "format": options.format}
 
 
-def read_hub_dataset(dataset_id: str) -> dict[str, pd.DataFrame]:
-    """Return {split: DataFrame} of a Hub dataset, with ClassLabel names written out as strings."""
+def read_hub_dataset(dataset_id: str, config: str | None = None) -> dict[str, pd.DataFrame]:
+    """Return {split: DataFrame} of a Hub dataset (with its config name, if any), ClassLabel names written out."""
     import datasets
 
-    return dataset_frames(from_hub(f"the dataset {dataset_id!r}", lambda: datasets.load_dataset(dataset_id)))
+    named = f"the dataset {dataset_id!r}" + (f" (config {config!r})" if config else "")
+    return dataset_frames(from_hub(named, lambda: datasets.load_dataset(dataset_id, config)))
 
 
 def dataset_frames(loaded: DatasetDict) -> dict[str, pd.DataFrame]:
@@ -421,6 +424,10 @@ def dataset_frames(loaded: DatasetDict) -> dict[str, pd.DataFrame]:
             if isinstance(feature, datasets.ClassLabel):
                 frame[name] = [feature.names[i] if i is not None and i >= 0 else None for i in frame[name]]
                 frame.attrs.setdefault("class_names", {})[name] = list(feature.names)
+            elif isinstance(feature, datasets.List) and isinstance(feature.feature, datasets.ClassLabel):
+                # several labels a row (GoEmotions' `labels`): each list of ids written as its names
+                frame[name] = [[feature.feature.names[i] for i in ids] for ids in frame[name]]
+                frame.attrs.setdefault("class_names", {})[name] = list(feature.feature.names)
         frames[SPLIT_ALIASES.get(split, split)] = frame
     return frames
 

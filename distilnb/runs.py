@@ -16,16 +16,18 @@ from distilnb.config import Config, resolve_path
 from distilnb.data import LoadReport, load_splits, normalise_text
 from distilnb.errors import DistilnbError
 from distilnb.models import is_hub_id, label_names_of
+from distilnb.pairs import pair_key
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
     from transformers import TrainingArguments
 
-SOURCE_SETTINGS = ("dataset", "text_column", "label_column")
+SOURCE_SETTINGS = ("dataset", "text_column", "label_column", "text_pair_column", "label_separator", "dataset_config")
 SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "merge_label_variants",
                   "max_train_examples")
 TRAINED_ON = ("train", "validation")
 TRAINING_ROWS_FILE, CONFIG_FILE = "training_rows.json", "distilnb_config.json"
+THRESHOLDS_FILE = "thresholds.json"  # beside a multi-label model: each label's decision threshold, tuned on validation
 READING_FILE = "distilnb_reading.json"  # beside the model: how its training data was read (encoding, header, ...)
 LOCK_FILE = ".lock"
 
@@ -202,9 +204,36 @@ Trained for teaching: check its errors (chapter 04) before trusting it with anyt
 """
 
 
-def text_hash(text: str) -> str:
-    """Return the sha256 of a text's normalised form (the key duplicate detection uses)."""
-    return hashlib.sha256(normalise_text(text).encode("utf-8")).hexdigest()
+def text_hash(text: str, pair: str | None = None) -> str:
+    """Return the sha256 of a text's normalised form (the key duplicate detection uses); with `pair`, of the pair's
+    key, the same in either order (a pair trained on as (b, a) counts as seen)."""
+    key = normalise_text(text) if pair is None else "\x1f".join(pair_key(text, pair))
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+def row_hashes(texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[str]:
+    """Return text_hash of each text, or of each (text, pair) when `pairs` holds the second texts."""
+    if pairs is None:
+        return [text_hash(text) for text in texts]
+    return [text_hash(text, pair) for text, pair in zip(texts, pairs, strict=True)]
+
+
+def second_texts(table: Any) -> list[str] | None:
+    """Return a split's second texts (its `text_pair` column), or None when its rows are single texts."""
+    return list(table["text_pair"]) if "text_pair" in table.column_names else None
+
+
+def save_thresholds(folder: Path, record: dict) -> Path:
+    """Write a multi-label model's thresholds record (multilabel.choose_thresholds) beside it; return the file."""
+    path = folder / THRESHOLDS_FILE
+    path.write_text(json.dumps(record, indent=2))
+    return path
+
+
+def saved_thresholds(model: str | Path) -> dict[str, float] | None:
+    """Return {label: threshold} saved beside a model folder, or None when it has none (0.5 then applies)."""
+    path = Path(model) / THRESHOLDS_FILE
+    return json.loads(path.read_text())["thresholds"] if path.is_file() else None
 
 
 def write_run_files(cfg: Config, trainer_or_model: Any, split_sizes: dict[str, int], validation_scores: dict,
@@ -223,37 +252,42 @@ def write_run_files(cfg: Config, trainer_or_model: Any, split_sizes: dict[str, i
         (folder / "training_args.json").write_text(json.dumps(args.to_dict(), indent=2, default=str))
     # trainer.save_model pickles the arguments too; the JSON above says the same without a file that can run code.
     (folder / "training_args.bin").unlink(missing_ok=True)
+    # The task is recorded by the Config (text_pair_column, label_separator) and by the model's config.json, whose
+    # problem_type says multi-label also when the labels came as lists.
     cfg.save(folder / CONFIG_FILE)
-    rows = {split: sorted({text_hash(text) for text in splits[split]["text"]}) for split in TRAINED_ON}
+    rows = {split: sorted(set(row_hashes(splits[split]["text"], second_texts(splits[split])))) for split in TRAINED_ON}
     (folder / TRAINING_ROWS_FILE).write_text(json.dumps(rows))
     update_metrics(cfg.paths.metrics, "validation", {row: validation_scores})
     return folder
 
 
-def training_overlap(model_folder: str | Path, texts: Sequence[str]) -> dict[str, int]:
-    """Return, per split a model was trained or validated on, how many of `texts` it saw ({} without a record)."""
+def training_overlap(model_folder: str | Path, texts: Sequence[str],
+                     pairs: Sequence[str] | None = None) -> dict[str, int]:
+    """Return, per split a model was trained or validated on, how many of `texts` (with their `pairs`) it saw ({}
+    without a record)."""
     record = Path(model_folder) / TRAINING_ROWS_FILE
     if not record.is_file():
         return {}
     seen = {split: set(hashes) for split, hashes in json.loads(record.read_text()).items()}
-    hashes = [text_hash(text) for text in texts]
+    hashes = row_hashes(texts, pairs)
     return {split: sum(h in known for h in hashes) for split, known in seen.items()}
 
 
 
-def seen_rows(model_folder: str | Path, texts: Sequence[str],
-              splits: Sequence[str] = TRAINED_ON) -> list[bool] | None:
-    """Return, per text, whether the model saw it in one of `splits` (None when the model has no record of its rows)."""
+def seen_rows(model_folder: str | Path, texts: Sequence[str], splits: Sequence[str] = TRAINED_ON,
+              pairs: Sequence[str] | None = None) -> list[bool] | None:
+    """Return, per text (or pair, with `pairs` the second texts, in either order), whether the model saw it in one of
+    `splits` (None when the model has no record of its rows)."""
     record = Path(model_folder) / TRAINING_ROWS_FILE
     if not record.is_file():
         return None
     saved = json.loads(record.read_text())
     seen = set().union(*(saved.get(split, []) for split in splits))
-    return [text_hash(text) in seen for text in texts]
+    return [key in seen for key in row_hashes(texts, pairs)]
 
 
 def rows_to_score(model_folder: str | Path, texts: Sequence[str], split: str, *, own_split: bool,
-                  skip_seen: bool) -> tuple[list[int], str | None]:
+                  skip_seen: bool, pairs: Sequence[str] | None = None) -> tuple[list[int], str | None]:
     """Return (the indices of the texts to score, a note or None): every row, unless some were seen in fine-tuning.
 
     A row the model was trained or validated on would flatter it: refused, or left out with skip_seen (named in the
@@ -262,7 +296,7 @@ def rows_to_score(model_folder: str | Path, texts: Sequence[str], split: str, *,
     """
     every = list(range(len(texts)))
     parts = [part for part in TRAINED_ON if not part == split == "validation"]
-    seen = seen_rows(model_folder, texts, parts)
+    seen = seen_rows(model_folder, texts, parts, pairs)
     if seen is None:
         return every, f"{model_folder} has no {TRAINING_ROWS_FILE}, so overlap with its training rows is unchecked."
     count = sum(seen)
@@ -344,9 +378,11 @@ def labelled_file_splits(path: str, cfg: Config, split: str, model: str) -> Data
     from distilnb.errors import DataError, from_hub
     from distilnb.readers import read_table
 
-    frame = data.clean_frame(read_table(path), cfg.text_column, cfg.label_column, LoadReport(source=path), split=split)
+    table = read_table(path)
+    multi = data.is_multi_label({split: table}, cfg)
+    frame = data.clean_for(table, cfg, LoadReport(source=path), split=split, multi=multi)
     names = label_names_of(from_hub(f"the model {model!r}", lambda: AutoConfig.from_pretrained(model)))
-    unknown = sorted(set(frame["label"]) - set(names))
+    unknown = sorted(set(data.label_items(frame["label"])) - set(names))
     if unknown:
         raise DataError(f"The file has labels the model was not trained on: {unknown[:10]}; it knows {names[:10]}.")
     return data.to_dataset_dict({"train": frame.iloc[:0], split: frame}, names)

@@ -12,14 +12,15 @@ import pandas as pd
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 
-from distilnb import runs
-from distilnb.config import Config
-from distilnb.data import LoadReport, label_names
+from distilnb import multilabel, runs
+from distilnb.config import MULTI_LABEL, PAIRS, Config
+from distilnb.data import LoadReport, label_names, task_of
 from distilnb.errors import NotFoundError, SettingError
-from distilnb.metrics import trainer_metrics
+from distilnb.metrics import TRAINING_THRESHOLD, multilabel_metrics, trainer_metrics
 from distilnb.models import (
     distributed_on_cpu,
     is_main_process,
+    is_multi_label,
     label_names_of,
     load_classifier,
     load_tokenizer,
@@ -139,6 +140,7 @@ def build_trainer(cfg: Config, model: PreTrainedModel, tokenized: DatasetDict, t
 
     names = label_names_of(model)
     weights = class_weights(tokenized["train"]["label"], len(names)) if cfg.class_weights else None
+    multi = is_multi_label(model)
     return Trainer(
         model=model,
         args=training_arguments(cfg, learning_rate_for(cfg, model)),
@@ -146,7 +148,7 @@ def build_trainer(cfg: Config, model: PreTrainedModel, tokenized: DatasetDict, t
         eval_dataset=tokenized["validation"],
         processing_class=tokenizer,
         data_collator=DataCollatorWithPadding(tokenizer),
-        compute_metrics=trainer_metrics(names),
+        compute_metrics=trainer_metrics(names, multi_label=multi),
         compute_loss_func=weighted_loss(weights) if weights is not None else None,
         callbacks=[EarlyStoppingCallback(cfg.early_stopping_patience), checkpoint_every(cfg.save_steps),
                    *(callbacks or [])],
@@ -186,6 +188,30 @@ def check_max_length(cfg: Config, model_max: int) -> None:
                            "max_length", cfg.max_length)
 
 
+def tokenize_batch(tokenizer: PreTrainedTokenizerBase, batch: dict, max_length: int) -> dict:
+    """Return the tokenized batch: its texts, or its pairs as tokenizer(first, second), which puts the separator
+    between them (and, for BERT-like models, segment ids 0 then 1); truncation cuts the longer text first."""
+    return tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=max_length)
+
+
+def check_task(cfg: Config, splits: DatasetDict) -> None:
+    """Raise SettingError for settings that cannot work with the splits' task."""
+    if cfg.class_weights and task_of(splits) == MULTI_LABEL:
+        raise SettingError("weights the classes of one label per text: leave it out when texts carry several labels",
+                           "class_weights", True)
+
+
+def tuned_thresholds(trainer: Trainer, validation, names: list[str]) -> tuple[dict, dict]:
+    """Return (validation scores at the thresholds kept, the thresholds record) of a trained multi-label model."""
+    # label_ids come with their predictions: the Trainer may return rows in another order than the split's (by length)
+    output = trainer.predict(validation)
+    probabilities = multilabel.sigmoid(output.predictions)
+    truth = np.asarray(output.label_ids, dtype=float).reshape(-1, len(names))
+    record = multilabel.choose_thresholds(truth, probabilities, names)
+    limits = np.asarray([record["thresholds"][name] for name in names])
+    return multilabel_metrics(truth, probabilities, names, limits), record
+
+
 def run_fine_tuning(cfg: Config, splits: DatasetDict | None = None, report: LoadReport | None = None, *,
                     resume: bool = False) -> Path:
     """Run stages 01 to 03 headless (splits, tokens, Trainer fine-tuning, run files); return the model folder.
@@ -211,17 +237,27 @@ def run_fine_tuning(cfg: Config, splits: DatasetDict | None = None, report: Load
             if is_main_process():
                 runs.save_splits(splits, report, cfg)
         cfg.check_steps(total_training_steps(len(splits["train"]), cfg.batch_size, cfg.epochs))
+        check_task(cfg, splits)
         tokenizer = load_tokenizer(cfg.resolved_model)
         check_max_length(cfg, tokenizer.model_max_length)
-        tokenized = splits.map(lambda batch: tokenizer(batch["text"], truncation=True, max_length=cfg.max_length),
-                               batched=True, desc="Tokenizing")
+        multi = task_of(splits) == MULTI_LABEL
+        # Several labels: the loss reads the multi-hot `labels`; `label` (the ids as lists) would be collated over it.
+        tokenized = splits.map(lambda batch: tokenize_batch(tokenizer, batch, cfg.max_length), batched=True,
+                               desc="Tokenizing", remove_columns=["label"] if multi else None)
     if not resume:
         shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)  # a fresh run must not mix with an older one's
-    trainer = build_trainer(cfg, load_classifier(cfg.resolved_model, label_names(splits)), tokenized, tokenizer)
+    names = label_names(splits)
+    trainer = build_trainer(cfg, load_classifier(cfg.resolved_model, names, multi_label=multi), tokenized, tokenizer)
     trainer.train(resume_from_checkpoint=checkpoint)
+    scores, thresholds = (tuned_thresholds(trainer, tokenized["validation"], names) if multi
+                          else (best_validation_scores(trainer), None))
     if is_main_process():  # under torchrun every process trains, one writes
         trainer.save_model(str(cfg.paths.model))
-        runs.write_run_files(cfg, trainer, report.split_sizes, best_validation_scores(trainer), splits)
+        runs.write_run_files(cfg, trainer, report.split_sizes, scores, splits)
+        if thresholds is not None:  # predict and evaluate apply them; metrics.json says how they were chosen
+            thresholds["during_training"] = TRAINING_THRESHOLD  # what the logged epoch scores used
+            runs.save_thresholds(cfg.paths.model, thresholds)
+            runs.update_metrics(cfg.paths.metrics, "thresholds", thresholds)
         if not cfg.keep_checkpoints:  # hundreds of MB of optimizer state, needed only to resume an unfinished run
             shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)
     return cfg.paths.model
@@ -233,9 +269,48 @@ def baseline_scores(splits: DatasetDict, split: str = "validation", seed: int = 
     from distilnb import baselines
 
     names, train, held_out = label_names(splits), splits["train"], splits[split]
+    task = task_of(splits)
+    if task == MULTI_LABEL:
+        return {TFIDF_ONE_VS_REST: multilabel_baseline(splits, split, seed)}
+    if task == PAIRS:
+        return {"majority class": baselines.majority_baseline(train["label"], held_out["label"], names),
+                "TF-IDF + logistic regression": pair_baseline(train, held_out, names, seed)}
     return {"majority class": baselines.majority_baseline(train["label"], held_out["label"], names),
             "TF-IDF + logistic regression": baselines.tfidf_baseline(train["text"], train["label"], held_out["text"],
                                                                      held_out["label"], names, seed=seed)}
+
+
+TFIDF_ONE_VS_REST = "TF-IDF + one-vs-rest logistic regression"
+
+
+def multilabel_baseline(splits: DatasetDict, split: str, seed: int = 0) -> dict:
+    """Return TF-IDF + one-vs-rest logistic regression's multi-label scores on `split`, its one threshold tuned on the
+    validation rows as the fine-tuned model's are (0.5 when the splits hold none)."""
+    names, train = label_names(splits), splits["train"]
+    matrix = np.asarray(train["labels"], dtype=float).reshape(-1, len(names))
+    threshold = 0.5
+    if "validation" in splits and len(splits["validation"]):
+        truth = np.asarray(splits["validation"]["labels"], dtype=float).reshape(-1, len(names))
+        found = multilabel.tfidf_one_vs_rest(train["text"], matrix, splits["validation"]["text"], seed)
+        threshold = multilabel.tune_global_threshold(truth, found, average="macro")
+    held_out = splits[split]
+    probabilities = multilabel.tfidf_one_vs_rest(train["text"], matrix, held_out["text"], seed)
+    truth = np.asarray(held_out["labels"], dtype=float).reshape(-1, len(names))
+    return multilabel_metrics(truth, probabilities, names, threshold)
+
+
+def pair_baseline(train, held_out, names: list[str], seed: int = 0) -> dict:
+    """Return the scores of TF-IDF + logistic regression on pairs (each text's features and their overlap): P(class)
+    for each class one against the rest, the likeliest kept."""
+    from distilnb.metrics import classification_metrics
+    from distilnb.pairs import tfidf_pair_probabilities
+
+    labels = np.asarray(train["label"])
+    classes = [c for c in range(len(names)) if (labels == c).any()]
+    columns = [tfidf_pair_probabilities(train["text"], train["text_pair"], (labels == c).astype(int),
+                                        held_out["text"], held_out["text_pair"], seed) for c in classes]
+    predicted = np.asarray(classes)[np.argmax(np.stack(columns, axis=1), axis=1)]
+    return classification_metrics(held_out["label"], predicted, names)
 
 
 def model_for_evaluation(cfg: Config, published: str | None = None) -> str:

@@ -36,7 +36,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     """Build the app over --model-dir (or this run's model folder), the run's test texts as examples; serve it."""
     cfg = options.build_config(args)
-    from distilnb import demo, models
+    from distilnb import demo, models, runs
     from distilnb.explain import require
     from distilnb.predict import Predictor
 
@@ -44,6 +44,8 @@ def run(args: argparse.Namespace) -> None:
     require("gradio", "The demo")
     options.prepare_machine(args)
     predictor = Predictor.from_folder(folder)
-    app = demo.build_app(predictor, examples=demo.examples_from_run(cfg.paths.data), max_chars=args.max_chars)
+    pairs = bool(runs.fine_tuning_record(folder).get("text_pair_column"))  # a pair model: two text boxes
+    app = demo.build_app(predictor, examples=demo.examples_from_run(cfg.paths.data), max_chars=args.max_chars,
+                         pairs=pairs)
     print(f"Serving the model in {folder}; Ctrl-C stops it.", flush=True)
     demo.launch(app, share=args.share, host=args.host, port=args.port)

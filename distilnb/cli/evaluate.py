@@ -83,13 +83,20 @@ def test_baselines(splits: DatasetDict, model: str, split: str, seed: int) -> di
     source = splits if len(splits["train"]) else training_split(model)  # a test file comes without training rows
     if source is None or label_names(source) != label_names(splits):
         return {}
-    return baseline_scores(DatasetDict({"train": source["train"], split: splits[split]}), split, seed)
+    # the validation rows tune the multi-label baseline's threshold, as they tuned the model's
+    tuning = {"validation": source["validation"]} if split != "validation" and "validation" in source else {}
+    return baseline_scores(DatasetDict({"train": source["train"], **tuning, split: splits[split]}), split, seed)
 
 
 def save_figures(evaluation: Evaluation, folder: Path, split: str) -> list[Path]:
     """Write the confusion matrix and the per-class scores of an evaluation as PNGs; return their paths."""
+    import pandas as pd
+
     from distilnb import metrics, plots
 
+    if "per_label" in evaluation.scores:  # several labels a text: no confusion matrix, the per-label scores
+        per_label = plots.per_class_scores(pd.DataFrame(evaluation.scores["per_label"]).T)
+        return [plots.save_figure(per_label, folder, f"per_label_{split}")]
     matrix = metrics.confusion(evaluation.labels, evaluation.logits.argmax(axis=-1), len(evaluation.label_names))
     per_class = metrics.report_frame(evaluation.scores).iloc[:-2]
     figures = {f"confusion_matrix_{split}": plots.confusion_matrix(matrix, evaluation.label_names),
@@ -111,7 +118,7 @@ def run(args: argparse.Namespace) -> None:
     if args.split not in splits:
         raise UsageError(f"The data has no {args.split} split.")
     keep, note = runs.rows_to_score(model, splits[args.split]["text"], args.split, own_split=own,
-                                    skip_seen=args.skip_seen)
+                                    skip_seen=args.skip_seen, pairs=runs.second_texts(splits[args.split]))
     if note:
         err(f"Note: {note}")
     if len(keep) < len(splits[args.split]):

@@ -18,11 +18,16 @@ from distilnb.errors import DistilnbError, SettingError
 
 CONFIG_FIELDS = [name for name in field_types() if name != "profile"]
 RUN_SETTINGS = ("run_name", "output_root")
-DATA_SETTINGS = ("dataset", "text_column", "label_column", "seed", "validation_size", "test_size", "drop_duplicates",
+DATA_SETTINGS = ("dataset", "text_column", "label_column", "text_pair_column", "label_separator", "dataset_config",
+                 "seed", "validation_size", "test_size", "drop_duplicates",
                  "merge_label_variants", "max_train_examples")
 # Settings evaluate and predict take from the model's fine-tuning record (distilnb_config.json) unless a flag or
 # DISTILNB_* variable names them: a run's data, its columns and splits, and the length it was trained with.
 TRAINED_SETTINGS = (*DATA_SETTINGS, "max_length")
+# What the task settings do, before their defaults in --help.
+TASK_HELP = {"text_pair_column": "the second text column: each row a pair of texts (tokenizer(first, second)); ",
+             "label_separator": "several labels a row, joined by it, e.g. ';' (a column of lists needs none); ",
+             "dataset_config": "a Hub dataset's config name, e.g. rte for --dataset glue; "}
 # readers.FORMATS, spelt here so that building the parser imports no pandas; a test checks that the two agree.
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 THREADS_HELP = ("CPU threads for torch, 1 or more (default: $OMP_NUM_THREADS when set, else the cores the load "
@@ -67,7 +72,7 @@ def setting_help(name: str, trained: bool) -> str:
         default = ", ".join(f"{profile}: {value}" for profile, value in per_profile.items())
         default = default or f"default: {Config.__dataclass_fields__[name].default}"
     extra = "; 'auto': the 99th percentile of the training texts' token lengths" if name == "max_length" else ""
-    return f"{default}{extra}; beats {ENV_PREFIX}{name.upper()}"
+    return f"{TASK_HELP.get(name, '')}{default}{extra}; beats {ENV_PREFIX}{name.upper()}"
 
 
 def add_settings(parser: argparse.ArgumentParser, names: list[str] | tuple[str, ...], *, trained: bool = False,

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from distilnb.config import Config
     from distilnb.predict import Predictor
 
-SETTINGS = ("text_column", "max_length", "batch_size", *options.RUN_SETTINGS)
+SETTINGS = ("text_column", "text_pair_column", "max_length", "batch_size", *options.RUN_SETTINGS)
 TABLE_INPUTS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # --file as a table; anything else: one text per line
 OUTPUTS = (".csv", ".jsonl")
 BLANK = "blank line: nothing to classify"
@@ -31,7 +31,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         "predict", help="classify texts (chapter 05)",
         description="Classify texts given as arguments, in --file (a text file, one per line, or a CSV/TSV/JSONL/JSON/"
                     "Parquet table with --text-column and an optional --id-column) or on standard input. One output "
-                    "per input line, with its index; a blank line gets an error field.",
+                    "per input line, with its index; a blank line gets an error field. A model trained on pairs reads "
+                    "them from a table: --text-column and --text-pair-column (default: as trained). A multi-label "
+                    "model gives every label whose score reaches its threshold saved beside it.",
         epilog="example: echo 'where is my parcel' | python -m distilnb predict --profile smoke --top-k 2")
     predict.add_argument("texts", nargs="*", help="texts to classify (default: --file, else standard input)")
     predict.add_argument("--file", help="text file (one text per line) or table of texts")
@@ -62,6 +64,12 @@ def read_inputs(args: argparse.Namespace, cfg: Config) -> pd.DataFrame:
 
     if args.texts and args.file:
         raise UsageError("Give texts either as arguments or with --file, not both.")
+    if cfg.text_pair_column and not args.file:
+        raise UsageError("This model classifies pairs of texts: give them in a table, --file t.csv --text-column "
+                         f"{cfg.text_column} --text-pair-column {cfg.text_pair_column}.")
+    if cfg.text_pair_column and not (args.format or Path(args.file).suffix.lower() in TABLE_INPUTS):
+        raise UsageError(f"--file {args.file}: pairs come in a table (.csv, .tsv, .jsonl, .json, .parquet) with the "
+                         "columns --text-column and --text-pair-column.")
     read = options.read_options(args)
     if args.texts:
         return pd.DataFrame({"text": args.texts})
@@ -89,11 +97,14 @@ def table_inputs(path: Path, args: argparse.Namespace, cfg: Config) -> pd.DataFr
     frame = read_table(path, encoding=read.encoding, encoding_errors=read.encoding_errors, header=read.header,
                        format=read.format)
     id_column = args.id_column or ("id" if "id" in frame.columns else None)
-    for flag, column in (("--text-column", cfg.text_column), ("--id-column", id_column)):
+    named = {"--text-column": cfg.text_column, "--text-pair-column": cfg.text_pair_column, "--id-column": id_column}
+    for flag, column in named.items():
         if column is not None and column not in frame.columns:
             raise UsageError(f"{path.name} has no column {column!r} ({flag}); its columns are "
                              f"{list(frame.columns)[:10]}.")
     rows = pd.DataFrame({"text": frame[cfg.text_column].fillna("").astype(str)})
+    if cfg.text_pair_column:
+        rows["text_pair"] = frame[cfg.text_pair_column].fillna("").astype(str)
     if id_column:
         rows.insert(0, "id", frame[id_column].tolist())
     return rows
@@ -114,12 +125,14 @@ def truncation_warning(predictor: Predictor, texts: list[str]) -> str | None:
 
 def predictions(inputs: pd.DataFrame, predictor: Predictor, top_k: int | None) -> list[dict]:
     """Return one result per input row, in order, with its index; a blank row gets an error instead of a label."""
-    blank = inputs["text"].str.strip() == ""
+    columns = [column for column in ("text", "text_pair") if column in inputs.columns]
+    blank = (inputs[columns].apply(lambda column: column.str.strip()) == "").any(axis=1)
     texts = inputs.loc[~blank, "text"].tolist()
-    warning = truncation_warning(predictor, texts)
+    warning = truncation_warning(predictor, texts) if columns == ["text"] else None
     if warning:
         err(warning)
-    results = iter(predictor.predict(texts, top_k=top_k) if texts else [])
+    given = list(inputs.loc[~blank, columns].itertuples(index=False, name=None)) if len(columns) == 2 else texts
+    results = iter(predictor.predict(given, top_k=top_k) if given else [])
     rows = []
     for index, row in enumerate(inputs.to_dict("records")):
         outcome = {"error": BLANK} if blank.iloc[index] else next(results)
@@ -150,7 +163,8 @@ def write_predictions(rows: list[dict], path: Path | None) -> None:
     if path.suffix.lower() == ".jsonl":
         path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
     else:
-        flat = [{**{k: v for k, v in row.items() if k != "scores"},
+        # a multi-label row's labels in one cell, joined by ';'
+        flat = [{**{k: ";".join(v) if k == "labels" else v for k, v in row.items() if k != "scores"},
                  **{f"score_{name}": value for name, value in row.get("scores", {}).items()}} for row in rows]
         pd.DataFrame(flat).to_csv(path, index=False)
     err(f"Wrote {len(rows)} predictions to {path}")

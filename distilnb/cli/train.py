@@ -50,7 +50,7 @@ def read_and_split(cfg: Config) -> tuple[DatasetDict, object, list[str]]:
     from distilnb import data
     from distilnb.readers import read_source, source_notes
 
-    frames = read_source(cfg.dataset)
+    frames = read_source(cfg.dataset, config=cfg.dataset_config)
     splits, report = data.prepare_splits(frames, cfg)
     for split, frame in frames.items():  # what reading replaced, kept in the run's load_report.json
         report.count(report.converted, f"{split}: undecodable characters replaced with U+FFFD",
@@ -62,10 +62,17 @@ def read_and_split(cfg: Config) -> tuple[DatasetDict, object, list[str]]:
 def length_advice(cfg: Config, splits: DatasetDict, *, auto: bool) -> tuple[Config, str, float]:
     """Return the Config (max_length chosen when auto), a line saying how many training texts max_length cuts, and
     the share it cuts."""
+    import numpy as np
+
     from distilnb import models, tokens
 
     tokenizer = models.load_tokenizer(cfg.resolved_model)
-    lengths = tokens.token_lengths(list(splits["train"]["text"]), tokenizer)
+    train = splits["train"]
+    if "text_pair" in train.column_names:  # a pair's length is both texts', separators included
+        encoded = tokenizer(list(train["text"]), list(train["text_pair"]), verbose=False)["input_ids"]
+        lengths = np.array([len(ids) for ids in encoded])
+    else:
+        lengths = tokens.token_lengths(list(train["text"]), tokenizer)
     limit = models.model_max_length(cfg.resolved_model, tokenizer)
     if auto:
         chosen = max(MAX_LENGTH_RANGE[0], tokens.suggest_max_length(lengths, 99.0, model_max=limit))
@@ -101,7 +108,7 @@ def run(args: argparse.Namespace) -> None:
     """Fine-tune as chapters 01-03 do; print the data notes, the length advice, the scores beside the baselines."""
     cfg = training_config(args)  # a setting that cannot work stops here, before the heavy imports
     options.prepare_machine(args)
-    from distilnb import metrics, models, runs, train
+    from distilnb import data, metrics, models, runs, train
     from distilnb.readers import reading
 
     models.check_model_name(cfg.model)
@@ -110,7 +117,8 @@ def run(args: argparse.Namespace) -> None:
         splits, report, notes = read_and_split(cfg)
         cfg, advice, cut_share = length_advice(cfg, splits, auto=getattr(args, "max_length", None) == "auto")
         if main:
-            err(*(f"Data: {line}" for line in [*report.console_lines(), *notes]), advice)
+            lines = [*report.console_lines(), *notes]
+            err(f"Task: {data.task_line(splits, cfg)}", *(f"Data: {line}" for line in lines), advice)
         with runs.run_lock(cfg.paths.root) if main else nullcontext():
             try:
                 folder = train.run_fine_tuning(cfg, splits, report, resume=args.resume)
@@ -126,6 +134,8 @@ def run(args: argparse.Namespace) -> None:
     rows = {**baselines, metrics.FINE_TUNED: fine_tuned}
     print(f"Model saved to {folder}\nValidation scores ({len(splits['validation'])} texts), beside the baselines:\n"
           f"{metrics.score_table(rows)}\nMetrics: {cfg.paths.metrics}")
+    if metrics.MAJORITY not in rows:  # several labels a text: no majority class to lose to
+        return
     verdict = metrics.training_verdict(rows, epochs=cfg.epochs, largest_class_share=largest_class_share(splits),
                                        cut_share=cut_share, class_weights=cfg.class_weights)
     if verdict:

@@ -1,0 +1,74 @@
+"""Pairs of texts: an order-free key for the leakage check, a check of the pair encoding, a TF-IDF pair baseline."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from distilnb.errors import DataError
+
+if TYPE_CHECKING:
+    from transformers import PreTrainedTokenizerBase
+
+
+def normalise(text: str) -> str:
+    """Return the text lower-cased with runs of white space made one space (what the leakage check compares)."""
+    return " ".join(str(text).split()).casefold()
+
+
+def pair_key(first: str, second: str) -> tuple[str, str]:
+    """Return a key that is the same for (a, b) and (b, a): a pair trained on in either order counts as seen."""
+    return tuple(sorted((normalise(first), normalise(second))))  # type: ignore[return-value]
+
+
+def seen_pairs(train_first: Sequence[str], train_second: Sequence[str], first: Sequence[str],
+               second: Sequence[str]) -> list[int]:
+    """Return the positions of evaluation pairs whose two texts were trained on together, in either order."""
+    trained = {pair_key(a, b) for a, b in zip(train_first, train_second, strict=True)}
+    return [index for index, (a, b) in enumerate(zip(first, second, strict=True)) if pair_key(a, b) in trained]
+
+
+def expected_separators(tokenizer: PreTrainedTokenizerBase) -> int:
+    """Return how many separator tokens the tokenizer puts in a pair encoding (2 for BERT, 3 for RoBERTa)."""
+    return tokenizer("a", "b")["input_ids"].count(tokenizer.sep_token_id)
+
+
+def check_pair_encoding(input_ids: Sequence[int], tokenizer: PreTrainedTokenizerBase,
+                        token_type_ids: Sequence[int] | None = None) -> None:
+    """Raise unless an encoded pair has the tokenizer's separators and, where given, segment ids 0 then 1.
+
+    Joining the two texts into one string before tokenizing loses the separator between them; a text that itself
+    contains the separator's spelling (say "[SEP]") adds one. Either way the model cannot tell the segments apart.
+    """
+    ids = [token for token in input_ids if token != tokenizer.pad_token_id]
+    found, wanted = ids.count(tokenizer.sep_token_id), expected_separators(tokenizer)
+    if found != wanted:
+        raise DataError(f"The pair encoding holds {found} separator tokens ({tokenizer.sep_token}) where a pair has "
+                        f"{wanted}: tokenize the two texts as tokenizer(first, second), not joined into one string.")
+    if token_type_ids is None:
+        return
+    types = list(token_type_ids)[:len(ids)]
+    boundary = ids.index(tokenizer.sep_token_id) + 1
+    if set(types[:boundary]) != {0} or set(types[boundary:]) - {1} or not types[boundary:]:
+        raise DataError("The segment ids (token_type_ids) should be 0 up to the first separator and 1 after it, "
+                        f"but read {types}.")
+
+
+def tfidf_pair_probabilities(train_first: Sequence[str], train_second: Sequence[str], train_labels: Sequence[int],
+                             first: Sequence[str], second: Sequence[str], seed: int = 0) -> np.ndarray:
+    """Return P(label 1) from logistic regression on each text's TF-IDF and their overlap (element-wise product)."""
+    from scipy.sparse import hstack
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+
+    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(list(train_first) + list(train_second))
+
+    def features(a: Sequence[str], b: Sequence[str]):
+        left, right = vectorizer.transform(list(a)), vectorizer.transform(list(b))
+        return hstack([left, right, left.multiply(right)]).tocsr()
+
+    model = LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
+    model.fit(features(train_first, train_second), list(train_labels))
+    return model.predict_proba(features(first, second))[:, 1]
