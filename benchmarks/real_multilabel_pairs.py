@@ -62,7 +62,7 @@ def threshold_results(dataset: str, method: str, splits, dev_p: np.ndarray, test
 
 def fine_tune(texts, labels, eval_sets, *, model_name: str, multi: bool, epochs: float, max_length: int,
               learning_rate: float, seed: int = 42):
-    """Fine-tune the encoder (the chapter 06 recipe); return each evaluation set's (logits, labels) in the same order."""
+    """Fine-tune the encoder (the chapter 06 recipe); return (logits, labels) per evaluation set, in one order."""
     from datasets import Dataset
     from transformers import (
         AutoModelForSequenceClassification,
@@ -139,7 +139,8 @@ def run_rte(folder: Path, args) -> None:
     if args.tfidf_only:
         return
     start = time.perf_counter()
-    ((logits, truth),) = fine_tune((train["premise"].tolist(), train["hypothesis"].tolist()), train["label_id"].tolist(),
+    pair = (train["premise"].tolist(), train["hypothesis"].tolist())
+    ((logits, truth),) = fine_tune(pair, train["label_id"].tolist(),
                           [((val["premise"].tolist(), val["hypothesis"].tolist()), val["label_id"].tolist())],
                           model_name=args.model, multi=False, epochs=args.epochs, max_length=args.max_length,
                           learning_rate=args.learning_rate)
