@@ -62,7 +62,7 @@ def threshold_results(dataset: str, method: str, splits, dev_p: np.ndarray, test
 
 def fine_tune(texts, labels, eval_sets, *, model_name: str, multi: bool, epochs: float, max_length: int,
               learning_rate: float, seed: int = 42):
-    """Fine-tune the encoder with the Trainer (the chapter 06 recipe) and return the logits of each evaluation set."""
+    """Fine-tune the encoder (the chapter 06 recipe); return (logits, labels) per evaluation set, in one order."""
     from datasets import Dataset
     from transformers import (
         AutoModelForSequenceClassification,
@@ -94,7 +94,8 @@ def fine_tune(texts, labels, eval_sets, *, model_name: str, multi: bool, epochs:
     trainer = Trainer(model=model, args=args, train_dataset=dataset(texts, labels),
                       data_collator=DataCollatorWithPadding(tokenizer))
     trainer.train()
-    return [trainer.predict(dataset(parts, target)).predictions for parts, target in eval_sets]
+    outputs = [trainer.predict(dataset(parts, target)) for parts, target in eval_sets]
+    return [(output.predictions, output.label_ids) for output in outputs]  # length-grouped order, labels beside
 
 
 def run_goemotions(folder: Path, taxonomy: str, args) -> None:
@@ -109,11 +110,12 @@ def run_goemotions(folder: Path, taxonomy: str, args) -> None:
         return
     start = time.perf_counter()
     rows = slice(None, args.train_rows)
-    dev_l, test_l = fine_tune(splits["train"].texts[rows], splits["train"].matrix[rows].tolist(),
+    (dev_l, dev_y), (test_l, test_y) = fine_tune(splits["train"].texts[rows], splits["train"].matrix[rows].tolist(),
                               [(splits[s].texts, splits[s].matrix.tolist()) for s in ("dev", "test")],
                               model_name=args.model, multi=True, epochs=args.epochs, max_length=args.max_length,
                               learning_rate=args.learning_rate)
-    threshold_results(dataset, "MiniLM fine-tuned", splits, multilabel.sigmoid(dev_l), multilabel.sigmoid(test_l),
+    ordered = {"dev": multilabel.MultiLabelData([], dev_y, []), "test": multilabel.MultiLabelData([], test_y, [])}
+    threshold_results(dataset, "MiniLM fine-tuned", ordered, multilabel.sigmoid(dev_l), multilabel.sigmoid(test_l),
                       time.perf_counter() - start)
 
 
@@ -124,9 +126,9 @@ def run_rte(folder: Path, args) -> None:
     train, val = frames["train"], frames["val"]
     seen = pairs.seen_pairs(train["premise"], train["hypothesis"], val["premise"], val["hypothesis"])
 
-    def scores(predicted):
-        return {"accuracy": accuracy_score(val["label_id"], predicted),
-                "f1_macro": f1_score(val["label_id"], predicted, average="macro")}
+    def scores(predicted, truth=None):
+        truth = val["label_id"] if truth is None else truth
+        return {"accuracy": accuracy_score(truth, predicted), "f1_macro": f1_score(truth, predicted, average="macro")}
 
     majority = np.full(len(val), train["label_id"].mode()[0])
     report("rte", "majority", scores(majority), 0, seen_pairs=len(seen))
@@ -137,11 +139,12 @@ def run_rte(folder: Path, args) -> None:
     if args.tfidf_only:
         return
     start = time.perf_counter()
-    (logits,) = fine_tune((train["premise"].tolist(), train["hypothesis"].tolist()), train["label_id"].tolist(),
+    pair = (train["premise"].tolist(), train["hypothesis"].tolist())
+    ((logits, truth),) = fine_tune(pair, train["label_id"].tolist(),
                           [((val["premise"].tolist(), val["hypothesis"].tolist()), val["label_id"].tolist())],
                           model_name=args.model, multi=False, epochs=args.epochs, max_length=args.max_length,
                           learning_rate=args.learning_rate)
-    report("rte", "MiniLM fine-tuned", scores(logits.argmax(axis=-1)), time.perf_counter() - start,
+    report("rte", "MiniLM fine-tuned", scores(logits.argmax(axis=-1), truth), time.perf_counter() - start,
            epochs=args.epochs, max_length=args.max_length)
 
 

@@ -66,7 +66,7 @@ GUIDE = (ROOT / "docs" / "teaching.md").read_text()
 
 def test_the_guide_quotes_output_of_every_chapter():
     quotes = notebook_checks().reference_quotes(GUIDE)
-    assert sorted(quotes) == ["01", "02", "03", "04", "05"]
+    assert sorted(quotes) == [path.name[:2] for path in NOTEBOOKS]
     assert all(len(found) >= 2 for found in quotes.values()), quotes
 
 
@@ -90,7 +90,8 @@ def test_the_guide_quotes_the_executed_chapters():
     quotes = checks.reference_quotes(GUIDE)
     folder = os.environ["DISTILNB_EXECUTED"]
     notebooks = executed(folder)
-    assert len(notebooks) == 5, f"{folder} holds {len(notebooks)} executed chapters"
+    # make course's folder holds every chapter; a folder of the chapters one re-ran is checked as well.
+    assert notebooks and {p.name for p in notebooks} <= {p.name for p in NOTEBOOKS}, f"{folder}: no chapters"
     for path in notebooks:
         outputs = [o for cell in json.loads(path.read_text())["cells"] for o in cell.get("outputs", [])]
         assert checks.missing_quotes(quotes[path.name[:2]], checks.printed_text(outputs)) == [], path.name
