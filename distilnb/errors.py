@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -98,8 +97,10 @@ def short_list(items: Iterable[object], limit: int = 5, width: int = 60) -> str:
 
 
 def hub_offline() -> bool:
-    """Return True when HF_HUB_OFFLINE asks the libraries not to touch the network."""
-    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    """Return True when huggingface_hub is in offline mode (HF_HUB_OFFLINE, as the libraries read it at import)."""
+    from huggingface_hub import constants
+
+    return constants.is_offline_mode()
 
 
 def is_offline_error(error: BaseException | None) -> bool:

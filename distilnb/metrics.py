@@ -29,14 +29,16 @@ def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
     ids = list(range(len(label_names)))
     result: dict = {"accuracy": float(skm.accuracy_score(y_true, y_pred)), "examples": len(y_true)}
     present = np.union1d(y_true, y_pred)  # a class absent from both would add a meaningless 0 to the macro average
+    averages = skm.classification_report(y_true, y_pred, labels=present, output_dict=True, zero_division=0)
     for average in ("macro", "weighted"):
-        p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, labels=present, average=average,
-                                                         zero_division=0)
-        result.update({f"precision_{average}": float(p), f"recall_{average}": float(r), f"f1_{average}": float(f)})
-    p, r, f, support = skm.precision_recall_fscore_support(y_true, y_pred, labels=ids, average=None, zero_division=0)
-    result["per_class"] = {name: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]),
-                                  "support": int(support[i])}
-                           for i, name in enumerate(label_names)}
+        scores = averages[f"{average} avg"]
+        result.update({f"precision_{average}": float(scores["precision"]), f"recall_{average}": float(scores["recall"]),
+                       f"f1_{average}": float(scores["f1-score"])})
+    report = skm.classification_report(y_true, y_pred, labels=ids, output_dict=True, zero_division=0)
+    rows = [report[str(i)] for i in ids]
+    result["per_class"] = {name: {"precision": float(row["precision"]), "recall": float(row["recall"]),
+                                  "f1": float(row["f1-score"]), "support": int(row["support"])}
+                           for name, row in zip(label_names, rows, strict=True)}
     return result
 
 

@@ -179,7 +179,8 @@ def test_inference_speed_tables(reports):
     for row in speed:
         for column, reference in (("x one-by-one", speed[0]), ("x batched pipeline", speed[1])):
             expected = float(row["examples/s"]) / float(reference["examples/s"])
-            assert float(row[column]) == pytest.approx(expected, rel=0.02), (row["method"], column)
+            # printed with two decimals: up to 0.005 of rounding on top of the rates' own
+            assert float(row[column]) == pytest.approx(expected, rel=0.02, abs=0.006), (row["method"], column)
     # fp32 paths compute the same probabilities in another order and padding: a row put back in the wrong place fails.
     assert all(float(row["max prob diff"]) < 1e-4 for row in speed[1:3])
     assert all(float(row["label agreement"]) == 1.0 for row in speed[1:3])

@@ -104,7 +104,7 @@ def test_label_names_of_a_model_and_of_its_config():
 
 
 def test_cpu_threads_follow_omp_num_threads_else_leave_busy_cores_alone(monkeypatch):
-    # Issue 14 item 12: torch's default threads fight other work on a small shared machine.
+    # torch's default threads fight other work on a small shared machine.
     assert models.cpu_threads({"OMP_NUM_THREADS": "3"}) == 3
     monkeypatch.setattr(models.os, "cpu_count", lambda: 2)
     monkeypatch.setattr(models.torch, "get_num_threads", lambda: 2)

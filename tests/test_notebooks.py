@@ -14,7 +14,7 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
 EXPECTED = ["01_data", "02_tokenize", "03_finetune", "04_evaluate", "05_inference", "06_labels_and_pairs"]
 MAX_LINES = 22  # about 20 lines a cell: the plain loop of 03 is read as one piece
 
-# The library calls each chapter teaches, written out in its code cells (issue 10, item 1).
+# The library calls each chapter teaches, written out in its code cells.
 LIBRARY_CALLS = {
     "01_data": [
         r'load_dataset\("dair-ai/emotion"\)',
