@@ -322,6 +322,21 @@ def test_the_frozen_features_written_in_03_are_the_packages(pooling, smoke_cfg, 
     assert np.allclose(ours, theirs, atol=1e-5)
 
 
-def test_chapter_05_loads_the_pipeline_from_safetensors_only():
-    cell = code_cell("05_inference", "with hub_errors(")
-    assert 'model_kwargs={"use_safetensors": True}' in cell
+def call_at(code: str, start: int) -> str:
+    """Return the call that starts at `start`, up to its closing parenthesis (nested ones included)."""
+    depth = 0
+    for end in range(code.index("(", start), len(code)):
+        depth += {"(": 1, ")": -1}.get(code[end], 0)
+        if depth == 0:
+            return code[start:end + 1]
+    return code[start:]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_every_weight_loading_call_asks_for_safetensors(path):
+    code = "\n".join("".join(cell["source"]) for cell in cells(path) if cell["cell_type"] == "code")
+    calls = [call_at(code, match.start()) for match in re.finditer(r"\w+\.from_pretrained\(|\bpipeline\(", code)]
+    loading = [call for call in calls if not call.startswith(("AutoTokenizer", "AutoConfig"))]
+    unsafe = [call for call in loading if "use_safetensors" not in call]
+    assert unsafe == [], f"{path.stem} loads weights that may be a pickle: {unsafe}"
+    assert loading or path.stem < "03", f"{path.stem}: no weight-loading call found (chapters from 03 load models)"
