@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import subprocess
@@ -13,7 +14,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARKS = ROOT / "benchmarks"
-SCRIPTS = ("train_speed", "inference_speed", "cost_model", "real_learning", "imbalance")
+SCRIPTS = ("train_speed", "inference_speed", "cost_model", "real_learning", "imbalance", "real_multilabel_pairs")
 SHARED_DATA = Path(os.environ.get("DISTILNB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 NO_SHARED_DATA = not (SHARED_DATA / "emotion").is_dir() or not (SHARED_DATA / "goemotions").is_dir()
 STRATEGIES = ("(a) pad to longest in dataset", "(b) pad each random batch", "(c) pad length-grouped batches")
@@ -257,6 +258,33 @@ def test_imbalance_tables(reports):
     assert [row["class_weights"] for row in results[2:]] == ["False", "True"]
     assert float(results[0]["accuracy"]) == pytest.approx(int(major["test"]) / totals["test"], abs=1e-3)
     assert_numbers(results[2:], ["accuracy", "macro-F1", "weighted F1", "best validation macro-F1", "wall s"])
+
+
+def test_multilabel_and_pair_tables_come_from_the_saved_models(tmp_path):
+    import pandas as pd
+
+    report = run_smoke("real_multilabel_pairs", "--work-dir", str(tmp_path))
+    assert_header(report)
+    multi = table(report, "GoEmotions")
+    for dataset in ("goemotions-original", "goemotions-ekman"):
+        for method in ("TF-IDF one-vs-rest", "tiny fine-tuned"):
+            rows = [row for row in multi if row["dataset"] == dataset and row["method"] == method]
+            assert [row["threshold"].split()[0] for row in rows] == ["0.5", "global", "per"]
+            assert sum(row["threshold"].endswith("(kept)") for row in rows) == 1
+            assert_numbers(rows, ["micro-F1", "macro-F1", "samples-F1", "subset accuracy", "Hamming loss"])
+        # the row marked kept is the rule the fine-tuning saved beside the model, which evaluate and predict apply
+        saved = json.loads((tmp_path / dataset / "model" / "thresholds.json").read_text())["rule"]
+        kept = next(row for row in multi if row["dataset"] == dataset and row["method"] == "tiny fine-tuned"
+                    and row["threshold"].endswith("(kept)"))
+        assert kept["threshold"].startswith(saved)
+    pairs = table(report, "RTE")
+    assert [row["method"] for row in pairs] == ["majority class", "TF-IDF + logistic regression", "tiny fine-tuned"]
+    # RTE's val.jsonl is the split scored: the majority row is its share of the training rows' commonest label
+    rte = {split: pd.read_json(tmp_path / "data" / "rte" / f"{split}.jsonl", lines=True) for split in ("train", "val")}
+    majority = rte["train"]["label"].value_counts().idxmax()
+    assert float(pairs[0]["accuracy"]) == pytest.approx((rte["val"]["label"] == majority).mean(), abs=1e-3)
+    assert [row["target"].split(":")[0] for row in table(report, "Targets")] == [
+        "goemotions-original", "goemotions-ekman", "rte"]
 
 
 def test_imbalanced_counts_keep_the_share_and_every_class():
