@@ -255,6 +255,8 @@ def main(argv: list[str] | None = None) -> int:
         "recipe": f"distilnb's default through run_fine_tuning: at most {args.epochs:g} epochs, best by validation "
                   f"macro-F1; max_length {args.max_length}, batch {args.batch_size}",
         "runs": json.dumps(runs),
+        "wall s": "a fine-tuned row: tokenizing, training, per-epoch validation and saving; a baseline row: "
+                  "fitting and scoring (RTE's two baselines together, GoEmotions' one fit for its three rows)",
     }))
     if multi:
         print("### GoEmotions, test split (thresholds tuned on dev)\n")
