@@ -57,6 +57,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--max-length", type=int, default=128, help="tokens kept per text (per pair for RTE)")
     parser.add_argument("--learning-rate", type=float, default=None, help="default: distilnb's, scaled to the width")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--class-weights", action="store_true",
+                        help="Config.class_weights: each label's positives weighted (BCE pos_weight), or each class")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="where the run folders go (<dataset>/model is each fine-tuned classifier); default: a "
@@ -121,7 +123,8 @@ def config(args: argparse.Namespace, dataset: Path, name: str, **settings: Any) 
 
     return Config.from_env(profile="offline", model=args.model, dataset=str(dataset), epochs=args.epochs,
                            max_length=args.max_length, learning_rate=args.learning_rate, batch_size=args.batch_size,
-                           seed=args.seed, output_root=str(args.work_dir), run_name=name, **settings)
+                           seed=args.seed, class_weights=args.class_weights or None, output_root=str(args.work_dir),
+                           run_name=name, **settings)
 
 
 def fine_tune(cfg: Config, splits: DatasetDict, report: Any, held_out: tuple[str, ...]) -> tuple[dict, float]:
@@ -186,6 +189,7 @@ def goemotions_rows(args: argparse.Namespace, taxonomy: str) -> tuple[list[dict]
 def settings(cfg: Config, train_rows: int) -> dict:
     """Return the recipe a fine-tuned row was trained with."""
     return {"learning rate": cfg.learning_rate or "scaled to width", "batch": cfg.batch_size,
+            "class weights": cfg.class_weights,
             "max_length": cfg.max_length, "max epochs": cfg.epochs, "train rows": train_rows}
 
 

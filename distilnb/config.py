@@ -63,7 +63,7 @@ class Config:
     warmup: float = 0.1  # below 1: a share of the training steps; from 1: a number of steps
     weight_decay: float = 0.01
     early_stopping_patience: int = 3
-    class_weights: bool = False
+    class_weights: bool = False  # one label: balanced class weights; several: a positive weight per label
     seed: int = 42
     validation_size: float = 0.1
     test_size: float = 0.1

@@ -296,12 +296,14 @@ def test_a_hub_dataset_config_reaches_load_dataset(monkeypatch):
     assert asked == [("glue", "rte")] and list(frames["train"]["text"]) == ["a"]
 
 
-def test_class_weights_are_refused_for_several_labels(work):
+def test_class_weights_train_a_multilabel_model(work):
     source = work / "weights.csv"
     source.write_text("text,labels\n" + "".join(f"{text},{';'.join(labels)}\n" for text, labels in multilabel_rows()))
     done = run_cli("train", *TRAIN, "--dataset", str(source), "--label-column", "labels", "--label-separator", ";",
                    "--class-weights", "--output-root", str(work), "--run-name", "weights")
-    assert done.code == 1 and "--class-weights" in done.err and "several labels" in done.err
+    assert done.code == 0, done.err
+    record = json.loads((work / "weights" / "model" / "distilnb_config.json").read_text())
+    assert record["class_weights"] is True and (work / "weights" / "model" / "thresholds.json").is_file()
 
 
 def test_segment_ids_reach_a_bert_model_and_its_int8_copy(tokenizer):

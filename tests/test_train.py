@@ -44,6 +44,24 @@ def test_the_weighted_loss_serves_a_plain_loop_and_fractional_epochs_count_like_
     assert train.total_training_steps(100, 10, 1.2) == 12 and train.total_training_steps(101, 10, 1.0) == 11
 
 
+def test_class_weights_for_several_labels_weigh_each_labels_positives(smoke_cfg):
+    import dataclasses
+
+    from datasets import Dataset
+
+    # label 0 is on 2 of 4 texts (weight sqrt(2/2) = 1), label 1 on 1 of 4 (weight sqrt(3/1))
+    train_split = Dataset.from_dict({"labels": [[1.0, 0.0], [0.0, 0.0], [0.0, 0.0], [1.0, 1.0]]})
+    assert train.label_weights(train_split["labels"]).tolist() == pytest.approx([1.0, 3 ** 0.5])
+    weighted = dataclasses.replace(smoke_cfg, class_weights=True)
+    loss = train.loss_for(weighted, train_split, 2, multi=True)
+    logits, labels = torch.tensor([[0.3, -1.0], [2.0, 0.5]]), torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected = bce(logits, labels, pos_weight=torch.tensor([1.0, 3 ** 0.5]))
+    assert loss({"logits": logits}, labels).item() == pytest.approx(expected.item())
+    assert expected.item() != pytest.approx(bce(logits, labels).item())
+    assert train.loss_for(dataclasses.replace(smoke_cfg, class_weights=False), train_split, 2, multi=True) is None
+
+
 def test_history_frame_has_one_row_per_epoch():
     log = [{"loss": 1.0, "epoch": 1.0}, {"eval_loss": 0.9, "eval_f1_macro": 0.5, "eval_runtime": 3, "epoch": 1.0},
            {"loss": 0.5, "epoch": 2.0}, {"eval_loss": 0.8, "eval_f1_macro": 0.6, "epoch": 2.0},
