@@ -157,6 +157,17 @@ def test_given_splits_are_trained_on_without_reading_the_data_again_and_threads_
     assert train.last_checkpoint(cfg.paths.checkpoints) is not None  # keep_checkpoints=True keeps them
 
 
+def test_the_verdict_for_several_labels_names_a_rare_label_before_the_epochs():
+    rows = {metrics.FINE_TUNED: {"f1_macro": 0.34}, "TF-IDF + one-vs-rest logistic regression": {"f1_macro": 0.44}}
+    facts = {"epochs": 3.0, "largest_class_share": 0.3, "cut_share": 0.0, "rarest_label_share": 0.0018}
+    said = metrics.training_verdict(rows, **facts)
+    assert "below TF-IDF (0.440)" in said and "majority" not in said and "one class holds" not in said
+    assert said.index("rarest label is on 0.2% of the training texts: try --class-weights") < said.index("epochs (3)")
+    assert "--class-weights" not in metrics.training_verdict(rows, **facts, class_weights=True)
+    assert "--class-weights" not in metrics.training_verdict(rows, **{**facts, "rarest_label_share": 0.3})
+    assert metrics.training_verdict({**rows, metrics.FINE_TUNED: {"f1_macro": 0.5}}, **facts) is None
+
+
 def verdict_rows(model: float, majority: float = 0.2, tfidf: float = 0.6) -> dict[str, dict]:
     return {metrics.FINE_TUNED: {"f1_macro": model}, metrics.MAJORITY: {"f1_macro": majority},
             metrics.TFIDF: {"f1_macro": tfidf}}

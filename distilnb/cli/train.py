@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from distilnb.cli import options
 from distilnb.cli.options import UsageError, err
-from distilnb.config import MAX_LENGTH_RANGE, Config
+from distilnb.config import MAX_LENGTH_RANGE, MULTI_LABEL, Config
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -96,12 +96,12 @@ def interrupted(cfg: Config, argv: list[str]) -> str:
             f"  {again}")
 
 
-def largest_class_share(splits: DatasetDict) -> float:
-    """Return the share of the training rows that the most frequent class holds."""
+def class_shares(splits: DatasetDict) -> tuple[float, float]:
+    """Return the shares of the training rows that the most and the least frequent class (or label) are on."""
     from distilnb import data
 
     counts = data.class_counts(splits)["train"]
-    return float(counts.max() / counts.sum())
+    return float(counts.max() / len(splits["train"])), float(counts.min() / len(splits["train"]))
 
 
 def run(args: argparse.Namespace) -> None:
@@ -134,9 +134,9 @@ def run(args: argparse.Namespace) -> None:
     rows = {**baselines, metrics.FINE_TUNED: fine_tuned}
     print(f"Model saved to {folder}\nValidation scores ({len(splits['validation'])} texts), beside the baselines:\n"
           f"{metrics.score_table(rows)}\nMetrics: {cfg.paths.metrics}")
-    if metrics.MAJORITY not in rows:  # several labels a text: no majority class to lose to
-        return
-    verdict = metrics.training_verdict(rows, epochs=cfg.epochs, largest_class_share=largest_class_share(splits),
-                                       cut_share=cut_share, class_weights=cfg.class_weights)
+    largest, rarest = class_shares(splits)
+    several = data.task_of(splits) == MULTI_LABEL  # no majority class then, and rare labels to weigh
+    verdict = metrics.training_verdict(rows, epochs=cfg.epochs, largest_class_share=largest, cut_share=cut_share,
+                                       class_weights=cfg.class_weights, rarest_label_share=rarest if several else None)
     if verdict:
         err(verdict)
