@@ -259,6 +259,7 @@ def evaluate_split(predictor, splits, split: str = "test") -> Evaluation:
 # ---------------------------------------------------------------- tables and the verdict the command line prints
 
 FINE_TUNED, MAJORITY, TFIDF = "fine-tuned (Trainer)", "majority class", "TF-IDF + logistic regression"
+TFIDF_ONE_VS_REST = "TF-IDF + one-vs-rest logistic regression"  # the bar for several labels a text
 DOMINANT_SHARE = 0.5  # a class holding more than this share of the training rows dominates it
 CUT_SHARE = 0.05  # texts cut at max_length worth naming as a cause
 RARE_LABEL_SHARE = 0.02  # several labels a text: a label on fewer texts than this is rare enough to weigh
@@ -285,27 +286,28 @@ def report_table(scores: dict) -> str:
 
 
 def training_verdict(rows: dict[str, dict], *, epochs: float, largest_class_share: float, cut_share: float,
-                     class_weights: bool = False, rarest_label_share: float | None = None) -> str | None:
+                     class_weights: bool = False, rarest_share: float = 1.0) -> str | None:
     """Return one sentence when the fine-tuned model's macro-F1 is at or below the majority class's or below
     TF-IDF's, with the likely causes in the order measured most often; None when it beats both.
 
-    rows: scores by model name (FINE_TUNED, the TF-IDF row, and MAJORITY for one label a text); largest_class_share:
-    the biggest class's share of the training rows; rarest_label_share (several labels a text): the share of the
-    training texts that carry the rarest label; cut_share: the share of training texts longer than max_length.
+    rows: scores by model name: FINE_TUNED, with MAJORITY and TFIDF for one label a text, or TFIDF_ONE_VS_REST for
+    several; largest_class_share and rarest_share: the shares of the training rows on the most and the least frequent
+    class (or label); cut_share: the share of training texts longer than max_length.
     """
     model = rows[FINE_TUNED]["f1_macro"]
-    majority = rows[MAJORITY]["f1_macro"] if MAJORITY in rows else None
-    tfidf = next(scores["f1_macro"] for name, scores in rows.items() if name.startswith("TF-IDF"))
+    several = TFIDF_ONE_VS_REST in rows  # several labels a text: no majority class, and rare labels to weigh
+    majority = None if several else rows[MAJORITY]["f1_macro"]
+    tfidf = rows[TFIDF_ONE_VS_REST if several else TFIDF]["f1_macro"]
     if (majority is None or model > majority) and model >= tfidf:
         return None
     beaten = (f"no better than the majority class ({majority:.3f})" if majority is not None and model <= majority
               else f"below TF-IDF ({tfidf:.3f})")
     causes = [f"too few epochs ({epochs:g}): try --epochs {max(2 * epochs, 3):g}"]
-    if majority is not None and largest_class_share > DOMINANT_SHARE and not class_weights:
+    if not several and largest_class_share > DOMINANT_SHARE and not class_weights:
         causes.append(f"one class holds {largest_class_share:.0%} of the training rows: try --class-weights")
-    if rarest_label_share is not None and rarest_label_share < RARE_LABEL_SHARE and not class_weights:
+    if several and rarest_share < RARE_LABEL_SHARE and not class_weights:
         # measured on GoEmotions' 28 labels: macro-F1 0.340 without the weights, 0.506 with them (RESULTS.md §14)
-        causes.insert(0, f"the rarest label is on {rarest_label_share:.1%} of the training texts: try --class-weights")
+        causes.insert(0, f"the rarest label is on {rarest_share:.1%} of the training texts: try --class-weights")
     if cut_share > CUT_SHARE:
         causes.append(f"{cut_share:.0%} of the training texts were cut at max_length: try a longer --max-length, "
                       "or --chunk when scoring")

@@ -16,7 +16,7 @@ from distilnb import multilabel, runs
 from distilnb.config import MULTI_LABEL, PAIRS, Config
 from distilnb.data import LoadReport, label_names, task_of
 from distilnb.errors import NotFoundError, SettingError
-from distilnb.metrics import TRAINING_THRESHOLD, multilabel_metrics, trainer_metrics
+from distilnb.metrics import TFIDF_ONE_VS_REST, TRAINING_THRESHOLD, multilabel_metrics, trainer_metrics
 from distilnb.models import (
     distributed_on_cpu,
     is_main_process,
@@ -73,7 +73,7 @@ def weighted_loss(weights: torch.Tensor) -> Callable[..., torch.Tensor]:
 def label_weights(matrix: np.ndarray) -> torch.Tensor:
     """Return BCEWithLogitsLoss's pos_weight for multi-hot labels: the square root of each label's negatives over its
     positives (a label on 1 text in 100 weighs its positives about 10 times)."""
-    # The full ratio is the usual choice, but GoEmotions' rarest labels have ~500 negatives per positive, and weights
+    # The full ratio is the usual choice, but GoEmotions' rarest label has ~560 negatives per positive, and weights
     # that large make a few texts dominate each step; the square root still lifts rare labels out of the noise.
     positives = np.asarray(matrix, dtype=float).sum(axis=0)
     return torch.tensor(np.sqrt((len(matrix) - positives) / np.maximum(positives, 1)), dtype=torch.float32)
@@ -299,9 +299,6 @@ def baseline_scores(splits: DatasetDict, split: str = "validation", seed: int = 
     return {"majority class": baselines.majority_baseline(train["label"], held_out["label"], names),
             "TF-IDF + logistic regression": baselines.tfidf_baseline(train["text"], train["label"], held_out["text"],
                                                                      held_out["label"], names, seed=seed)}
-
-
-TFIDF_ONE_VS_REST = "TF-IDF + one-vs-rest logistic regression"
 
 
 def multilabel_baseline(splits: DatasetDict, split: str, seed: int = 0) -> dict:

@@ -158,13 +158,13 @@ def test_given_splits_are_trained_on_without_reading_the_data_again_and_threads_
 
 
 def test_the_verdict_for_several_labels_names_a_rare_label_before_the_epochs():
-    rows = {metrics.FINE_TUNED: {"f1_macro": 0.34}, "TF-IDF + one-vs-rest logistic regression": {"f1_macro": 0.44}}
-    facts = {"epochs": 3.0, "largest_class_share": 0.3, "cut_share": 0.0, "rarest_label_share": 0.0018}
+    rows = {metrics.FINE_TUNED: {"f1_macro": 0.34}, metrics.TFIDF_ONE_VS_REST: {"f1_macro": 0.44}}
+    facts = {"epochs": 3.0, "largest_class_share": 0.6, "cut_share": 0.0, "rarest_share": 0.0018}
     said = metrics.training_verdict(rows, **facts)
     assert "below TF-IDF (0.440)" in said and "majority" not in said and "one class holds" not in said
     assert said.index("rarest label is on 0.2% of the training texts: try --class-weights") < said.index("epochs (3)")
     assert "--class-weights" not in metrics.training_verdict(rows, **facts, class_weights=True)
-    assert "--class-weights" not in metrics.training_verdict(rows, **{**facts, "rarest_label_share": 0.3})
+    assert "--class-weights" not in metrics.training_verdict(rows, **{**facts, "rarest_share": 0.3})
     assert metrics.training_verdict({**rows, metrics.FINE_TUNED: {"f1_macro": 0.5}}, **facts) is None
 
 

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from distilnb.cli import options
 from distilnb.cli.options import UsageError, err
-from distilnb.config import MAX_LENGTH_RANGE, MULTI_LABEL, Config
+from distilnb.config import MAX_LENGTH_RANGE, Config
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -135,8 +135,7 @@ def run(args: argparse.Namespace) -> None:
     print(f"Model saved to {folder}\nValidation scores ({len(splits['validation'])} texts), beside the baselines:\n"
           f"{metrics.score_table(rows)}\nMetrics: {cfg.paths.metrics}")
     largest, rarest = class_shares(splits)
-    several = data.task_of(splits) == MULTI_LABEL  # no majority class then, and rare labels to weigh
     verdict = metrics.training_verdict(rows, epochs=cfg.epochs, largest_class_share=largest, cut_share=cut_share,
-                                       class_weights=cfg.class_weights, rarest_label_share=rarest if several else None)
+                                       class_weights=cfg.class_weights, rarest_share=rarest)
     if verdict:
         err(verdict)
