@@ -2,7 +2,7 @@
 
 The data are built from the shared emotion files (read by distilnb.data): in every split one class (joy, the commonest)
 keeps a fixed share of the rows (74 % by default) and the other classes share the rest in their natural proportions.
-Both settings train through distilnb.train.run_fine_tuning on the same files and are scored by distilnb.metrics on the
+Both settings train through distilnb.run.train on the same files and are scored by distilnb.metrics on the
 test split, beside the majority class and TF-IDF + logistic regression.
 """
 
@@ -93,7 +93,7 @@ def run_row(args: argparse.Namespace, folder: Path, work_dir: Path, epochs: floa
     progress(f"fine-tuning {cfg.model}, at most {epochs:g} epochs, class_weights={weighted}")
     with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs on stdout; keep stdout for the report
         start = time.perf_counter()
-        model = fine_tune(cfg, splits)
+        model = fine_tune(cfg)
         seconds = time.perf_counter() - start
         scores = evaluate_split(Predictor.from_folder(model), splits, "test").scores
     validation = max((r["eval_f1_macro"] for r in history(cfg)), default=float("nan"))

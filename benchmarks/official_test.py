@@ -4,7 +4,7 @@ Two labelled datasets of the shared data ship an official test file that shares 
 emotion (test.txt against train.txt + val.txt) and GoEmotions (Ekman's 7 labels; the rows with one label, since a
 single-label model scores those). For each, the script counts the shared texts (exact and normalised), builds a
 small training set that keeps every shared text (so the model has seen them), fine-tunes through
-distilnb.train.run_fine_tuning, then runs the command line twice on the official test file: without --skip-seen
+distilnb.run.train, then runs the command line twice on the official test file: without --skip-seen
 (it must refuse, naming the flag) and with it (it must score the unseen rows and say how many it skipped).
 --dry-run builds the data, counts, and prints the commands without training or running them.
 """
@@ -171,7 +171,7 @@ def run_dataset(data: Official, args: argparse.Namespace, work_dir: Path) -> dic
     row = {"dataset": data.name, "train rows": train_rows, "seen official test rows (expected skipped)": expected}
     if args.dry_run:
         print(f"#### {data.name}: commands (dry run)\n")
-        print(f"- train: distilnb.train.run_fine_tuning(Config.from_env(profile='offline', model={args.model!r}, "
+        print(f"- train: distilnb.run.train(Config.from_env(profile='offline', model={args.model!r}, "
               f"dataset={str(folder)!r}, epochs={args.epochs:g}, seed={args.seed}, output_root={str(work_dir)!r}, "
               f"run_name={data.name!r}))")
         print(f"- must refuse: `{shlex.join(refuse)}`")
@@ -180,10 +180,9 @@ def run_dataset(data: Official, args: argparse.Namespace, work_dir: Path) -> dic
     progress(f"{data.name}: fine-tuning {args.model} on {row['train rows']} rows")
     from contextlib import redirect_stdout
 
-    from distilnb.data import load_splits
 
     with redirect_stdout(sys.stderr):
-        fine_tune(cfg, load_splits(cfg)[0])
+        fine_tune(cfg)
     refused, _, refusal = run_command(refuse)
     status, stdout, stderr = run_command(score)
     scores = scores_of(stdout)
@@ -212,7 +211,7 @@ def main(argv: list[str] | None = None) -> int:
         found = [readers[name](args.data) for name in names]
         overlaps = [overlap_row(data) for data in found]
         print(header("Official test files that repeat training rows (official_test.py)", {
-            "model": f"{args.model}, {args.epochs:g} epoch(s) through distilnb.train.run_fine_tuning",
+            "model": f"{args.model}, {args.epochs:g} epoch(s) through distilnb.run.train",
             "data": f"{args.train_rows} random training rows plus every training row the official test repeats; "
                     f"validation capped at {args.validation_rows}; GoEmotions: Ekman labels, single-label rows",
         }))

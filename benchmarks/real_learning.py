@@ -1,6 +1,6 @@
 """Real learning: a pretrained encoder fine-tuned through distilnb on emotion and SST-2, beside the baselines.
 
-Every number comes from the package: distilnb.data reads, cleans and splits the data, distilnb.train.run_fine_tuning
+Every number comes from the package: distilnb.data reads, cleans and splits the data, distilnb.run.train
 trains (the default recipe, or the usual recipe's settings passed as Config fields), distilnb.baselines and
 distilnb.metrics score on the test split. This script only times the runs and prints the tables.
 """
@@ -75,15 +75,11 @@ def settings(args: argparse.Namespace, recipe: str, work_dir: Path, name: str) -
     return base | RECIPES[recipe][1]
 
 
-def fine_tune(cfg: Config, splits: DatasetDict) -> Path:
-    """Return the model folder of distilnb.train.run_fine_tuning, given the splits when it takes them."""
-    import inspect
+def fine_tune(cfg: Config) -> Path:
+    """Return the model folder of a whole run, distilnb.run.train, on cfg's data."""
+    from distilnb.run import train
 
-    from distilnb.train import run_fine_tuning
-
-    if "splits" in inspect.signature(run_fine_tuning).parameters:
-        return run_fine_tuning(cfg, splits=splits)
-    return run_fine_tuning(cfg)  # an older package reads the same data again from cfg
+    return train(cfg).model_dir
 
 
 def history(cfg: Config) -> list[dict]:
@@ -131,7 +127,7 @@ def fine_tune_row(name: str, recipe: str, cfg: Config, splits: DatasetDict) -> t
              f"at most {cfg.epochs:g} epochs, batch {cfg.batch_size}, max_length {cfg.max_length}")
     with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs on stdout; keep stdout for the report
         start = time.perf_counter()
-        folder = fine_tune(cfg, splits)
+        folder = fine_tune(cfg)
         seconds = time.perf_counter() - start
         scores = evaluate_split(Predictor.from_folder(folder), splits, "test").scores
     epochs = history(cfg)
@@ -199,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.work_dir is None:
             shutil.rmtree(work_dir, ignore_errors=True)
     print(header("Real learning (real_learning.py)", {
-        "model": f"{args.model} through distilnb.train.run_fine_tuning (a new classification head)",
+        "model": f"{args.model} through distilnb.run.train (a new classification head)",
         "data": f"{', '.join(names)} read and split by distilnb.data.load_splits; train capped at "
                 f"{args.max_train or 'all'}; scores on the test split",
         "recipes": f"default = Config's recipe (batch {args.batch_size}, max_length {args.max_length}, at most "

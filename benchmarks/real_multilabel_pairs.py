@@ -5,7 +5,7 @@
     python benchmarks/real_multilabel_pairs.py --data ../shared/data --tfidf-only
 
 Every number comes from the package, on the path `distilnb train` and `distilnb evaluate` take:
-distilnb.data.prepare_splits cleans and encodes the splits, distilnb.train.run_fine_tuning fine-tunes the encoder and,
+distilnb.run.train cleans, encodes and splits the frames read here, fine-tunes the encoder and,
 for several labels, keeps the thresholds that do best on the validation split, and distilnb.metrics.evaluate_split
 scores the held-out split once with the saved model. This script reads the files (GoEmotions names its label ids in
 labels.txt, which no reader knows), times the runs and prints the tables.
@@ -33,6 +33,7 @@ import pandas as pd
 from _common import ROOT, base_parser, data_present, header, markdown_table, met
 
 from distilnb import multilabel
+from distilnb.baselines import tfidf_one_vs_rest
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -127,15 +128,17 @@ def config(args: argparse.Namespace, dataset: Path, name: str, **settings: Any) 
                            run_name=name, **settings)
 
 
-def fine_tune(cfg: Config, splits: DatasetDict, report: Any, held_out: tuple[str, ...]) -> tuple[dict, float]:
-    """Return ({split: Evaluation by the saved model}, seconds of fine-tuning) of distilnb.train.run_fine_tuning."""
+def fine_tune(cfg: Config, frames: dict[str, pd.DataFrame], splits: DatasetDict,
+              held_out: tuple[str, ...]) -> tuple[dict, float]:
+    """Return ({split: Evaluation by the saved model}, seconds of fine-tuning) of a whole run, distilnb.run.train,
+    on the frames read here."""
     from distilnb.metrics import evaluate_split
     from distilnb.predict import Predictor
-    from distilnb.train import run_fine_tuning
+    from distilnb.run import train
 
     with contextlib.redirect_stdout(sys.stderr):  # the Trainer prints its logs on stdout; keep stdout for the report
         start = time.perf_counter()
-        folder = run_fine_tuning(cfg, splits, report)
+        folder = train(cfg, frames=frames).model_dir
         seconds = time.perf_counter() - start
         predictor = Predictor.from_folder(folder)
         return {split: evaluate_split(predictor, splits, split) for split in held_out}, seconds
@@ -144,7 +147,7 @@ def fine_tune(cfg: Config, splits: DatasetDict, report: Any, held_out: tuple[str
 def threshold_rows(dataset: str, method: str, truth: dict, probabilities: dict, names: list[str],
                    seconds: float, kept: str | None = None) -> list[dict]:
     """Return test-split rows at 0.5, at one global threshold and at per-label thresholds, both tuned on validation
-    (multilabel.choose_thresholds, as run_fine_tuning tunes them); the rule kept (`kept`, else the one
+    (multilabel.choose_thresholds, as distilnb.run.train tunes them); the rule kept (`kept`, else the one
     choose_thresholds prefers) is marked."""
     record = multilabel.choose_thresholds(truth["validation"], probabilities["validation"], names)
     kept = kept or record["rule"]
@@ -167,17 +170,18 @@ def goemotions_rows(args: argparse.Namespace, taxonomy: str) -> tuple[list[dict]
 
     dataset = f"goemotions-{taxonomy}"
     cfg = config(args, args.data / "goemotions" / taxonomy, dataset)
-    splits, report = prepare_splits(goemotions_frames(args.data, taxonomy), cfg)
+    frames = goemotions_frames(args.data, taxonomy)
+    splits, _ = prepare_splits(frames, cfg)
     names = label_names(splits)
     truth = {split: np.asarray(splits[split]["labels"], dtype=float) for split in ("validation", "test")}
     start = time.perf_counter()
-    found = multilabel.tfidf_one_vs_rest(splits["train"]["text"], np.asarray(splits["train"]["labels"]),
+    found = tfidf_one_vs_rest(splits["train"]["text"], np.asarray(splits["train"]["labels"]),
                                          [*splits["validation"]["text"], *splits["test"]["text"]], args.seed)
     tfidf = dict(zip(("validation", "test"), np.split(found, [len(splits["validation"])]), strict=True))
     rows = threshold_rows(dataset, "TF-IDF one-vs-rest", truth, tfidf, names, time.perf_counter() - start)
     if args.tfidf_only:
         return rows, {}
-    evaluations, seconds = fine_tune(cfg, splits, report, ("validation", "test"))
+    evaluations, seconds = fine_tune(cfg, frames, splits, ("validation", "test"))
     probabilities = {split: multilabel.sigmoid(found.logits) for split, found in evaluations.items()}
     truth = {split: found.labels for split, found in evaluations.items()}  # in the model's label order
     model_names = evaluations["test"].label_names
@@ -195,11 +199,12 @@ def settings(cfg: Config, train_rows: int) -> dict:
 
 def rte_rows(args: argparse.Namespace) -> tuple[list[dict], dict]:
     """Return (rows, the fine-tuned run's settings) for RTE: majority, TF-IDF pairs, then the encoder."""
+    from distilnb.baselines import baseline_scores
     from distilnb.data import prepare_splits
-    from distilnb.train import baseline_scores
 
     cfg = config(args, args.data / "rte", "rte", text_column="premise", text_pair_column="hypothesis")
-    splits, report = prepare_splits(rte_frames(args.data), cfg)
+    frames = rte_frames(args.data)
+    splits, _ = prepare_splits(frames, cfg)
 
     def row(method: str, scores: dict, seconds: float) -> dict:
         return {"dataset": "rte", "method": method, "accuracy": scores["accuracy"], "macro-F1": scores["f1_macro"],
@@ -210,7 +215,7 @@ def rte_rows(args: argparse.Namespace) -> tuple[list[dict], dict]:
             for method, scores in baseline_scores(splits, "test", args.seed).items()]
     if args.tfidf_only:
         return rows, {}
-    evaluations, seconds = fine_tune(cfg, splits, report, ("test",))
+    evaluations, seconds = fine_tune(cfg, frames, splits, ("test",))
     return [*rows, row(f"{args.model} fine-tuned", evaluations["test"].scores, seconds)], settings(
         cfg, len(splits["train"]))
 
@@ -256,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
             shutil.rmtree(work_dir, ignore_errors=True)
     print(header("Several labels and pairs of texts (real_multilabel_pairs.py)", {
         "data": "project files in GoEmotions' and RTE's formats (--smoke)" if args.smoke else str(args.data),
-        "recipe": f"distilnb's default through run_fine_tuning: at most {args.epochs:g} epochs, best by validation "
+        "recipe": f"distilnb's default through distilnb.run.train: at most {args.epochs:g} epochs, best by validation "
                   f"macro-F1; max_length {args.max_length}, batch {args.batch_size}",
         "runs": json.dumps(runs),
         "wall s": "a fine-tuned row: tokenizing, training, per-epoch validation and saving; a baseline row: "

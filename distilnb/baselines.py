@@ -1,7 +1,8 @@
-"""Stage 03, first half: the baselines a fine-tuned model must beat (majority class, TF-IDF, frozen features).
+"""Stage 03, first half: the baselines a fine-tuned model must beat, for all three task shapes: the majority class,
+TF-IDF + logistic regression (for a text, a pair, or one per label), and frozen features.
 
-Chapter 03 writes each baseline in its cells; chapter 04 and the command line call these copies, which build the
-same models (a test proves it), to score them on the test split.
+Chapter 03 writes each baseline in its cells; chapter 04, the whole run (run.train) and evaluate call these, which
+build the same models (a test proves it). The TF-IDF and logistic-regression settings are written once, here.
 """
 
 from __future__ import annotations
@@ -16,11 +17,16 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 
-from distilnb.metrics import classification_metrics
+from distilnb import multilabel
+from distilnb.config import MULTI_LABEL, PAIRS
+from distilnb.data import label_names, task_of
+from distilnb.metrics import FROZEN, MAJORITY, TFIDF, TFIDF_ONE_VS_REST, classification_metrics, multilabel_metrics
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import torch
-    from datasets import DatasetDict
+    from datasets import Dataset, DatasetDict
 
 
 def majority_baseline(train_labels, eval_labels, label_names: list[str]) -> dict:
@@ -29,10 +35,19 @@ def majority_baseline(train_labels, eval_labels, label_names: list[str]) -> dict
     return classification_metrics(eval_labels, model.predict(np.zeros((len(eval_labels), 1))), label_names)
 
 
+def tfidf_vectorizer() -> TfidfVectorizer:
+    """Return the course's unfitted TF-IDF: word 1-2 grams, sublinear term frequencies."""
+    return TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)
+
+
+def logistic_regression(seed: int = 0) -> LogisticRegression:
+    """Return the course's unfitted logistic regression on TF-IDF features (weakly regularised: C=10)."""
+    return LogisticRegression(max_iter=2000, C=10.0, random_state=seed)
+
+
 def tfidf_model(seed: int = 0) -> Pipeline:
     """Return an unfitted TF-IDF (word 1-2 grams) + logistic regression pipeline, as chapter 03 writes it."""
-    return Pipeline([("tfidf", TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True)),
-                     ("classifier", LogisticRegression(max_iter=2000, C=10.0, random_state=seed))])
+    return Pipeline([("tfidf", tfidf_vectorizer()), ("classifier", logistic_regression(seed))])
 
 
 def tfidf_baseline(train_texts, train_labels, eval_texts, eval_labels, label_names: list[str], seed: int = 0) -> dict:
@@ -103,7 +118,81 @@ def all_baselines(model_name: str | Path, splits: DatasetDict, label_names: list
     train, held_out = splits["train"], splits[split]
     args = (train["text"], train["label"], held_out["text"], held_out["label"], label_names)
     return {
-        "majority class": majority_baseline(train["label"], held_out["label"], label_names),
-        "TF-IDF + logistic regression": tfidf_baseline(*args, seed=seed),
-        "frozen features + logistic regression": frozen_baseline(model_name, *args, max_length=max_length, seed=seed),
+        MAJORITY: majority_baseline(train["label"], held_out["label"], label_names),
+        TFIDF: tfidf_baseline(*args, seed=seed),
+        FROZEN: frozen_baseline(model_name, *args, max_length=max_length, seed=seed),
     }
+
+
+# ---------------------------------------------------------------- several labels a text, and pairs of texts
+
+
+def tfidf_one_vs_rest(train_texts: Sequence[str], train_matrix: np.ndarray, eval_texts: Sequence[str],
+                      seed: int = 0) -> np.ndarray:
+    """Return eval-text probabilities from TF-IDF + one logistic regression per label (the bag-of-words baseline)."""
+    from sklearn.multiclass import OneVsRestClassifier
+
+    model = Pipeline([("tfidf", tfidf_vectorizer()), ("classifier", OneVsRestClassifier(logistic_regression(seed)))])
+    model.fit(list(train_texts), np.asarray(train_matrix).astype(int))
+    return model.predict_proba(list(eval_texts))
+
+
+def tfidf_pair_probabilities(train_first: Sequence[str], train_second: Sequence[str], train_labels: Sequence[int],
+                             first: Sequence[str], second: Sequence[str], seed: int = 0) -> np.ndarray:
+    """Return P(label 1) from logistic regression on each text's TF-IDF and their overlap (element-wise product)."""
+    from scipy.sparse import hstack
+
+    vectorizer = tfidf_vectorizer().fit(list(train_first) + list(train_second))
+
+    def features(a: Sequence[str], b: Sequence[str]):
+        left, right = vectorizer.transform(list(a)), vectorizer.transform(list(b))
+        return hstack([left, right, left.multiply(right)]).tocsr()
+
+    model = logistic_regression(seed).fit(features(train_first, train_second), list(train_labels))
+    return model.predict_proba(features(first, second))[:, 1]
+
+
+def multi_hot(table: Dataset, n_labels: int) -> np.ndarray:
+    """Return a multi-label split's `labels` column as a (rows, labels) matrix of 0.0 and 1.0."""
+    return np.asarray(table["labels"], dtype=float).reshape(-1, n_labels)
+
+
+def multilabel_baseline(splits: DatasetDict, split: str, seed: int = 0) -> dict:
+    """Return TF-IDF + one-vs-rest logistic regression's multi-label scores on `split`, its one threshold tuned on the
+    validation rows as the fine-tuned model's are (0.5 when the splits hold none)."""
+    names, train = label_names(splits), splits["train"]
+    matrix = multi_hot(train, len(names))
+    threshold = 0.5
+    if "validation" in splits and len(splits["validation"]):
+        found = tfidf_one_vs_rest(train["text"], matrix, splits["validation"]["text"], seed)
+        threshold = multilabel.tune_global_threshold(multi_hot(splits["validation"], len(names)), found,
+                                                     average="macro")
+    held_out = splits[split]
+    probabilities = tfidf_one_vs_rest(train["text"], matrix, held_out["text"], seed)
+    return multilabel_metrics(multi_hot(held_out, len(names)), probabilities, names, threshold)
+
+
+def pair_baseline(train: Dataset, held_out: Dataset, names: list[str], seed: int = 0) -> dict:
+    """Return the scores of TF-IDF + logistic regression on pairs (each text's features and their overlap): P(class)
+    for each class one against the rest, the likeliest kept."""
+    labels = np.asarray(train["label"])
+    classes = [c for c in range(len(names)) if (labels == c).any()]
+    columns = [tfidf_pair_probabilities(train["text"], train["text_pair"], (labels == c).astype(int),
+                                        held_out["text"], held_out["text_pair"], seed) for c in classes]
+    predicted = np.asarray(classes)[np.argmax(np.stack(columns, axis=1), axis=1)]
+    return classification_metrics(held_out["label"], predicted, names)
+
+
+def baseline_scores(splits: DatasetDict, split: str = "validation", seed: int = 0) -> dict[str, dict]:
+    """Return {row name: scores on `split`} of the quick baselines trained on splits["train"], for the splits' task:
+    the majority class and TF-IDF (a text or a pair), or TF-IDF one-vs-rest (several labels). The frozen-features
+    baseline needs the encoder and is the notebooks' (all_baselines)."""
+    names, train, held_out = label_names(splits), splits["train"], splits[split]
+    task = task_of(splits)
+    if task == MULTI_LABEL:
+        return {TFIDF_ONE_VS_REST: multilabel_baseline(splits, split, seed)}
+    majority = majority_baseline(train["label"], held_out["label"], names)
+    if task == PAIRS:
+        return {MAJORITY: majority, TFIDF: pair_baseline(train, held_out, names, seed)}
+    return {MAJORITY: majority, TFIDF: tfidf_baseline(train["text"], train["label"], held_out["text"],
+                                                      held_out["label"], names, seed=seed)}

@@ -13,10 +13,9 @@ from typing import Any
 
 from distilnb.errors import SettingError
 
-DATA_DIR = Path(__file__).resolve().parent.parent / "data"
-# An installed wheel has no data/ beside the package: it ships the sample tickets as distilnb/sample_data/.
-PACKAGED_SAMPLE = Path(__file__).resolve().parent / "sample_data" / "support_tickets.csv"
-SAMPLE_DATASET = DATA_DIR / "support_tickets.csv" if (DATA_DIR / "support_tickets.csv").is_file() else PACKAGED_SAMPLE
+# The sample data, named as the repository names it: written so in every record and message (no machine path), and
+# found by resolve_path from any working directory, beside the package or, in an installed wheel, inside it.
+SAMPLE_DATASET = "data/support_tickets.csv"
 ENV_PREFIX = "DISTILNB_"
 DEFAULT_PROFILE = "offline"
 
@@ -26,9 +25,9 @@ PROFILES: dict[str, dict[str, Any]] = {
              "epochs": 3.0},
     # Sized so that chapter 03 fine-tunes the pretrained MiniLM twice (Trainer, then the plain loop) on the sample
     # tickets in a few minutes on 2 CPU cores; two epochs already take it well past TF-IDF.
-    "offline": {"model": "minilm", "dataset": str(SAMPLE_DATASET), "max_length": 64, "batch_size": 16, "epochs": 2.0},
+    "offline": {"model": "minilm", "dataset": SAMPLE_DATASET, "max_length": 64, "batch_size": 16, "epochs": 2.0},
     # The tiny random model needs about 8 epochs to learn the sample beyond its majority class.
-    "smoke": {"model": "tiny", "dataset": str(SAMPLE_DATASET), "max_length": 64, "batch_size": 16, "epochs": 8.0},
+    "smoke": {"model": "tiny", "dataset": SAMPLE_DATASET, "max_length": 64, "batch_size": 16, "epochs": 8.0},
 }
 MAX_LENGTH_RANGE = (8, 512)
 # 1,000 epochs: the tiny test model needs 8 and real runs stop early within tens, while on the smallest data a
@@ -276,9 +275,27 @@ def project_root(start: Path | None = None) -> Path:
     return start
 
 
+def sample_data_folders() -> list[Path]:
+    """Return where the sample data can be: the repository's data/ beside the package, else the wheel's copy."""
+    from importlib import resources
+
+    beside = Path(__file__).resolve().parent.parent / "data"
+    try:  # an installed wheel maps the repository's data/ to the package distilnb.sample_data
+        packaged = [Path(str(resources.files("distilnb.sample_data")))]
+    except ModuleNotFoundError:
+        packaged = []
+    return [beside, *packaged]
+
+
 def resolve_path(source: str | Path) -> Path:
-    """Return a local path as given, or under the project root when only there (notebooks run in notebooks/)."""
+    """Return a local path as given; else under the project root (notebooks run in notebooks/); else, for data/...,
+    the sample data shipped with the package."""
     path = Path(source).expanduser()
-    if not path.is_absolute() and not path.exists() and (project_root() / path).exists():
+    if path.is_absolute() or path.exists():
+        return path
+    if (project_root() / path).exists():
         return project_root() / path
+    if path.parts[:1] == ("data",):
+        found = [folder / Path(*path.parts[1:]) for folder in sample_data_folders()]
+        return next((candidate for candidate in found if candidate.exists()), path)
     return path

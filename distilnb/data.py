@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -13,9 +14,9 @@ from sklearn.model_selection import train_test_split
 
 from distilnb import multilabel
 from distilnb.config import MULTI_LABEL, PAIRS, SINGLE_LABEL, Config
-from distilnb.errors import ColumnError, DataError, DataTypeError, short_list
-from distilnb.pairs import pair_key
-from distilnb.readers import dataset_frames, read_source
+from distilnb.errors import ColumnError, DataError, DataTypeError, parameter_words, short_list, spell
+from distilnb.keys import normalise_text, row_key
+from distilnb.readers import ReadOptions, dataset_frames, read_source, source_notes
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -51,8 +52,9 @@ class LoadReport:
         lines += [f"split sizes: {self.split_sizes}"] + [f"note: {note}" for note in self.notes]
         return "\n".join(lines + [f"warning: {warning}" for warning in self.warnings])
 
-    def console_lines(self) -> list[str]:
-        """Return one short line per nonzero count of rows dropped or labels changed, then the warnings.
+    def console_lines(self, name_of: Callable[[str, str | None], str] = parameter_words) -> list[str]:
+        """Return one short line per nonzero count of rows dropped or labels changed, then the warnings, the settings
+        they name spelt by name_of (a notebook's parameters by default).
 
         A number written as its label name ('1.0' as '1') changes nothing a reader would miss, so it has no line.
         """
@@ -70,7 +72,7 @@ class LoadReport:
         converted = total(self.converted, NON_STRING)
         if converted:
             lines.append(f"read {plural(converted, 'non-string text')} (numbers) as strings")
-        return lines + [f"warning: {warning}" for warning in self.warnings]
+        return lines + [spell(f"warning: {warning}", name_of) for warning in self.warnings]
 
 
 # The load report's reasons (after "<split>: ") and how console_lines says each.
@@ -239,8 +241,7 @@ def merge_variants(frames: dict[str, pd.DataFrame], report: LoadReport, merge: b
     described = "; ".join(" / ".join(f"{v!r} ({counts[v]})" for v in found) for found in report.label_variants.values())
     if not merge:
         report.warnings.append(f"labels that differ only by case are kept apart: {described}. Set "
-                               "merge_label_variants (MERGE_LABEL_VARIANTS, --merge-label-variants) to merge each "
-                               "into its commonest spelling")
+                               "{merge_label_variants=True} to merge each into its commonest spelling")
         return frames
     target = {v: max(found, key=lambda s: (counts[s], s)) for found in report.label_variants.values() for v in found}
     report.notes.append(f"merged labels that differ only by case: {described}")
@@ -358,17 +359,11 @@ def subsample(frame: pd.DataFrame, size: int, seed: int) -> pd.DataFrame:
 # ---------------------------------------------------------------- duplicates and leakage
 
 
-def normalise_text(text: str) -> str:
-    """Return a text lower-cased with runs of white space folded, the key for duplicate detection."""
-    return " ".join(text.lower().split())
-
-
 def row_keys(frame: pd.DataFrame) -> pd.Series:
     """Return each row's duplicate key: its normalised text; for a pair, the same key in either order."""
     if "text_pair" not in frame.columns:
         return frame["text"].map(normalise_text)
-    keys = ["\x1f".join(pair_key(first, second)) for first, second in zip(frame["text"], frame["text_pair"],
-                                                                          strict=True)]
+    keys = [row_key(first, second) for first, second in zip(frame["text"], frame["text_pair"], strict=True)]
     return pd.Series(keys, index=frame.index, dtype=object)
 
 
@@ -524,9 +519,18 @@ def prepare_splits(raw: DatasetDict | dict[str, pd.DataFrame], cfg: Config) -> t
     return to_dataset_dict(frames, names), report
 
 
-def load_splits(cfg: Config, encoding: str = "utf-8") -> tuple[DatasetDict, LoadReport]:
-    """Return (splits, LoadReport) for cfg.dataset (a file, folder or Hub id), read, cleaned, encoded and split."""
-    return prepare_splits(read_source(cfg.dataset, encoding, config=cfg.dataset_config), cfg)
+def load_splits(cfg: Config, options: ReadOptions | None = None, *,
+                frames: dict[str, pd.DataFrame] | None = None) -> tuple[DatasetDict, LoadReport]:
+    """Return (splits, LoadReport) for cfg.dataset (a file, folder or Hub id), read with `options`, cleaned, encoded
+    and split; what reading detected or replaced is in the report. frames: the data already read ({split: frame},
+    as readers.read_source returns it), for a format no reader knows."""
+    frames = read_source(cfg.dataset, options, config=cfg.dataset_config) if frames is None else frames
+    splits, report = prepare_splits(frames, cfg)
+    for split, frame in frames.items():
+        report.count(report.converted, f"{split}: undecodable characters replaced with U+FFFD",
+                     frame.attrs.get("replaced_characters", 0))
+    report.notes[:0] = [note for note in source_notes(frames) if note not in report.notes]
+    return splits, report
 
 
 def label_names(splits: DatasetDict) -> list[str]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -18,8 +19,55 @@ OFFLINE_ERRORS = frozenset({
 })
 
 
+# A setting named in a message for people, {name} or {name=value}: each front end spells it in its own words.
+SETTING_MENTION = re.compile(r"\{([a-z][a-z0-9_]*)(?:=([^{}]*))?\}")
+# Options that are not Config fields but that a message may tell the user to set (evaluate's and reading's).
+OPTION_NAMES = frozenset({"skip_seen", "chunk", "encoding", "encoding_errors", "header", "format", "test_file",
+                          "model_dir", "threads", "resume", "output_dir"})
+
+
+def parameter_words(name: str, value: str | None) -> str:
+    """Return a setting as a notebook parameter or Config field says it: `epochs=4`, `skip_seen=True`."""
+    return f"{name}={value}" if value is not None else name
+
+
+def mention(name: str, value: str | None) -> str:
+    """Return a setting's mention unspelt ({name} or {name=value}), for a front end to spell later."""
+    return "{" + name + (f"={value}" if value is not None else "") + "}"
+
+
+def known_settings() -> frozenset[str]:
+    """Return the names a message may mention as settings: every Config field and OPTION_NAMES."""
+    from distilnb.config import field_types  # config imports this module: looked up when a message is spelt
+
+    return frozenset(field_types()) | OPTION_NAMES
+
+
+def spell(message: str, name_of: Callable[[str, str | None], str] = parameter_words) -> str:
+    """Return a message with each setting it mentions ({name} or {name=value}) spelt by name_of(name, value)."""
+    known = known_settings()
+
+    def one(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        return name_of(name, value) if name in known else match.group(0)
+
+    return SETTING_MENTION.sub(one, message)
+
+
 class DistilnbError(Exception):
-    """An error whose message is written for a user: what went wrong, with numbers, and what to do."""
+    """An error whose message is written for a user: what went wrong, with numbers, and what to do.
+
+    The message names the settings that would fix it as {name} or {name=value}, never as a flag: str() spells them
+    as a notebook's parameters (`skip_seen=True`), words() as the caller likes (the command line: `--skip-seen`).
+    """
+
+    def words(self, name_of: Callable[[str, str | None], str] = parameter_words) -> str:
+        """Return the message with the settings it names spelt by name_of(name, value)."""
+        message = self.args[0] if self.args and isinstance(self.args[0], str) else super().__str__()
+        return spell(message, name_of)
+
+    def __str__(self) -> str:
+        return self.words()
 
 
 class HubUnreachableError(DistilnbError, RuntimeError):
@@ -34,8 +82,9 @@ class SettingError(DistilnbError, ValueError):
 
     Built as SettingError(rule, setting, value): which setting, what value, and the rule it breaks ("must be more
     than 0"; other settings named in it as {name}). str() speaks the notebook's words (`epochs = 0 must be more than
-    0.`); words() lets the command line say the same with its flags (`--epochs 0 must be more than 0.`). Built with a
-    message and no value, it is that message as it is. `variable` names the DISTILNB_* variable the value came from.
+    0.`); rule_words() lets the command line say the same with its flags (`--epochs 0 must be more than 0.`). Built
+    with a message and no value, it is that message as it is. `variable` names the DISTILNB_* variable the value
+    came from.
     """
 
     def __init__(self, rule: str, setting: str | None = None, value: object = NO_VALUE):
@@ -44,7 +93,7 @@ class SettingError(DistilnbError, ValueError):
         self.variable: str | None = None
         self.raw: str | None = None  # the variable's text, as written
 
-    def words(self, name_of: Callable[[str], str] = str, separator: str = " = ",
+    def rule_words(self, name_of: Callable[[str], str] = str, separator: str = " = ",
               show: Callable[[object], str] = repr) -> str:
         """Return the message with each setting spelt by name_of (a parameter, a flag), its value shown by show."""
         if self.value is NO_VALUE or self.setting is None:
@@ -53,7 +102,7 @@ class SettingError(DistilnbError, ValueError):
         return f"{name_of(self.setting)}{separator}{show(self.value)} {rule}."
 
     def __str__(self) -> str:
-        said = self.words()
+        said = self.rule_words()
         return f"{self.variable}={self.raw!r}: {said}" if self.variable else said
 
 

@@ -258,8 +258,11 @@ def evaluate_split(predictor, splits, split: str = "test") -> Evaluation:
 
 # ---------------------------------------------------------------- tables and the verdict the command line prints
 
-FINE_TUNED, MAJORITY, TFIDF = "fine-tuned (Trainer)", "majority class", "TF-IDF + logistic regression"
+# The model rows of metrics.json and of every table: one name each, under validation and test alike.
+FINE_TUNED, PLAIN_LOOP = "fine-tuned", "fine-tuned (plain loop)"
+MAJORITY, TFIDF = "majority class", "TF-IDF + logistic regression"
 TFIDF_ONE_VS_REST = "TF-IDF + one-vs-rest logistic regression"  # the bar for several labels a text
+FROZEN = "frozen features + logistic regression"
 DOMINANT_SHARE = 0.5  # a class holding more than this share of the training rows dominates it
 CUT_SHARE = 0.05  # texts cut at max_length worth naming as a cause
 RARE_LABEL_SHARE = 0.02  # several labels a text: a label on fewer texts than this is rare enough to weigh
@@ -302,14 +305,14 @@ def training_verdict(rows: dict[str, dict], *, epochs: float, largest_class_shar
         return None
     beaten = (f"no better than the majority class ({majority:.3f})" if majority is not None and model <= majority
               else f"below TF-IDF ({tfidf:.3f})")
-    causes = [f"too few epochs ({epochs:g}): try --epochs {max(2 * epochs, 3):g}"]
+    causes = [f"too few epochs ({epochs:g}): try {{epochs={max(2 * epochs, 3):g}}}"]
     if not several and largest_class_share > DOMINANT_SHARE and not class_weights:
-        causes.append(f"one class holds {largest_class_share:.0%} of the training rows: try --class-weights")
+        causes.append(f"one class holds {largest_class_share:.0%} of the training rows: try {{class_weights=True}}")
     if several and rarest_share < RARE_LABEL_SHARE and not class_weights:
         # measured on GoEmotions' 28 labels: macro-F1 0.340 without the weights, 0.506 with them (RESULTS.md §14)
-        causes.insert(0, f"the rarest label is on {rarest_share:.1%} of the training texts: try --class-weights")
+        causes.insert(0, f"the rarest label is on {rarest_share:.1%} of the training texts: try {{class_weights=True}}")
     if cut_share > CUT_SHARE:
-        causes.append(f"{cut_share:.0%} of the training texts were cut at max_length: try a longer --max-length, "
-                      "or --chunk when scoring")
+        causes.append(f"{cut_share:.0%} of the training texts were cut at max_length: try a longer {{max_length}}, "
+                      "or {chunk} when scoring")
     return (f"Warning: the fine-tuned model's validation macro-F1 ({model:.3f}) is {beaten}. Likely causes, most "
             f"likely first: {'; '.join(causes)}.")

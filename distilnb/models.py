@@ -265,7 +265,7 @@ def check_head_is_trained(model: str, label_names: list[str]) -> str | None:
     if not any((folder / name).is_file() for name in FINE_TUNING_RECORDS):
         raise ModelError(f"{model} has generic labels ({', '.join(label_names)}) and no fine-tuning record "
                          f"({' or '.join(FINE_TUNING_RECORDS)}): its classification head is untrained, so its "
-                         f"predictions mean nothing. Fine-tune it first: python -m distilnb train --model {model}")
+                         "predictions mean nothing. Fine-tune it first, with {model} set to it.")
     return None
 
 

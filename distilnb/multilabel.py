@@ -258,20 +258,6 @@ def cooccurrence(matrix: np.ndarray, label_names: list[str]) -> pd.DataFrame:
     return pd.DataFrame(matrix.T @ matrix, index=label_names, columns=label_names)
 
 
-def tfidf_one_vs_rest(train_texts: Sequence[str], train_matrix: np.ndarray, eval_texts: Sequence[str],
-                      seed: int = 0) -> np.ndarray:
-    """Return eval-text probabilities from TF-IDF + one logistic regression per label (the bag-of-words baseline)."""
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.multiclass import OneVsRestClassifier
-    from sklearn.pipeline import make_pipeline
-
-    model = make_pipeline(TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True),
-                          OneVsRestClassifier(LogisticRegression(C=10.0, max_iter=2000, random_state=seed)))
-    model.fit(list(train_texts), np.asarray(train_matrix).astype(int))
-    return model.predict_proba(list(eval_texts))
-
-
 def choose_thresholds(y_true: np.ndarray, probabilities: np.ndarray, label_names: list[str]) -> dict[str, Any]:
     """Return the decision rule kept on validation: one global threshold or one per label, whichever gives the higher
     macro-F1 there (a tie keeps the global one, a single number fitted to more rows), with every candidate's score."""

@@ -5,22 +5,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from distilnb.errors import DataError
+from distilnb.keys import pair_key
 
 if TYPE_CHECKING:
     from transformers import PreTrainedTokenizerBase
-
-
-def normalise(text: str) -> str:
-    """Return the text lower-cased with runs of white space made one space (what the leakage check compares)."""
-    return " ".join(str(text).split()).casefold()
-
-
-def pair_key(first: str, second: str) -> tuple[str, str]:
-    """Return a key that is the same for (a, b) and (b, a): a pair trained on in either order counts as seen."""
-    return tuple(sorted((normalise(first), normalise(second))))  # type: ignore[return-value]
 
 
 def seen_pairs(train_first: Sequence[str], train_second: Sequence[str], first: Sequence[str],
@@ -54,21 +43,3 @@ def check_pair_encoding(input_ids: Sequence[int], tokenizer: PreTrainedTokenizer
     if set(types[:boundary]) != {0} or set(types[boundary:]) - {1} or not types[boundary:]:
         raise DataError("The segment ids (token_type_ids) should be 0 up to the first separator and 1 after it, "
                         f"but read {types}.")
-
-
-def tfidf_pair_probabilities(train_first: Sequence[str], train_second: Sequence[str], train_labels: Sequence[int],
-                             first: Sequence[str], second: Sequence[str], seed: int = 0) -> np.ndarray:
-    """Return P(label 1) from logistic regression on each text's TF-IDF and their overlap (element-wise product)."""
-    from scipy.sparse import hstack
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
-
-    vectorizer = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(list(train_first) + list(train_second))
-
-    def features(a: Sequence[str], b: Sequence[str]):
-        left, right = vectorizer.transform(list(a)), vectorizer.transform(list(b))
-        return hstack([left, right, left.multiply(right)]).tocsr()
-
-    model = LogisticRegression(C=10.0, max_iter=2000, random_state=seed)
-    model.fit(features(train_first, train_second), list(train_labels))
-    return model.predict_proba(features(first, second))[:, 1]

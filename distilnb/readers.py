@@ -10,15 +10,14 @@ from __future__ import annotations
 import bz2
 import codecs
 import csv
+import dataclasses
 import gzip
 import io
 import json
 import lzma
 import re
 import zipfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -69,30 +68,10 @@ class ReadOptions:
             raise SettingError(f"is not one of {', '.join(FORMATS)}", "format", self.format)
 
 
-# Options set for a whole run by the command line: its flags were typed where the user works, so inside a reading()
-# block they win over what library code passes (data.load_splits, called deep inside train.run_fine_tuning, passes
-# encoding='utf-8' of its own).
-_OPTIONS: ContextVar[ReadOptions | None] = ContextVar("distilnb_read_options", default=None)
-
-
-@contextmanager
-def reading(options: ReadOptions) -> Iterator[ReadOptions]:
-    """Make `options` the options of every read_source and read_table call inside the block."""
-    token = _OPTIONS.set(options)
-    try:
-        yield options
-    finally:
-        _OPTIONS.reset(token)
-
-
-def current_options(encoding: str | None = None, **changes: Any) -> ReadOptions:
-    """Return the options of a reading() block when inside one, else the defaults with the caller's values."""
-    block = _OPTIONS.get()
-    if block is not None:
-        return block
-    if encoding is not None:
-        changes["encoding"] = encoding
-    return ReadOptions(**changes)
+def chosen_options(options: ReadOptions | None, **changes: Any) -> ReadOptions:
+    """Return `options` (default ReadOptions()) with the caller's explicit changes applied on top."""
+    changes = {name: value for name, value in changes.items() if value is not None}
+    return dataclasses.replace(options or ReadOptions(), **changes)
 
 
 # ---------------------------------------------------------------- decoding
@@ -160,13 +139,13 @@ def file_format(path: Path, data: bytes, options: ReadOptions) -> str:
     return "json" if head.startswith(b"[") else "jsonl" if head.startswith(b"{") else "csv"
 
 
-def read_table(path: str | Path, encoding: str | None = None, **options: Any) -> pd.DataFrame:
+def read_table(path: str | Path, options: ReadOptions | None = None, **changes: Any) -> pd.DataFrame:
     """Return a file's rows as a DataFrame of strings (Parquet and JSON keep their types); see ReadOptions.
 
     frame.attrs["replaced_characters"] counts bytes replaced under encoding_errors='replace'; frame.attrs["notes"]
     says what was detected (no header line, the format of a file without extension).
     """
-    path, chosen = Path(path), current_options(encoding, **options)
+    path, chosen = Path(path), chosen_options(options, **changes)
     if not path.is_file():
         raise NotFoundError(f"No file at {path}: check the path (relative paths start at {Path.cwd()}).")
     data = path.read_bytes()
@@ -375,34 +354,28 @@ def find_split_files(folder: Path) -> dict[str, Path]:
     return found
 
 
-def read_source(source: str, encoding: str | None = None, *, config: str | None = None,
-                **options: Any) -> dict[str, pd.DataFrame]:
+def read_source(source: str, options: ReadOptions | None = None, *, config: str | None = None,
+                **changes: Any) -> dict[str, pd.DataFrame]:
     """Return {split: DataFrame} from a file, a folder of split files, or a Hugging Face Hub dataset id.
 
     A single file gives {"all": frame}; with split_files (validation and/or test files) it is the training split.
     config: a Hub dataset's config name (load_dataset("glue", "sst2")); files have none.
     """
-    chosen = current_options(encoding, **options)
+    chosen = chosen_options(options, **changes)
     path = resolve_path(source)
     if path.is_dir():
-        return {split: read_table(file, **_as_kwargs(chosen)) for split, file in find_split_files(path).items()}
+        return {split: read_table(file, chosen) for split, file in find_split_files(path).items()}
     if path.is_file():
-        frames = {"all": read_table(path, **_as_kwargs(chosen))}
+        frames = {"all": read_table(path, chosen)}
         if chosen.split_files:
             frames = {"train": frames["all"]}
             for split, file in chosen.split_files.items():
-                frames[split] = read_table(resolve_path(file), **_as_kwargs(chosen))
+                frames[split] = read_table(resolve_path(file), chosen)
         return frames
     if table_suffix(path) in TABLE_SUFFIXES or str(source).startswith((".", "/", "~")):
         raise NotFoundError(f"No file at {path.resolve()}: check the path, or give a Hub dataset id like "
                             "'dair-ai/emotion'.")
     return read_hub_dataset(source, config)
-
-
-def _as_kwargs(options: ReadOptions) -> dict[str, Any]:
-    """Return the per-file options of read_table (everything but the split files)."""
-    return {"encoding": options.encoding, "encoding_errors": options.encoding_errors, "header": options.header,
-            "format": options.format}
 
 
 def read_hub_dataset(dataset_id: str, config: str | None = None) -> dict[str, pd.DataFrame]:

@@ -13,14 +13,17 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distilnb.config import Config, resolve_path
-from distilnb.data import LoadReport, load_splits, normalise_text
+from distilnb.data import LoadReport, load_splits
 from distilnb.errors import DistilnbError
+from distilnb.keys import row_key
+from distilnb.metrics import FINE_TUNED
 from distilnb.models import is_hub_id, label_names_of
-from distilnb.pairs import pair_key
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
     from transformers import TrainingArguments
+
+    from distilnb.readers import ReadOptions
 
 SOURCE_SETTINGS = ("dataset", "text_column", "label_column", "text_pair_column", "label_separator", "dataset_config")
 SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "merge_label_variants",
@@ -121,7 +124,7 @@ def save_evaluation(metrics_path: Path, model: str, split: str, scores: dict, *,
                     baselines: dict[str, dict] | None = None) -> Path:
     """Write a split's metrics (and the baselines' beside them) into the run's metrics JSON and, for a local model
     folder, the model's to eval_<split>.json in it; return that file (metrics_path for a Hub model)."""
-    update_metrics(metrics_path, split, {**(baselines or {}), "fine-tuned": scores})
+    update_metrics(metrics_path, split, {**(baselines or {}), FINE_TUNED: scores})
     folder = Path(model)
     if not folder.is_dir():
         return metrics_path
@@ -207,8 +210,7 @@ Trained for teaching: check its errors (chapter 04) before trusting it with anyt
 def text_hash(text: str, pair: str | None = None) -> str:
     """Return the sha256 of a text's normalised form (the key duplicate detection uses); with `pair`, of the pair's
     key, the same in either order (a pair trained on as (b, a) counts as seen)."""
-    key = normalise_text(text) if pair is None else "\x1f".join(pair_key(text, pair))
-    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+    return hashlib.sha256(row_key(text, pair).encode("utf-8")).hexdigest()
 
 
 def row_hashes(texts: Sequence[str], pairs: Sequence[str] | None = None) -> list[str]:
@@ -237,7 +239,7 @@ def saved_thresholds(model: str | Path) -> dict[str, float] | None:
 
 
 def write_run_files(cfg: Config, trainer_or_model: Any, split_sizes: dict[str, int], validation_scores: dict,
-                    splits: DatasetDict, *, folder: Path | None = None, row: str = "fine-tuned (Trainer)") -> Path:
+                    splits: DatasetDict, *, folder: Path | None = None, row: str = FINE_TUNED) -> Path:
     """Write card, training_args.json, distilnb_config.json and training_rows.json beside a saved model; return it.
 
     The validation scores also go to metrics.json under `row`: this is their one writer (scores training logged).
@@ -249,16 +251,28 @@ def write_run_files(cfg: Config, trainer_or_model: Any, split_sizes: dict[str, i
     card = model_card(cfg, label_names_of(model), split_sizes, validation_scores, params=hyperparameters(cfg, args))
     (folder / "README.md").write_text(card)
     if args is not None:
-        (folder / "training_args.json").write_text(json.dumps(args.to_dict(), indent=2, default=str))
+        (folder / "training_args.json").write_text(json.dumps(run_relative(args.to_dict(), cfg), indent=2, default=str))
     # trainer.save_model pickles the arguments too; the JSON above says the same without a file that can run code.
     (folder / "training_args.bin").unlink(missing_ok=True)
     # The task is recorded by the Config (text_pair_column, label_separator) and by the model's config.json, whose
     # problem_type says multi-label also when the labels came as lists.
-    cfg.save(folder / CONFIG_FILE)
+    (folder / CONFIG_FILE).write_text(json.dumps(recorded_settings(cfg), indent=2))
     rows = {split: sorted(set(row_hashes(splits[split]["text"], second_texts(splits[split])))) for split in TRAINED_ON}
     (folder / TRAINING_ROWS_FILE).write_text(json.dumps(rows))
     update_metrics(cfg.paths.metrics, "validation", {row: validation_scores})
     return folder
+
+
+def recorded_settings(cfg: Config) -> dict[str, Any]:
+    """Return the settings recorded beside a model: all but where the run folder is (the record sits in it)."""
+    return {name: value for name, value in cfg.to_dict().items() if name not in ("output_root", "run_name")}
+
+
+def run_relative(arguments: dict[str, Any], cfg: Config) -> dict[str, Any]:
+    """Return the Trainer's arguments with its folders written relative to the run folder (no machine path)."""
+    root = cfg.paths.root
+    return {name: os.path.relpath(value, root) if name.endswith("_dir") and isinstance(value, str) and value else value
+            for name, value in arguments.items()}
 
 
 def training_overlap(model_folder: str | Path, texts: Sequence[str],
@@ -304,13 +318,13 @@ def rows_to_score(model_folder: str | Path, texts: Sequence[str], split: str, *,
         return every, None
     if own_split:
         return every, (f"{count} of the {len(texts)} {split} texts also appear in the model's training data: the "
-                       "data repeats them. Train with --drop-duplicates to keep each text in one split.")
+                       "data repeats them. Train with {drop_duplicates=True} to keep each text in one split.")
     if skip_seen:
         kept = [i for i in every if not seen[i]]
         return kept, f"Skipped {count} of the {len(texts)} rows: the model saw them in fine-tuning; scored {len(kept)}."
     raise SeenRowsError(f"{count} of the {len(texts)} rows to score were seen in fine-tuning, so their scores would "
-                        "flatter the model. Pass --skip-seen to score only the rows it never saw, or score the run's "
-                        "own split (leave out the data flags).")
+                        "flatter the model. Set {skip_seen=True} to score only the rows it never saw, or score the "
+                        "run's own split (the data settings the model was trained with).")
 
 
 # ---------------------------------------------------------------- records beside the model, and the run's lock
@@ -361,6 +375,7 @@ def run_lock(folder: Path) -> Iterator[Path]:
         path.write_text(str(os.getpid()))  # flock is advisory: writing beside the lock leaves it held
         yield path
     finally:
+        path.unlink(missing_ok=True)  # a finished run leaves no lock behind (removed while still held: no race)
         lock.release()
 
 
@@ -369,7 +384,8 @@ def run_lock(folder: Path) -> Iterator[Path]:
 DATA_SETTINGS = (*SOURCE_SETTINGS, *SPLIT_SETTINGS)
 
 
-def labelled_file_splits(path: str, cfg: Config, split: str, model: str) -> DatasetDict:
+def labelled_file_splits(path: str, cfg: Config, split: str, model: str,
+                         options: ReadOptions | None = None) -> DatasetDict:
     """Return a DatasetDict holding a labelled file's rows as `split` (and an empty train), labels named as the model
     names them; refuse labels the model was not trained on."""
     from transformers import AutoConfig
@@ -378,7 +394,7 @@ def labelled_file_splits(path: str, cfg: Config, split: str, model: str) -> Data
     from distilnb.errors import DataError, from_hub
     from distilnb.readers import read_table
 
-    table = read_table(path)
+    table = read_table(path, options)
     multi = data.is_multi_label({split: table}, cfg)
     frame = data.clean_for(table, cfg, LoadReport(source=path), split=split, multi=multi)
     names = label_names_of(from_hub(f"the model {model!r}", lambda: AutoConfig.from_pretrained(model)))
@@ -388,21 +404,21 @@ def labelled_file_splits(path: str, cfg: Config, split: str, model: str) -> Data
     return data.to_dataset_dict({"train": frame.iloc[:0], split: frame}, names)
 
 
-def evaluation_splits(cfg: Config, model: str, *, test_file: str | None,
-                      split: str) -> tuple[DatasetDict, str, bool]:
+def evaluation_splits(cfg: Config, model: str, *, test_file: str | None, split: str,
+                      options: ReadOptions | None = None) -> tuple[DatasetDict, str, bool]:
     """Return (splits, where they come from, whether they are the run's saved splits): the test file; else the run's
     saved splits (read, never rewritten) when the data settings are the ones the model was trained with; else the
     splits rebuilt in memory as cfg says."""
     import datasets
 
     if test_file:
-        return labelled_file_splits(test_file, cfg, split, model), f"every row of {test_file}", False
+        return labelled_file_splits(test_file, cfg, split, model, options), f"every row of {test_file}", False
     recorded = fine_tuning_record(model)
     changed = [name for name in DATA_SETTINGS if recorded and getattr(cfg, name) != recorded.get(name)]
     saved = Path(model).parent / "data"
     if not changed and recorded and (saved / "dataset_dict.json").is_file():
         return datasets.load_from_disk(str(saved)), f"the run's saved splits in {saved}", True
-    splits, _ = load_splits(cfg)
+    splits, _ = load_splits(cfg, options)
     settings = ", ".join(f"{name} {getattr(cfg, name)}" for name in changed) or "the model's record"
     return splits, f"{cfg.dataset}, split again in memory ({settings})", False
 

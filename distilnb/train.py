@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -12,25 +11,21 @@ import pandas as pd
 import torch
 from sklearn.utils.class_weight import compute_class_weight
 
-from distilnb import multilabel, runs
-from distilnb.config import MULTI_LABEL, PAIRS, Config
-from distilnb.data import LoadReport, label_names, task_of
-from distilnb.errors import NotFoundError, SettingError
-from distilnb.metrics import TFIDF_ONE_VS_REST, TRAINING_THRESHOLD, multilabel_metrics, trainer_metrics
+from distilnb import multilabel
+from distilnb.config import Config
+from distilnb.errors import SettingError
+from distilnb.metrics import classification_metrics, multilabel_metrics, trainer_metrics
 from distilnb.models import (
     distributed_on_cpu,
-    is_main_process,
     is_multi_label,
     label_names_of,
-    load_classifier,
-    load_tokenizer,
     mixed_precision,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from datasets import DatasetDict
+    from datasets import Dataset, DatasetDict
     from transformers import (
         PreTrainedModel,
         PreTrainedTokenizerBase,
@@ -184,13 +179,12 @@ def build_trainer(cfg: Config, model: PreTrainedModel, tokenized: DatasetDict, t
     )
 
 
-def best_validation_scores(trainer: Trainer) -> dict:
-    """Return the validation scores the Trainer logged at its best checkpoint (no extra evaluation pass)."""
-    evaluations = [entry for entry in trainer.state.log_history if f"eval_{BEST_METRIC}" in entry]
-    best = [e for e in evaluations if e.get("step") == trainer.state.best_global_step] or \
-        sorted(evaluations, key=lambda e: e[f"eval_{BEST_METRIC}"])[-1:]
-    return {key.removeprefix("eval_"): value for key, value in best[0].items()
-            if key.startswith("eval_") and not key.endswith(("runtime", "per_second"))}
+def validation_scores(trainer: Trainer, validation: Dataset, names: list[str]) -> dict:
+    """Return the kept model's validation report, per class, as the baselines' (one more pass over validation)."""
+    # The Trainer's logs hold only compute_metrics' summary; one schema for every row of metrics.json wants it all.
+    output = trainer.predict(validation)
+    scores = classification_metrics(output.label_ids, np.argmax(output.predictions, axis=-1), names)
+    return {**scores, "loss": float(output.metrics["test_loss"])}
 
 
 def history_frame(log_history: list[dict]) -> pd.DataFrame:
@@ -232,110 +226,3 @@ def tuned_thresholds(trainer: Trainer, validation, names: list[str]) -> tuple[di
     record = multilabel.choose_thresholds(truth, probabilities, names)
     limits = np.asarray([record["thresholds"][name] for name in names])
     return multilabel_metrics(truth, probabilities, names, limits), record
-
-
-def run_fine_tuning(cfg: Config, splits: DatasetDict | None = None, report: LoadReport | None = None, *,
-                    resume: bool = False) -> Path:
-    """Run stages 01 to 03 headless (splits, tokens, Trainer fine-tuning, run files); return the model folder.
-
-    splits and report: the data already read and split (the command line reads it once); None builds them from cfg.
-    Threads are the caller's to set (models.set_threads). Ctrl-C leaves the last checkpoint and raises
-    KeyboardInterrupt for the caller to report; a finished run removes its checkpoints unless cfg.keep_checkpoints.
-    """
-    from accelerate import PartialState
-    from transformers import set_seed
-
-    set_seed(cfg.seed)
-    checkpoint = last_checkpoint(cfg.paths.checkpoints) if resume else None
-    if resume and checkpoint is None:
-        raise NotFoundError(f"Nothing to resume: {cfg.paths.checkpoints} has no checkpoint. "
-                            "Train without resuming first.")
-    # Under torchrun the main process builds and saves the splits and caches first; the others then read them.
-    with PartialState(cpu=distributed_on_cpu()).main_process_first():
-        if splits is None:
-            splits, report = runs.build_and_save_splits(cfg)  # training is where the current split settings apply
-        else:
-            report = report or LoadReport(source=cfg.dataset, split_sizes={name: len(splits[name]) for name in splits})
-            if is_main_process():
-                runs.save_splits(splits, report, cfg)
-        cfg.check_steps(total_training_steps(len(splits["train"]), cfg.batch_size, cfg.epochs))
-        tokenizer = load_tokenizer(cfg.resolved_model)
-        check_max_length(cfg, tokenizer.model_max_length)
-        multi = task_of(splits) == MULTI_LABEL
-        # Several labels: the loss reads the multi-hot `labels`; `label` (the ids as lists) would be collated over it.
-        tokenized = splits.map(lambda batch: tokenize_batch(tokenizer, batch, cfg.max_length), batched=True,
-                               desc="Tokenizing", remove_columns=["label"] if multi else None)
-    if not resume:
-        shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)  # a fresh run must not mix with an older one's
-    names = label_names(splits)
-    trainer = build_trainer(cfg, load_classifier(cfg.resolved_model, names, multi_label=multi), tokenized, tokenizer)
-    trainer.train(resume_from_checkpoint=checkpoint)
-    scores, thresholds = (tuned_thresholds(trainer, tokenized["validation"], names) if multi
-                          else (best_validation_scores(trainer), None))
-    if is_main_process():  # under torchrun every process trains, one writes
-        trainer.save_model(str(cfg.paths.model))
-        runs.write_run_files(cfg, trainer, report.split_sizes, scores, splits)
-        if thresholds is not None:  # predict and evaluate apply them; metrics.json says how they were chosen
-            thresholds["during_training"] = TRAINING_THRESHOLD  # what the logged epoch scores used
-            runs.save_thresholds(cfg.paths.model, thresholds)
-            runs.update_metrics(cfg.paths.metrics, "thresholds", thresholds)
-        if not cfg.keep_checkpoints:  # hundreds of MB of optimizer state, needed only to resume an unfinished run
-            shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)
-    return cfg.paths.model
-
-
-def baseline_scores(splits: DatasetDict, split: str = "validation", seed: int = 0) -> dict[str, dict]:
-    """Return the scores on `split` of the majority class and TF-IDF + logistic regression trained on splits["train"]
-    (chapter 03's quick baselines: the frozen-features one needs the encoder and is left to the notebook)."""
-    from distilnb import baselines
-
-    names, train, held_out = label_names(splits), splits["train"], splits[split]
-    task = task_of(splits)
-    if task == MULTI_LABEL:
-        return {TFIDF_ONE_VS_REST: multilabel_baseline(splits, split, seed)}
-    if task == PAIRS:
-        return {"majority class": baselines.majority_baseline(train["label"], held_out["label"], names),
-                "TF-IDF + logistic regression": pair_baseline(train, held_out, names, seed)}
-    return {"majority class": baselines.majority_baseline(train["label"], held_out["label"], names),
-            "TF-IDF + logistic regression": baselines.tfidf_baseline(train["text"], train["label"], held_out["text"],
-                                                                     held_out["label"], names, seed=seed)}
-
-
-def multilabel_baseline(splits: DatasetDict, split: str, seed: int = 0) -> dict:
-    """Return TF-IDF + one-vs-rest logistic regression's multi-label scores on `split`, its one threshold tuned on the
-    validation rows as the fine-tuned model's are (0.5 when the splits hold none)."""
-    names, train = label_names(splits), splits["train"]
-    matrix = np.asarray(train["labels"], dtype=float).reshape(-1, len(names))
-    threshold = 0.5
-    if "validation" in splits and len(splits["validation"]):
-        truth = np.asarray(splits["validation"]["labels"], dtype=float).reshape(-1, len(names))
-        found = multilabel.tfidf_one_vs_rest(train["text"], matrix, splits["validation"]["text"], seed)
-        threshold = multilabel.tune_global_threshold(truth, found, average="macro")
-    held_out = splits[split]
-    probabilities = multilabel.tfidf_one_vs_rest(train["text"], matrix, held_out["text"], seed)
-    truth = np.asarray(held_out["labels"], dtype=float).reshape(-1, len(names))
-    return multilabel_metrics(truth, probabilities, names, threshold)
-
-
-def pair_baseline(train, held_out, names: list[str], seed: int = 0) -> dict:
-    """Return the scores of TF-IDF + logistic regression on pairs (each text's features and their overlap): P(class)
-    for each class one against the rest, the likeliest kept."""
-    from distilnb.metrics import classification_metrics
-    from distilnb.pairs import tfidf_pair_probabilities
-
-    labels = np.asarray(train["label"])
-    classes = [c for c in range(len(names)) if (labels == c).any()]
-    columns = [tfidf_pair_probabilities(train["text"], train["text_pair"], (labels == c).astype(int),
-                                        held_out["text"], held_out["text_pair"], seed) for c in classes]
-    predicted = np.asarray(classes)[np.argmax(np.stack(columns, axis=1), axis=1)]
-    return classification_metrics(held_out["label"], predicted, names)
-
-
-def model_for_evaluation(cfg: Config, published: str | None = None) -> str:
-    """Return the model to evaluate: this run's folder; else, in the full profile, a published one; else train."""
-    if (cfg.paths.model / "config.json").is_file():
-        return str(cfg.paths.model)
-    if published and cfg.profile == "full":
-        return published
-    return str(run_fine_tuning(cfg))
-

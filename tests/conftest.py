@@ -71,11 +71,12 @@ def fine_tune(cfg, splits, tokenized, tokenizer, callbacks=None, resume=False):
 @pytest.fixture(scope="session")
 def trained(smoke_cfg, sample_splits, tokenized, tokenizer):
     """The smoke profile's Trainer run, once: (trainer, saved model folder with its run files)."""
-    from distilnb import runs, train
+    from distilnb import data, runs, train
 
     trainer = fine_tune(smoke_cfg, sample_splits, tokenized, tokenizer)
     folder = smoke_cfg.paths.model
     trainer.save_model(str(folder))
     sizes = {split: len(sample_splits[split]) for split in sample_splits}
-    runs.write_run_files(smoke_cfg, trainer, sizes, train.best_validation_scores(trainer), sample_splits)
+    scores = train.validation_scores(trainer, tokenized["validation"], data.label_names(sample_splits))
+    runs.write_run_files(smoke_cfg, trainer, sizes, scores, sample_splits)
     return trainer, folder

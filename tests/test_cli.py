@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from distilnb import cli, runs
+from distilnb import cli, data, runs
 from distilnb.cli import options
+from distilnb.cli.options import flag_words
 from distilnb.errors import DistilnbError
 
 COMMANDS = ("train", "evaluate", "predict", "download", "demo")
@@ -268,7 +269,7 @@ def test_train_writes_the_model_and_prints_the_baselines_beside_its_scores(train
     assert (run / "model" / "model.safetensors").is_file() and (run / "model" / "training_rows.json").is_file()
     scores = json.loads((run / "metrics.json").read_text())["validation"]
     table = done.out.split("beside the baselines:\n")[1]
-    for row in ("majority class", "TF-IDF + logistic regression", "fine-tuned (Trainer)"):
+    for row in ("majority class", "TF-IDF + logistic regression", "fine-tuned"):
         assert f"{scores[row]['accuracy']:.3f}" in table.split(row)[1].splitlines()[0]
     # Three balanced classes with their own words: the majority class gets a third right, TF-IDF nearly all.
     assert scores["TF-IDF + logistic regression"]["accuracy"] > scores["majority class"]["accuracy"] + 0.3
@@ -289,8 +290,8 @@ def test_train_warns_exactly_when_the_model_loses_to_a_baseline(trained):
     run, done = trained
     validation = json.loads((run / "metrics.json").read_text())["validation"]
     scores = {name: row["f1_macro"] for name, row in validation.items()}
-    lost = scores["fine-tuned (Trainer)"] <= scores["majority class"] or \
-        scores["fine-tuned (Trainer)"] < scores["TF-IDF + logistic regression"]
+    lost = scores["fine-tuned"] <= scores["majority class"] or \
+        scores["fine-tuned"] < scores["TF-IDF + logistic regression"]
     assert ("Likely causes" in done.err) is lost
     if lost:
         assert "too few epochs (1)" in done.err
@@ -603,10 +604,11 @@ def test_label_variants_are_kept_apart_and_named_without_the_option(tmp_path):
 
     rows = spelled_variously(ticket_rows(12), "refund", ["Spam", "spam"])
     cfg = Config.from_env(profile="smoke", environ={}, dataset=str(write_csv(tmp_path / "t.csv", rows)))
-    splits, report, _ = cli.train.read_and_split(cfg)
+    splits, report = data.load_splits(cfg)
     assert len(splits["train"].features["label"].names) == 4
     assert any("'Spam'" in line and "'spam'" in line and "--merge-label-variants" in line
-               for line in report.console_lines())  # what train prints
+               for line in report.console_lines(flag_words))  # what train prints
+    assert any("merge_label_variants=True" in line for line in report.console_lines())  # what a notebook prints
 
 
 # ---------------------------------------------------------------- long runs
@@ -630,9 +632,11 @@ def test_ctrl_c_says_what_was_saved_and_resume_finishes_with_at_most_two_checkpo
         patch.setattr(Trainer, "training_step", interrupted_step)
         done = run_cli(*flags)
     checkpoints = tmp_path / "smoke" / "checkpoints"
-    assert done.code == 130 and f"Saved: {checkpoints / 'checkpoint-6'}" in done.err
-    assert done.err.count(str(checkpoints / "checkpoint-6")) == 1 and "resume=True" not in done.err  # one message
-    assert "python -m distilnb train " + " ".join(flags[1:]) + " --resume" in done.err
+    saved = os.path.relpath(checkpoints / "checkpoint-6")
+    assert done.code == 130 and f"Saved: {saved}" in done.err
+    assert done.err.count(saved) == 1 and "resume=True" not in done.err  # one message
+    interpreter = os.path.relpath(sys.executable)  # the one running, as a path relative to where the user stands
+    assert f"{interpreter} -m distilnb train " + " ".join(flags[1:]) + " --resume" in done.err
     resumed = run_cli(*flags, "--resume")
     assert resumed.code == 0, resumed.err[-3000:]
     assert not checkpoints.exists() and (tmp_path / "smoke" / "model" / "config.json").is_file()
@@ -651,13 +655,13 @@ def test_a_missing_model_folder_is_one_sentence(command, tmp_path):
 
 def test_what_reading_replaced_or_detected_is_in_the_notes_train_prints(tmp_path):
     from distilnb.config import Config
-    from distilnb.readers import ReadOptions, reading
+    from distilnb.readers import ReadOptions
 
     rows = [("caf\xe9 " + text if i < 2 else text, label) for i, (text, label) in enumerate(ticket_rows(12))]
     file = write_csv(tmp_path / "tickets", rows, header=False, encoding="latin-1")
     cfg = Config.from_env(profile="smoke", environ={}, dataset=str(file))
-    with reading(ReadOptions(encoding_errors="replace")):
-        splits, report, notes = cli.train.read_and_split(cfg)
+    splits, report = data.load_splits(cfg, ReadOptions(encoding_errors="replace"))
+    notes = report.notes
     assert sum(len(splits[split]) for split in splits) == len(rows)
     assert report.converted["all: undecodable characters replaced with U+FFFD"] == 2
     assert any("replaced 2 undecodable characters" in note for note in notes)

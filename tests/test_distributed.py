@@ -31,7 +31,7 @@ def test_torchrun_trains_with_two_processes_and_saves_one_model(tmp_path):
     saved = sorted(p.relative_to(run) for p in run.rglob("model.safetensors") if "checkpoints" not in p.parts)
     assert [str(p) for p in saved] == ["model/model.safetensors"]
     assert done.stdout.count("Model saved to") == 1  # only the main process reports
-    scores = json.loads((run / "metrics.json").read_text())["validation"]["fine-tuned (Trainer)"]
+    scores = json.loads((run / "metrics.json").read_text())["validation"]["fine-tuned"]
     # The scores the two processes gathered are those of the saved model on the whole validation split, once each.
     splits, _ = runs.saved_splits(run / "data")
     alone = metrics.evaluate_split(Predictor.from_folder(run / "model", on="cpu"), splits, "validation").scores

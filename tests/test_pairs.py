@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 from conftest import ROOT
 
-from distilnb import pairs
+from distilnb import baselines, pairs
 from distilnb.errors import DataError
 
 
@@ -63,8 +63,9 @@ def test_the_tfidf_pair_baseline_learns_word_overlap():
     first = [f"my {word} problem" for word in words] * 2
     second = [f"your {word} answer" for word in words] + [f"your {words[i - 1]} answer" for i in range(len(words))]
     labels = [1] * len(words) + [0] * len(words)
-    probabilities = pairs.tfidf_pair_probabilities(first, second, labels, ["my refund problem", "my refund problem"],
-                                                   ["your refund answer", "your puzzle answer"])
+    probabilities = baselines.tfidf_pair_probabilities(first, second, labels,
+                                                       ["my refund problem", "my refund problem"],
+                                                       ["your refund answer", "your puzzle answer"])
     assert probabilities[0] > 0.5 > probabilities[1]
 
 

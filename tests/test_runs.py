@@ -83,7 +83,7 @@ def test_the_run_files_record_settings_rows_and_the_trainers_own_validation_scor
     history = train.history_frame(trainer.state.log_history)
     evaluations = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
     assert len(evaluations) == len(history)
-    saved = runs.read_metrics(smoke_cfg.paths.metrics)["validation"]["fine-tuned (Trainer)"]
+    saved = runs.read_metrics(smoke_cfg.paths.metrics)["validation"]["fine-tuned"]
     assert saved["f1_macro"] == history["eval_f1_macro"].max() == trainer.state.best_metric
     best = next(entry for entry in evaluations if entry["eval_f1_macro"] == trainer.state.best_metric)
     assert saved["accuracy"] == best["eval_accuracy"] and saved["loss"] == best["eval_loss"]

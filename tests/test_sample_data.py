@@ -14,7 +14,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 
-from distilnb.config import SAMPLE_DATASET
+from distilnb.config import SAMPLE_DATASET, resolve_path
 
 LABELS = {"delivery", "refund", "account", "product", "praise"}
 
@@ -22,7 +22,7 @@ LABELS = {"delivery", "refund", "account", "product", "praise"}
 @pytest.fixture(scope="module")
 def raw() -> pd.DataFrame:
     """Every row of the file as strings, empty cells as empty strings (nothing dropped)."""
-    return pd.read_csv(SAMPLE_DATASET, dtype=str, keep_default_na=False, encoding="utf-8")
+    return pd.read_csv(resolve_path(SAMPLE_DATASET), dtype=str, keep_default_na=False, encoding="utf-8")
 
 
 @pytest.fixture(scope="module")
@@ -32,7 +32,7 @@ def usable(raw) -> pd.DataFrame:
 
 
 def test_columns_encoding_and_quoting():
-    with open(SAMPLE_DATASET, encoding="utf-8", newline="") as handle:
+    with open(resolve_path(SAMPLE_DATASET), encoding="utf-8", newline="") as handle:
         rows = list(csv.reader(handle))
     assert rows[0] == ["text", "label"]
     assert all(len(row) == 2 for row in rows[1:]), "every row has exactly a text and a label cell"

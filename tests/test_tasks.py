@@ -80,7 +80,7 @@ def test_train_on_a_list_column_tunes_and_saves_thresholds(list_run):
     assert kept >= max(saved["validation_f1_macro"].values()) - 1e-12  # the better rule on validation is kept
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["thresholds"]["thresholds"] == saved["thresholds"]
-    assert metrics["validation"]["fine-tuned (Trainer)"]["thresholds"] == saved["thresholds"]
+    assert metrics["validation"]["fine-tuned"]["thresholds"] == saved["thresholds"]
     assert "f1_samples" in done.out and "TF-IDF + one-vs-rest" in done.out
 
 
@@ -106,7 +106,7 @@ def test_evaluate_a_multilabel_model_uses_its_saved_thresholds(list_run, tmp_pat
     # the validation scores training recorded are the saved model's, row for row, at the saved thresholds
     again = run_cli("evaluate", "--model-dir", str(run / "model"), "--split", "validation", "--json")
     assert again.code == 0, again.err
-    recorded = json.loads((run / "metrics.json").read_text())["validation"]["fine-tuned (Trainer)"]
+    recorded = json.loads((run / "metrics.json").read_text())["validation"]["fine-tuned"]
     rescored = json.loads(again.out)
     for name in ("f1_micro", "f1_macro", "f1_samples", "hamming_loss"):
         assert rescored[name] == pytest.approx(recorded[name], abs=1e-6), name

@@ -8,8 +8,9 @@ from conftest import fine_tune
 from datasets import DatasetDict
 from transformers import TrainerCallback
 
-from distilnb import Config, baselines, data, metrics, predict, runs, train
-from distilnb.errors import NotFoundError, SettingError
+from distilnb import Config, baselines, data, metrics, predict, train
+from distilnb.cli.options import flag_words
+from distilnb.errors import SettingError, spell
 
 
 def test_learning_rate_scales_with_encoder_width():
@@ -129,43 +130,21 @@ def test_same_seed_same_metrics_and_an_interrupt_mid_epoch_resumes_to_the_same_e
     assert len(kept) <= 2  # save_total_limit: the best and the last
 
 
-def test_resume_without_a_checkpoint_says_so(tmp_path):
-    cfg = Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path))
-    with pytest.raises(NotFoundError, match="Nothing to resume"):
-        train.run_fine_tuning(cfg, resume=True)
-
-
-def test_run_fine_tuning_writes_the_model_and_its_run_files(tmp_path):
-    cfg = Config.from_env(profile="smoke", environ={}, epochs=1.0, output_root=str(tmp_path))
-    folder = train.run_fine_tuning(cfg)
-    written = {p.name for p in folder.iterdir()}
-    assert {"model.safetensors", "tokenizer.json", "training_rows.json", "README.md"} <= written
-    assert train.model_for_evaluation(cfg) == str(folder)
-    assert not cfg.paths.checkpoints.exists()  # a finished run keeps no optimizer state
-
-
-def test_given_splits_are_trained_on_without_reading_the_data_again_and_threads_are_left_alone(
-        tmp_path, sample_splits, monkeypatch):
-    cfg = Config.from_env(profile="smoke", environ={}, epochs=1.0, output_root=str(tmp_path), keep_checkpoints=True)
-    monkeypatch.setattr(data, "load_splits", lambda cfg: pytest.fail("the data was read again"))
-    monkeypatch.setattr(runs, "build_and_save_splits", lambda cfg: pytest.fail("the data was read again"))
-    monkeypatch.setattr(runs, "load_splits", lambda cfg: pytest.fail("the data was read again"))
-    monkeypatch.setattr(torch, "set_num_threads", lambda n: pytest.fail(f"training set {n} threads"))  # the caller's
-    small = DatasetDict({split: rows.select(range(40)) for split, rows in sample_splits.items()})
-    train.run_fine_tuning(cfg, small)
-    assert runs.saved_splits(cfg.paths.data)[0]["test"]["text"] == small["test"]["text"]
-    assert train.last_checkpoint(cfg.paths.checkpoints) is not None  # keep_checkpoints=True keeps them
-
-
 def test_the_verdict_for_several_labels_names_a_rare_label_before_the_epochs():
     rows = {metrics.FINE_TUNED: {"f1_macro": 0.34}, metrics.TFIDF_ONE_VS_REST: {"f1_macro": 0.44}}
     facts = {"epochs": 3.0, "largest_class_share": 0.6, "cut_share": 0.0, "rarest_share": 0.0018}
-    said = metrics.training_verdict(rows, **facts)
+    said = verdict(rows, **facts)
     assert "below TF-IDF (0.440)" in said and "majority" not in said and "one class holds" not in said
     assert said.index("rarest label is on 0.2% of the training texts: try --class-weights") < said.index("epochs (3)")
-    assert "--class-weights" not in metrics.training_verdict(rows, **facts, class_weights=True)
-    assert "--class-weights" not in metrics.training_verdict(rows, **{**facts, "rarest_share": 0.3})
-    assert metrics.training_verdict({**rows, metrics.FINE_TUNED: {"f1_macro": 0.5}}, **facts) is None
+    assert "--class-weights" not in verdict(rows, **facts, class_weights=True)
+    assert "--class-weights" not in verdict(rows, **{**facts, "rarest_share": 0.3})
+    assert verdict({**rows, metrics.FINE_TUNED: {"f1_macro": 0.5}}, **facts) is None
+
+
+def verdict(*args, **kwargs) -> str | None:
+    """Return the verdict as the command line prints it, its settings spelt as flags."""
+    said = metrics.training_verdict(*args, **kwargs)
+    return said and spell(said, flag_words)
 
 
 def verdict_rows(model: float, majority: float = 0.2, tfidf: float = 0.6) -> dict[str, dict]:
@@ -175,16 +154,16 @@ def verdict_rows(model: float, majority: float = 0.2, tfidf: float = 0.6) -> dic
 
 def test_the_verdict_speaks_only_when_the_model_loses_and_names_causes_in_order():
     facts = {"epochs": 1.0, "largest_class_share": 0.74, "cut_share": 0.3}
-    assert metrics.training_verdict(verdict_rows(0.7), **facts) is None
-    assert metrics.training_verdict(verdict_rows(0.6), **facts) is None  # level with TF-IDF, above the majority
-    below = metrics.training_verdict(verdict_rows(0.43), **facts)
+    assert verdict(verdict_rows(0.7), **facts) is None
+    assert verdict(verdict_rows(0.6), **facts) is None  # level with TF-IDF, above the majority
+    below = verdict(verdict_rows(0.43), **facts)
     assert "below TF-IDF (0.600)" in below and "(0.430)" in below
     causes = below.split("most likely first: ")[1]
     assert causes.index("too few epochs (1)") < causes.index("--class-weights") < causes.index("--max-length")
-    majority = metrics.training_verdict(verdict_rows(0.2), epochs=3.0, largest_class_share=0.3, cut_share=0.0)
+    majority = verdict(verdict_rows(0.2), epochs=3.0, largest_class_share=0.3, cut_share=0.0)
     assert "no better than the majority class (0.200)" in majority
     assert "--class-weights" not in majority and "--max-length" not in majority
-    weighted = metrics.training_verdict(verdict_rows(0.4), **facts, class_weights=True)
+    weighted = verdict(verdict_rows(0.4), **facts, class_weights=True)
     assert "--class-weights" not in weighted
 
 

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from distilnb.cli import options
 from distilnb.cli.options import UsageError, err
 from distilnb.config import Config
+from distilnb.errors import spell
 
 if TYPE_CHECKING:
     from datasets import DatasetDict
@@ -76,9 +77,9 @@ def test_baselines(splits: DatasetDict, model: str, split: str, seed: int) -> di
     """Return the majority class and TF-IDF scores on `split`, trained on the run's training rows ({} without any)."""
     from datasets import DatasetDict
 
+    from distilnb.baselines import baseline_scores
     from distilnb.data import label_names
     from distilnb.runs import training_split
-    from distilnb.train import baseline_scores
 
     source = splits if len(splits["train"]) else training_split(model)  # a test file comes without training rows
     if source is None or label_names(source) != label_names(splits):
@@ -109,18 +110,17 @@ def run(args: argparse.Namespace) -> None:
     cfg = options.build_config(args)  # a setting that cannot work stops here, before the heavy imports
     options.prepare_machine(args)
     from distilnb import metrics, models, runs
-    from distilnb.readers import reading
 
     model = models.model_folder(args.model_dir, cfg)
     cfg = beside_the_model(options.build_config(args, recorded=runs.fine_tuning_record(model)), args, model)
-    with reading(options.read_options(args, recorded=None if args.test_file else runs.recorded_reading(model))):
-        splits, source, own = runs.evaluation_splits(cfg, model, test_file=args.test_file, split=args.split)
+    read = options.read_options(args, recorded=None if args.test_file else runs.recorded_reading(model))
+    splits, source, own = runs.evaluation_splits(cfg, model, test_file=args.test_file, split=args.split, options=read)
     if args.split not in splits:
         raise UsageError(f"The data has no {args.split} split.")
     keep, note = runs.rows_to_score(model, splits[args.split]["text"], args.split, own_split=own,
                                     skip_seen=args.skip_seen, pairs=runs.second_texts(splits[args.split]))
     if note:
-        err(f"Note: {note}")
+        err(f"Note: {spell(note, options.flag_words)}")
     if len(keep) < len(splits[args.split]):
         splits[args.split] = splits[args.split].select(keep)
     if not len(splits[args.split]):

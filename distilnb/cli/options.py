@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from distilnb.config import ENV_PREFIX, PROFILES, Config, base_type, field_types, parse_value
-from distilnb.errors import DistilnbError, SettingError
+from distilnb.errors import DistilnbError, SettingError, spell
 
 CONFIG_FIELDS = [name for name in field_types() if name != "profile"]
 RUN_SETTINGS = ("run_name", "output_root")
@@ -46,6 +46,23 @@ def flag_of(name: str) -> str:
 def err(*lines: str) -> None:
     """Print lines on stderr, where notes go so that stdout stays the command's result."""
     print(*lines, sep="\n", file=sys.stderr, flush=True)
+
+
+def shown(path: object) -> str:
+    """Return a path as printed: relative to the working directory, so no output names the machine's folders."""
+    return os.path.relpath(str(path))
+
+
+def flag_words(name: str, value: str | None) -> str:
+    """Return a setting a message names as the command line types it: `--epochs 4`, `--skip-seen`, `--no-header`."""
+    if value in (None, "True"):
+        return flag_of(name)
+    return f"--no-{name.replace('_', '-')}" if value == "False" else f"{flag_of(name)} {value}"
+
+
+def advice_words(advice: Any) -> str:
+    """Return a piece of advice in the command line's words, its setting spelt as a flag."""
+    return spell(advice, flag_words) if isinstance(advice, str) else advice.words(flag_words)
 
 
 # ---------------------------------------------------------------- flag groups
@@ -105,6 +122,12 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=threads, help=THREADS_HELP)
 
 
+def add_output_dir(parser: argparse.ArgumentParser) -> None:
+    """Add --output-dir, the run folder itself (run_classification.py's name), instead of --output-root/--run-name."""
+    parser.add_argument("--output-dir", metavar="DIR",
+                        help="the run folder to write (default: <output root>/<run name>, outputs/<profile>)")
+
+
 def add_reading(parser: argparse.ArgumentParser, split_files: tuple[str, ...] = ()) -> None:
     """Add the flags that say how to read a data file (encoding, header line, format) and the split files named."""
     group = parser.add_argument_group("reading files")
@@ -143,6 +166,12 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = N
               if name in TRAINED_SETTINGS and name not in flags and name not in by_variable}
     # from_env reads None as "not given"; a flag typed as `none` is given, so it is applied after.
     nones = {name: None for name, value in flags.items() if value is None}
+    output_dir = getattr(args, "output_dir", None)
+    if output_dir:  # the run folder itself: its parent is the output root, its name the run's
+        if any(hasattr(args, name) for name in RUN_SETTINGS):
+            raise UsageError("Give the run folder either with --output-dir or with --output-root/--run-name, not both.")
+        flags.update(output_root=os.path.dirname(os.path.normpath(output_dir)) or ".",
+                     run_name=os.path.basename(os.path.normpath(output_dir)))
     cfg = Config.from_env(profile=getattr(args, "profile", None), environ=environ, **params, **flags)
     return dataclasses.replace(cfg, **nones) if nones else cfg
 
@@ -181,8 +210,12 @@ def prepare_machine(args: argparse.Namespace) -> None:
     from distilnb import models
 
     models.set_threads(getattr(args, "threads", None) or models.cpu_threads())
+    import logging
+
+    # The LOAD REPORT says a new head was initialised, which the command line does by design, and names the model's
+    # cache folder: chapter 03 shows and explains it once; here it would only be noise with a machine path in it.
+    logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
     if not progress_bars():
-        import logging
 
         import datasets
         import transformers
@@ -211,9 +244,12 @@ def in_flag_words(error: BaseException) -> str:
     """Return an error's message on one line; a SettingError names its flag, or its DISTILNB_* variable."""
     if isinstance(error, SettingError) and error.variable:
         variable = error.variable
-        said = error.words(lambda name: variable if name == error.setting else flag_of(name), "=", lambda _: error.raw)
+        said = error.rule_words(lambda name: variable if name == error.setting else flag_of(name), "=",
+                                lambda _: error.raw)
     elif isinstance(error, SettingError):
-        said = error.words(flag_of, " ", cli_value)
+        said = error.rule_words(flag_of, " ", cli_value)
+    elif isinstance(error, DistilnbError):
+        said = error.words(flag_words)
     else:
         said = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
     return " ".join(said.split())

@@ -1,20 +1,21 @@
-"""`distilnb train`: read and split the data once, fine-tune as chapters 01-03 do, print the scores beside the
-baselines and, when the model loses to them, the likely causes."""
+"""`distilnb train`: a whole run (distilnb.run.train), rendered: notes on stderr, the scores on stdout."""
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
+import json
 import shlex
-from contextlib import nullcontext
+import sys
+from contextlib import redirect_stdout
 from typing import TYPE_CHECKING
 
 from distilnb.cli import options
-from distilnb.cli.options import UsageError, err
-from distilnb.config import MAX_LENGTH_RANGE, Config
+from distilnb.cli.options import UsageError, err, shown
+from distilnb.config import Config
+from distilnb.errors import spell
 
 if TYPE_CHECKING:
-    from datasets import DatasetDict
+    from distilnb.run import RunResult
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -26,9 +27,12 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                     "Runs under torchrun too. Ctrl-C keeps the last checkpoint: rerun with --resume. A finished run "
                     "removes its checkpoints unless --keep-checkpoints. A second train into a run folder in use "
                     "stops at once (outputs/<run>/.lock).",
-        epilog="Threads: OMP_NUM_THREADS=1 (or --threads 1) is much faster on a busy machine with few cores.")
+        epilog="Results go to stdout (a table, or JSON with --json); notes, progress and the Trainer's logs to "
+               "stderr. Threads: OMP_NUM_THREADS=1 (or --threads 1) is much faster on a busy machine with few cores.")
     train.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
+    train.add_argument("--json", action="store_true", help="print the run's result as JSON instead of the table")
     options.add_threads(train)
+    options.add_output_dir(train)
     options.add_reading(train, ("train", "validation", "test"))
     options.add_settings(train, options.CONFIG_FIELDS, auto_length=True)
     train.set_defaults(run=run)
@@ -45,44 +49,6 @@ def training_config(args: argparse.Namespace) -> Config:
     return options.build_config(args)
 
 
-def read_and_split(cfg: Config) -> tuple[DatasetDict, object, list[str]]:
-    """Return (splits, load report, notes) of the training data: notes include what reading detected or replaced."""
-    from distilnb import data
-    from distilnb.readers import read_source, source_notes
-
-    frames = read_source(cfg.dataset, config=cfg.dataset_config)
-    splits, report = data.prepare_splits(frames, cfg)
-    for split, frame in frames.items():  # what reading replaced, kept in the run's load_report.json
-        report.count(report.converted, f"{split}: undecodable characters replaced with U+FFFD",
-                     frame.attrs.get("replaced_characters", 0))
-    report.notes[:0] = [note for note in source_notes(frames) if note not in report.notes]
-    return splits, report, report.notes
-
-
-def length_advice(cfg: Config, splits: DatasetDict, *, auto: bool) -> tuple[Config, str, float]:
-    """Return the Config (max_length chosen when auto), a line saying how many training texts max_length cuts, and
-    the share it cuts."""
-    import numpy as np
-
-    from distilnb import models, tokens
-
-    tokenizer = models.load_tokenizer(cfg.resolved_model)
-    train = splits["train"]
-    if "text_pair" in train.column_names:  # a pair's length is both texts', separators included
-        encoded = tokenizer(list(train["text"]), list(train["text_pair"]), verbose=False)["input_ids"]
-        lengths = np.array([len(ids) for ids in encoded])
-    else:
-        lengths = tokens.token_lengths(list(train["text"]), tokenizer)
-    limit = models.model_max_length(cfg.resolved_model, tokenizer)
-    if auto:
-        chosen = max(MAX_LENGTH_RANGE[0], tokens.suggest_max_length(lengths, 99.0, model_max=limit))
-        cfg = dataclasses.replace(cfg, max_length=chosen)
-    report = tokens.truncation_report(lengths, cfg.max_length, model_max=limit)
-    how = (f" --max-length auto chose {cfg.max_length}: the 99th percentile, capped at the model's {limit}." if auto
-           else " Pass --max-length auto to use it." if report.suggested != cfg.max_length else "")
-    return cfg, f"Training texts: {report.summary()}{how}", report.truncated / max(report.texts, 1)
-
-
 def interrupted(cfg: Config, argv: list[str]) -> str:
     """Return what an interrupted training run saved and the command that resumes it."""
     from distilnb.train import last_checkpoint
@@ -91,51 +57,38 @@ def interrupted(cfg: Config, argv: list[str]) -> str:
     if checkpoint is None:
         return (f"Interrupted before the first checkpoint, which comes after {cfg.save_steps} steps (--save-steps) or "
                 "an epoch: nothing to resume. Run the same command again to start over.")
-    again = shlex.join(["python", "-m", "distilnb", *[a for a in argv if a != "--resume"], "--resume"])
-    return (f"Interrupted. Saved: {checkpoint} (with the model, optimizer and schedule). To continue from there:\n"
-            f"  {again}")
+    again = shlex.join([shown(sys.executable), "-m", "distilnb", *[a for a in argv if a != "--resume"], "--resume"])
+    return (f"Interrupted. Saved: {shown(checkpoint)} (with the model, optimizer and schedule). To continue from "
+            f"there:\n  {again}")
 
 
-def class_shares(splits: DatasetDict) -> tuple[float, float]:
-    """Return the shares of the training rows that the most and the least frequent class (or label) are on."""
-    from distilnb import data
+def render(result: RunResult) -> str:
+    """Return the result as the table train prints: where the model is, the validation scores beside the baselines."""
+    from distilnb.metrics import score_table
 
-    counts = data.class_counts(splits)["train"]
-    return float(counts.max() / len(splits["train"])), float(counts.min() / len(splits["train"]))
+    validation = result.rows("validation")
+    return (f"Model saved to {shown(result.model_dir)}\n"
+            f"Validation scores ({result.split_sizes['validation']} texts), beside the baselines:\n"
+            f"{score_table(validation)}\nMetrics: {shown(result.metrics_path)}")
 
 
 def run(args: argparse.Namespace) -> None:
-    """Fine-tune as chapters 01-03 do; print the data notes, the length advice, the scores beside the baselines."""
+    """Run distilnb.run.train with the flags' settings; print its result, and its advice when the model loses."""
     cfg = training_config(args)  # a setting that cannot work stops here, before the heavy imports
     options.prepare_machine(args)
-    from distilnb import data, metrics, models, runs, train
-    from distilnb.readers import reading
+    from distilnb import models
+    from distilnb import run as whole_run
 
-    models.check_model_name(cfg.model)
-    main = models.is_main_process()
-    with reading(options.read_options(args)) as read:
-        splits, report, notes = read_and_split(cfg)
-        cfg, advice, cut_share = length_advice(cfg, splits, auto=getattr(args, "max_length", None) == "auto")
-        if main:
-            lines = [*report.console_lines(), *notes]
-            err(f"Task: {data.task_line(splits, cfg)}", *(f"Data: {line}" for line in lines), advice)
-        with runs.run_lock(cfg.paths.root) if main else nullcontext():
-            try:
-                folder = train.run_fine_tuning(cfg, splits, report, resume=args.resume)
-            except KeyboardInterrupt as stop:
-                stop.args = (interrupted(cfg, args.argv),)  # main prints it: the one interrupt message
-                raise
-            if not main:
-                return
-            runs.record_reading(folder, read)
-            baselines = train.baseline_scores(splits, "validation", cfg.seed)
-            runs.update_metrics(cfg.paths.metrics, "validation", baselines)  # where chapter 03 writes them too
-    fine_tuned = runs.read_metrics(cfg.paths.metrics)["validation"][metrics.FINE_TUNED]
-    rows = {**baselines, metrics.FINE_TUNED: fine_tuned}
-    print(f"Model saved to {folder}\nValidation scores ({len(splits['validation'])} texts), beside the baselines:\n"
-          f"{metrics.score_table(rows)}\nMetrics: {cfg.paths.metrics}")
-    largest, rarest = class_shares(splits)
-    verdict = metrics.training_verdict(rows, epochs=cfg.epochs, largest_class_share=largest, cut_share=cut_share,
-                                       class_weights=cfg.class_weights, rarest_share=rarest)
-    if verdict:
-        err(verdict)
+    auto = getattr(args, "max_length", None) == "auto"
+    try:
+        with redirect_stdout(sys.stderr):  # the Trainer prints its logs on stdout, which carries results only
+            result = whole_run.train(cfg, read_options=options.read_options(args), resume=args.resume,
+                                     auto_max_length=auto, notify=lambda line: err(spell(line, options.flag_words)))
+    except KeyboardInterrupt as stop:
+        stop.args = (interrupted(cfg, args.argv),)  # main prints it: the one interrupt message
+        raise
+    if not models.is_main_process():
+        return
+    print(json.dumps(result.summary(), indent=2) if args.json else render(result))
+    for advice in result.advice:
+        err(options.advice_words(advice))

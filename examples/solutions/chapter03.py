@@ -10,7 +10,7 @@ from distilnb import runs
 from distilnb.config import Config
 from distilnb.metrics import evaluate_split
 from distilnb.predict import Predictor
-from distilnb.train import run_fine_tuning
+from distilnb.run import train
 
 
 def learning_rate_schedule(total_steps: int, warmup_steps: int, peak: float) -> list[float]:
@@ -41,7 +41,7 @@ def should_stop(history_scores: list[float], patience: int) -> bool:
 
 def validation_scores(cfg: Config) -> dict:
     """Return the validation metrics of a model fine-tuned headless with cfg (its own run folder)."""
-    folder = run_fine_tuning(cfg)
+    folder = train(cfg).model_dir
     splits, _ = runs.load_or_build_splits(cfg)
     return evaluate_split(Predictor.from_folder(folder, max_length=cfg.max_length), splits, "validation").scores
 
