@@ -43,24 +43,17 @@ def mixed_precision() -> dict[str, bool]:
     return {"bf16": bf16, "fp16": not bf16}
 
 
-def cpu_threads(environ: dict[str, str] | None = None) -> int:
-    """Return the threads torch should use on the CPU: OMP_NUM_THREADS when set, else the cores other work leaves."""
-    environ = os.environ if environ is None else environ
-    if environ.get("OMP_NUM_THREADS", "").isdigit():
-        return max(1, int(environ["OMP_NUM_THREADS"]))
-    # On a busy machine threads fighting other processes for the cores cost more than they give: measured on 2 shared
-    # cores, a training step took 7.4-8.7 s with torch's default threads and 2.0-2.6 s with one.
-    busy = round(os.getloadavg()[0]) if hasattr(os, "getloadavg") else 0
-    return max(1, min(torch.get_num_threads(), (os.cpu_count() or 1) - busy))
-
-
 def distributed_on_cpu() -> bool:
     """Return True when several processes were launched (torchrun, accelerate launch) on a machine without a GPU."""
     return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def set_threads(threads: int) -> None:
-    """Make torch compute on `threads` CPU threads; the one place distilnb sets them (the caller decides how many)."""
+    """Make torch compute on `threads` CPU threads; the one place distilnb sets them (the caller decides how many).
+
+    Left uncalled, torch keeps its own default (OMP_NUM_THREADS when set, else one thread per core), so the same
+    command runs the same way however busy the machine is when it starts.
+    """
     torch.set_num_threads(threads)
 
 

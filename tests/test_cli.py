@@ -118,12 +118,14 @@ def run_args(tmp_path_factory) -> list[str]:
 
 
 THREADS_SEEN: list[int] = []  # torch.get_num_threads() at each training step of the `trained` run
+TRAIN_THREADS = 2 if torch.get_num_threads() == 1 else 1  # --threads of the `trained` run: not the process's count
 
 
 @pytest.fixture(scope="module")
 def trained(run_args, data_file) -> tuple[Path, Done]:
-    """The run folder and output of `distilnb train` on the test's file (1 epoch, --max-length auto, --threads 1
-    while OMP_NUM_THREADS says 2), torch's threads read by a Trainer callback at every step."""
+    """The run folder and output of `distilnb train` on the test's file (1 epoch, --max-length auto, --threads other
+    than the count this process runs on and OMP_NUM_THREADS says), torch's threads read by a Trainer callback at every
+    step."""
     from transformers import TrainerCallback
 
     from distilnb import train
@@ -136,7 +138,7 @@ def trained(run_args, data_file) -> tuple[Path, Done]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(train, "build_trainer", lambda *a, **k: build(*a, **k, callbacks=[Threads()]))
         done = run_cli("train", *run_args, "--dataset", str(data_file), "--epochs", "1", "--max-length", "auto",
-                       "--threads", "1", OMP_NUM_THREADS="2")
+                       "--threads", str(TRAIN_THREADS), OMP_NUM_THREADS=str(torch.get_num_threads()))
     assert done.code == 0, done.err[-3000:]
     return Path(run_args[-1]) / "smoke", done
 
@@ -276,7 +278,23 @@ def test_train_writes_the_model_and_prints_the_baselines_beside_its_scores(train
 
 
 def test_train_trains_on_the_threads_given(trained):
-    assert THREADS_SEEN and set(THREADS_SEEN) == {1}  # --threads 1, not OMP_NUM_THREADS=2 nor a later default
+    assert THREADS_SEEN and set(THREADS_SEEN) == {TRAIN_THREADS}  # not the process's own count, nor a later default
+
+
+MACHINE = ("import sys, torch\nfrom distilnb import cli\nfrom distilnb.cli import options\n"
+           "before = torch.get_num_threads()\noptions.prepare_machine(cli.build_parser().parse_args(sys.argv[1:]))\n"
+           "print(before, torch.get_num_threads())")
+
+
+@pytest.mark.parametrize(("omp", "flags", "expected"), [("1", ["--threads", "2"], 2), ("2", ["--threads", "1"], 1),
+                                                        ("2", [], 2), (None, [], "torch's own")])
+def test_threads_are_the_flag_else_torchs_own_default_whatever_omp_num_threads_says(omp, flags, expected):
+    environ = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS" and not k.startswith("DISTILNB_")}
+    done = subprocess.run([sys.executable, "-c", MACHINE, "predict", "x", *flags], capture_output=True, text=True,
+                          timeout=120, env=environ | ({"OMP_NUM_THREADS": omp} if omp else {}))
+    assert done.returncode == 0, done.stderr[-2000:]
+    before, after = map(int, done.stdout.split())
+    assert after == (before if expected == "torch's own" else expected)  # never a guess from the load average
 
 
 def test_a_finished_train_removes_its_checkpoints_and_leaves_the_lock_free(trained):

@@ -103,19 +103,6 @@ def test_label_names_of_a_model_and_of_its_config():
     assert models.label_names_of(tiny) == models.label_names_of(tiny.config) == ["x", "y"]
 
 
-def test_cpu_threads_follow_omp_num_threads_else_leave_busy_cores_alone(monkeypatch):
-    # torch's default threads fight other work on a small shared machine.
-    assert models.cpu_threads({"OMP_NUM_THREADS": "3"}) == 3
-    monkeypatch.setattr(models.os, "cpu_count", lambda: 2)
-    monkeypatch.setattr(models.torch, "get_num_threads", lambda: 2)
-    monkeypatch.setattr(models.os, "getloadavg", lambda: (1.6, 1.0, 1.0))
-    assert models.cpu_threads({}) == 1
-    monkeypatch.setattr(models.os, "getloadavg", lambda: (0.1, 0.1, 0.1))
-    assert models.cpu_threads({}) == 2
-    monkeypatch.setattr(models.os, "getloadavg", lambda: (9.0, 9.0, 9.0))
-    assert models.cpu_threads({}) == 1
-
-
 @pytest.mark.parametrize(("name", "hub"), [("distilbert-base-uncased", True), ("owner/name", True), ("tiny", False),
                                            ("minilm", False), ("not a/valid/hub id", False), ("a/b/c", False),
                                            ("foo--bar", False), (".", False)])

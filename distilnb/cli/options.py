@@ -30,8 +30,8 @@ TASK_HELP = {"text_pair_column": "the second text column: each row a pair of tex
              "dataset_config": "a Hub dataset's config name, e.g. rte for --dataset glue; "}
 # readers.FORMATS, spelt here so that building the parser imports no pandas; a test checks that the two agree.
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
-THREADS_HELP = ("CPU threads for torch, 1 or more (default: $OMP_NUM_THREADS when set, else the cores the load "
-                "average leaves free; on a busy 2-core machine one thread trained about 3x faster than two)")
+THREADS_HELP = ("CPU threads for torch, 1 or more (default: torch's own, $OMP_NUM_THREADS when set, else one per "
+                "core; on a busy 2-core machine one thread trained about 3x faster than two)")
 
 
 class UsageError(DistilnbError):
@@ -206,17 +206,18 @@ def progress_bars() -> bool:
 
 
 def prepare_machine(args: argparse.Namespace) -> None:
-    """Set torch's threads (--threads, else models.cpu_threads) and turn progress bars off when stderr is a log file."""
-    from distilnb import models
-
-    models.set_threads(getattr(args, "threads", None) or models.cpu_threads())
+    """Set torch's threads when --threads is given (else torch keeps its own default) and turn progress bars off
+    when stderr is a log file."""
     import logging
 
+    if getattr(args, "threads", None):
+        from distilnb import models
+
+        models.set_threads(args.threads)
     # The LOAD REPORT says a new head was initialised, which the command line does by design, and names the model's
     # cache folder: chapter 03 shows and explains it once; here it would only be noise with a machine path in it.
     logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
     if not progress_bars():
-
         import datasets
         import transformers
 
