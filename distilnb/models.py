@@ -15,6 +15,7 @@ from tqdm.auto import tqdm
 
 from distilnb.config import MAX_LENGTH_RANGE, resolve_path
 from distilnb.errors import ModelError, NotFoundError, SettingError, from_hub
+from distilnb.folder import CONFIG_FILE
 
 if TYPE_CHECKING:
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
@@ -27,7 +28,7 @@ PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
 PROGRESS_FROM = 1000  # show a progress bar from this many texts on
 LOCAL_MODELS = ("tiny", "minilm")  # the profiles' short names, resolved by Config.resolved_model
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
-FINE_TUNING_RECORDS = ("distilnb_config.json", "training_args.json")
+FINE_TUNING_RECORDS = (CONFIG_FILE, "training_args.json")
 
 
 def device() -> torch.device:

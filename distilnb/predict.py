@@ -20,12 +20,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from scipy.special import softmax
+from scipy.special import expit, softmax
 
 from distilnb.errors import DataError, DataTypeError
+from distilnb.folder import CONFIG_FILE, saved_thresholds
 from distilnb.models import batched_forward, device, is_multi_label, label_names_of, load_classifier, load_tokenizer
-from distilnb.multilabel import sigmoid
-from distilnb.runs import CONFIG_FILE, saved_thresholds
 
 DEFAULT_THRESHOLD = 0.5  # a multi-label model's rule when no tuned thresholds were saved beside it
 
@@ -107,7 +106,7 @@ class Predictor:
 
     def activation(self, logits: np.ndarray) -> np.ndarray:
         """Return scores from logits: a sigmoid per label for a multi-label model, else a softmax over the classes."""
-        return sigmoid(logits).astype(np.float32) if self.multi_label else softmax(logits, axis=-1)
+        return expit(logits).astype(np.float32) if self.multi_label else softmax(logits, axis=-1)
 
     def encode(self, inputs: Sequence, **options) -> dict:
         """Return the tokenizer's encoding of texts, or of pairs as tokenizer(first, second) (separator between)."""

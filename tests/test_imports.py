@@ -64,3 +64,23 @@ def test_the_checker_sees_function_level_imports_and_subpackages():
     assert distilnb_imports("any", "from distilnb import no_such_module\n") == set()
     # The command line, a module or a subpackage (cli/__init__.py): importing it from below is seen either way.
     assert distilnb_imports("any", "from distilnb.cli import options\n") == {"cli"}
+
+
+def imported_by(statement: str) -> set[str]:
+    """Return the top-level modules `python -X importtime -c statement` reports importing, in a fresh process."""
+    import os
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], capture_output=True, text=True,
+                          timeout=120, cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 0, done.stderr[-2000:]
+    # Each line: "import time: self [us] | cumulative | <indent>module.name".
+    lines = [line.split("|")[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")]
+    return {name.split(".")[0] for name in lines}
+
+
+def test_inference_imports_no_data_stack():
+    loaded = imported_by("import distilnb.predict")
+    assert "torch" in loaded and "distilnb" in loaded  # the measure sees what predict does import
+    assert loaded & {"pandas", "sklearn", "datasets"} == set()
