@@ -3,20 +3,12 @@
 from __future__ import annotations
 
 import re
-import socket
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TypeVar
-from urllib.parse import urlparse
 
 T = TypeVar("T")
-
-# Exception class names (anywhere in the chain) that mean the Hub could not be reached or a file is not cached.
-# Matched by name because huggingface_hub, requests, httpx and urllib3 each raise their own types for the one cause.
-OFFLINE_ERRORS = frozenset({
-    "LocalEntryNotFoundError", "OfflineModeIsEnabled", "ConnectionError", "ConnectTimeout", "ConnectError",
-    "ReadTimeout", "NameResolutionError", "MaxRetryError",
-})
 
 
 # A setting named in a message for people, {name} or {name=value}: each front end spells it in its own words.
@@ -152,13 +144,26 @@ def hub_offline() -> bool:
     return constants.is_offline_mode()
 
 
+def offline_error_types() -> tuple[type[BaseException], ...]:
+    """Return the exception types that mean the Hub could not be reached: huggingface_hub's own (offline mode, a file
+    not in the cache) and its HTTP client's transport errors (no route, a timeout, a proxy that refuses)."""
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+    from huggingface_hub.utils import httpx  # the client huggingface_hub's session is made of, whatever its version
+
+    types: tuple[type[BaseException], ...] = (LocalEntryNotFoundError, OfflineModeIsEnabled, httpx.TransportError)
+    datasets_errors = sys.modules.get("datasets.exceptions")  # only an error datasets raised can be one of its types
+    if datasets_errors is not None and hub_offline():  # online, DatasetNotFoundError means a misspelt id
+        types += (datasets_errors.DatasetNotFoundError,)
+    return types
+
+
 def is_offline_error(error: BaseException | None) -> bool:
     """Return True when an exception, or one in its chain, is of a type that means the Hub could not be reached."""
-    names = OFFLINE_ERRORS | ({"DatasetNotFoundError"} if hub_offline() else set())  # online it means a misspelt id
+    types = offline_error_types()
     seen: set[int] = set()
     while error is not None and id(error) not in seen:
         seen.add(id(error))
-        if any(cls.__name__ in names for cls in type(error).__mro__):
+        if isinstance(error, types):
             return True
         error = error.__cause__ or error.__context__
     return False
@@ -174,13 +179,13 @@ def unreachable(what: str) -> HubUnreachableError:
 
 
 def hub_reachable(timeout: float = 3.0) -> bool:
-    """Return True when a connection to the Hub's endpoint opens within `timeout` seconds."""
-    from huggingface_hub import constants
+    """Return True when the Hub's endpoint answers within `timeout` seconds, asked through huggingface_hub's own HTTP
+    session, so HTTPS_PROXY, its offline mode (HF_HUB_OFFLINE) and a client factory the user set all apply."""
+    from huggingface_hub import constants, get_session
 
-    host = urlparse(constants.ENDPOINT).hostname or "huggingface.co"
     try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-    except OSError:
+        get_session().head(constants.ENDPOINT, timeout=timeout)  # any answer, even an error status, is an answer
+    except offline_error_types():
         return False
     return True
 

@@ -126,11 +126,9 @@ def test_saved_config_round_trips(tmp_path):
     assert Config(**json.loads(cfg.save(tmp_path / "c.json").read_text())) == cfg
 
 
-class LocalEntryNotFoundError(Exception):
-    """Named like huggingface_hub's: no network and not in the cache."""
-
-
 def test_offline_errors_become_one_sentence_and_others_pass_through():
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
     def offline():
         raise OSError("could not load") from LocalEntryNotFoundError("not cached")
 
@@ -142,6 +140,32 @@ def test_offline_errors_become_one_sentence_and_others_pass_through():
         _ = 1 / 0
 
 
+def hub_client_errors() -> list[BaseException]:
+    """Return the errors huggingface_hub and its HTTP client raise when the Hub cannot be reached."""
+    from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
+    from huggingface_hub.utils import httpx
+
+    request = httpx.Request("HEAD", "https://huggingface.co")
+    return [LocalEntryNotFoundError("not cached"), OfflineModeIsEnabled("offline"),
+            httpx.ConnectError("no route", request=request), httpx.ConnectTimeout("slow", request=request),
+            httpx.ProxyError("the proxy refused", request=request)]
+
+
+def test_offline_errors_are_known_by_their_types_not_their_names():
+    assert all(is_offline_error(error) for error in hub_client_errors())
+    lookalike = type("LocalEntryNotFoundError", (Exception,), {})  # a name alone says nothing
+    assert not is_offline_error(lookalike("not cached"))
+
+
+def test_a_real_download_in_offline_mode_becomes_the_sentence(monkeypatch, tmp_path):
+    from huggingface_hub import constants, hf_hub_download
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)  # what is_offline_mode() reads, as HF_HUB_OFFLINE=1 sets
+    with pytest.raises(HubUnreachableError, match="Could not download the model 'nobody/nothing'"):
+        from_hub("the model 'nobody/nothing'", lambda: hf_hub_download("nobody/nothing", "config.json",
+                                                                        cache_dir=tmp_path))
+
+
 def test_a_message_that_mentions_offline_is_not_taken_for_a_hub_outage():
     # An outage is known by the exception types in the chain, never by words such as "offline" in a message.
     local = KeyError("column 'offline_orders' is not in the data")
@@ -150,18 +174,52 @@ def test_a_message_that_mentions_offline_is_not_taken_for_a_hub_outage():
         raise local
 
 
-def test_a_block_that_needs_the_hub_fails_at_once_with_the_sentence_when_the_hub_does_not_answer(monkeypatch):
-    import socket
+@pytest.fixture
+def hub_client(monkeypatch):
+    """Install an HTTP client for huggingface_hub whose answers a test chooses: hub_client(handler); the requests it
+    was sent are returned. The library's own client comes back afterwards."""
+    import huggingface_hub
+    from huggingface_hub import constants
+    from huggingface_hub.utils import httpx
+    from huggingface_hub.utils._http import default_client_factory
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # what is_offline_mode() reads
+    sent: list = []
+
+    def install(handler):
+        def answer(request):
+            sent.append(request)
+            return handler(request)
+
+        huggingface_hub.set_client_factory(lambda: httpx.Client(transport=httpx.MockTransport(answer)))
+        return sent
+
+    yield install
+    huggingface_hub.set_client_factory(default_client_factory)
+
+
+def test_the_hub_is_asked_through_its_own_client(hub_client):
+    from huggingface_hub import constants
+    from huggingface_hub.utils import httpx
 
     from distilnb import errors
 
-    def refuse(*args, **kwargs):
-        raise OSError("Name or service not known")
+    sent = hub_client(lambda request: httpx.Response(200))
+    assert errors.hub_reachable()
+    assert [str(request.url).rstrip("/") for request in sent] == [constants.ENDPOINT.rstrip("/")]
+    hub_client(lambda request: httpx.Response(503))  # an answer, even an error, means the network is there
+    assert errors.hub_reachable()
 
-    from huggingface_hub import constants
 
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # what is_offline_mode() reads
-    monkeypatch.setattr(socket, "create_connection", refuse)
+def test_a_block_that_needs_the_hub_fails_at_once_with_the_sentence_when_the_hub_does_not_answer(hub_client):
+    from huggingface_hub.utils import httpx
+
+    from distilnb import errors
+
+    def refuse(request):
+        raise httpx.ConnectError("Name or service not known", request=request)
+
+    hub_client(refuse)
     ran = []
     with pytest.raises(HubUnreachableError, match="Could not download the dataset x"), \
             errors.hub_errors("the dataset x", needs_network=True):
@@ -170,3 +228,12 @@ def test_a_block_that_needs_the_hub_fails_at_once_with_the_sentence_when_the_hub
     with errors.hub_errors("the dataset x"):  # without the check, the block runs (a local folder needs no network)
         ran.append(True)
     assert ran == [True]
+
+
+def test_offline_mode_needs_no_network_to_say_the_hub_is_unreachable(monkeypatch):
+    from huggingface_hub import constants
+
+    from distilnb import errors
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    assert not errors.hub_reachable()  # the session itself refuses (OfflineModeIsEnabled)
