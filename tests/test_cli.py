@@ -167,10 +167,17 @@ def test_every_subcommand_lists_the_flags_it_uses_and_no_other(command):
     assert [flag for flag in absent if flag in text] == []
 
 
-def test_train_lists_every_setting_and_the_thread_advice():
-    done = run_cli("train", "--help")
-    assert [flag for flag in map(options.flag_of, options.CONFIG_FIELDS) if flag not in done.out] == []
-    assert "OMP_NUM_THREADS" in done.out and "at most 4" not in done.out
+def test_train_help_states_each_settings_default_as_the_config_applies_it():
+    from distilnb.config import PROFILES, Config
+
+    parser = next(action for action in cli.build_parser()._actions if action.dest == "command").choices["train"]
+    helps = {action.dest: " ".join((action.help or "").split()) for action in parser._actions}
+    built = {profile: Config.from_env(profile=profile, environ={}) for profile in PROFILES}
+    for name in options.CONFIG_FIELDS:
+        set_by = [profile for profile in PROFILES if name in PROFILES[profile]] or ["default"]
+        said = [f"{profile}: {getattr(built.get(profile, built['offline']), name)}" for profile in set_by]
+        assert [words for words in said if words not in helps[name]] == [], name
+    assert "OMP_NUM_THREADS" in helps["threads"]  # torch's default, which the threads tests check is kept
 
 
 def test_the_parser_imports_nothing_heavy_and_argument_errors_come_before_heavy_imports():

@@ -1,5 +1,6 @@
 """The set-up files agree with each other and with the README."""
 
+import ast
 import re
 import tomllib
 from pathlib import Path
@@ -28,26 +29,65 @@ def test_environment_yml_names_the_same_dependencies_as_pyproject():
     assert got == wanted
 
 
+def make_dry_run(target: str) -> str:
+    """Return the commands `make -n target` would run (none is run), as if set-up were already done."""
+    import subprocess
+
+    done = subprocess.run(["make", "-n", "-o", "setup", target, "PY=python"], capture_output=True, text=True,
+                          cwd=ROOT, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
 def test_readme_commands_are_what_ci_runs():
     readme = (ROOT / "README.md").read_text()
-    assert "make course" in readme and "make test" in readme
-    assert "make test" in (ROOT / ".ci" / "run").read_text()
+    commands = set(re.findall(r"^make (\w+)\b", readme, flags=re.MULTILINE))  # the commands, as typed
+    assert commands >= {"course", "test"}
+    assert " -m pytest " in make_dry_run("test") and " -m ruff check " in make_dry_run("test")
+    assert " nbconvert " in make_dry_run("course") and "notebooks/0*.ipynb" in make_dry_run("course")
+    ci = [line.strip() for line in (ROOT / ".ci" / "run").read_text().splitlines() if not line.startswith("#")]
+    assert "make test" in ci  # a command CI runs, not a comment
+
+
+def calls_and_keywords(tree: ast.AST) -> tuple[set[str], list[tuple[str, ast.expr]]]:
+    """Return the dotted names called in a module, and its (keyword, value) pairs, dict literals' keys included."""
+    called, keywords = set(), []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            called.add(ast.unparse(node.func))
+            keywords += [(k.arg, k.value) for k in node.keywords if k.arg]
+        elif isinstance(node, ast.Dict):
+            keywords += [(k.value, v) for k, v in zip(node.keys, node.values, strict=True)
+                         if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+    return called, keywords
+
+
+def python_files() -> list[Path]:
+    """Return the package's modules, every subpackage included, and the repository's scripts and examples."""
+    folders = ("distilnb", "benchmarks", "examples", "tools")
+    return [path for folder in folders for path in (ROOT / folder).rglob("*.py")]
 
 
 def test_no_remote_code_and_no_pickle_loading_anywhere_in_the_package():
-    source = "\n".join(path.read_text() for path in (ROOT / "distilnb").glob("*.py"))
-    assert "trust_remote_code=True" not in source
-    assert "torch.load(" not in source and "pickle.load" not in source
+    assert ROOT / "distilnb" / "cli" / "predict.py" in python_files()  # subpackages are searched too
+    for path in python_files():
+        called, keywords = calls_and_keywords(ast.parse(path.read_text()))
+        remote = [ast.unparse(value) for name, value in keywords if name == "trust_remote_code"]
+        assert all(value == "False" for value in remote), f"{path.relative_to(ROOT)} trusts remote code: {remote}"
+        assert called & {"torch.load", "pickle.load", "pickle.loads", "joblib.load"} == set(), path
 
 
 def test_dead_code_stays_gone():
-    # Settings, parameters and checks that nothing used: they stay removed.
-    import inspect
+    # Settings, parameters and checks that nothing used: they stay removed, so passing them is refused.
+    import pytest
 
     from distilnb import config, plots, predict
+    from distilnb.errors import SettingError
 
-    assert "extra" not in config.field_types()
-    assert "unit" not in inspect.signature(plots.length_by_class).parameters
+    with pytest.raises((TypeError, SettingError)):
+        config.Config.from_env(profile="smoke", environ={}, extra="x")
+    with pytest.raises(TypeError):
+        plots.length_by_class(["a"], ["p"], unit="tokens")
     assert not hasattr(predict, "require_int8_packages") and not hasattr(config, "seed_everything")
 
 

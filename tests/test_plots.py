@@ -19,10 +19,16 @@ def test_class_balance_draws_one_bar_per_class_and_split():
     assert isinstance(figure, Figure) and sorted(bar_widths(figure)) == [1, 2, 3, 5]
 
 
-def test_length_by_class_has_a_box_per_class():
-    figure = plots.length_by_class(["a b c", "a", "x y"], ["p", "q", "p"])
-    labels = [tick.get_text() for tick in figure.axes[0].get_yticklabels()]
-    assert sorted(labels) == ["p", "q"]
+def test_length_by_class_draws_each_class_box_from_its_own_word_counts():
+    texts, labels = ["a b c", "a", "x y", "a b c d e"], ["p", "q", "p", "q"]
+    axes = plots.length_by_class(texts, labels).axes[0]
+    label_at = {round(tick.get_position()[1]): tick.get_text() for tick in axes.get_yticklabels()}
+    boxes = {}
+    for patch in axes.patches:  # a box spans the first to the third quartile, centred on its class's row
+        extent = patch.get_path().get_extents()
+        boxes[label_at[round((extent.y0 + extent.y1) / 2)]] = (extent.x0, extent.x1)
+    lengths = {label: [len(t.split()) for t, lab in zip(texts, labels, strict=True) if lab == label] for label in "pq"}
+    assert boxes == {label: tuple(np.percentile(n, [25, 75])) for label, n in lengths.items()}  # p: 2.25-2.75, q: 2-4
 
 
 def test_token_histogram_marks_max_length():
