@@ -1,6 +1,6 @@
 # Two commands on a fresh machine:
 #   make course   set up, then run the six notebooks headless (PROFILE=offline by default: a pretrained encoder, no network)
-#   make test     set up, then lint, the unit tests and every notebook under nbval (offline profile)
+#   make test     set up, then lint, type-check, the unit tests and every notebook under nbval (offline profile)
 # Set-up uses the active virtual environment, or creates .venv. torch is installed first, pinned, so that
 # machines with a local CPU build take it instead of downloading a CUDA build of several GB.
 
@@ -40,6 +40,7 @@ course: setup
 # tests, whose tiny models run fastest on one thread.
 test: setup
 	$(PY) -m ruff check .
+	$(PY) -m mypy distilnb
 	OMP_NUM_THREADS=1 DISTILNB_PROFILE=offline HF_HUB_OFFLINE=1 DISTILNB_OUTPUT_ROOT=$$(mktemp -d) \
 		$(PY) -m pytest -n 2 --dist loadgroup --nbval-lax --durations=15 tests notebooks
 

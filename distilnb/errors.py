@@ -146,11 +146,13 @@ def hub_offline() -> bool:
 
 def offline_error_types() -> tuple[type[BaseException], ...]:
     """Return the exception types that mean the Hub could not be reached: huggingface_hub's own (offline mode, a file
-    not in the cache) and its HTTP client's transport errors (no route, a timeout, a proxy that refuses)."""
+    not in the cache), its HTTP client's transport errors (no route, a timeout, a proxy that refuses), and Python's
+    ConnectionError, which datasets raises in their place ("Couldn't reach ... on the Hub") with the cause dropped."""
     from huggingface_hub.errors import LocalEntryNotFoundError, OfflineModeIsEnabled
     from huggingface_hub.utils import httpx  # the client huggingface_hub's session is made of, whatever its version
 
-    types: tuple[type[BaseException], ...] = (LocalEntryNotFoundError, OfflineModeIsEnabled, httpx.TransportError)
+    types: tuple[type[BaseException], ...] = (LocalEntryNotFoundError, OfflineModeIsEnabled, httpx.TransportError,
+                                              ConnectionError)
     datasets_errors = sys.modules.get("datasets.exceptions")  # only an error datasets raised can be one of its types
     if datasets_errors is not None and hub_offline():  # online, DatasetNotFoundError means a misspelt id
         types += (datasets_errors.DatasetNotFoundError,)

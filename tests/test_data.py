@@ -285,8 +285,8 @@ def test_the_sample_files_readme_quotes_the_loaders_console_lines(smoke_cfg):
     assert [line.strip() for line in quoted.splitlines()] == report.console_lines()
 
 
-def test_the_readmes_own_data_section_says_what_the_loader_does(tmp_path):
-    section = (ROOT / "README.md").read_text().split("## Your own data")[1].split("\n## ")[0]
+def test_the_own_data_page_says_what_the_loader_does(tmp_path):
+    section = (ROOT / "docs" / "data.md").read_text().split("## Files")[1].split("\n## ")[0]
     assert all(f"`{suffix}`" in section for _, suffix in readers.COMPRESSIONS.values())
     assert '(`"spam "` is `"spam"`' in section and "(`Spam`, `spam`) are kept apart" in section
     labels = ["spam ", " spam"] + ["spam"] * 6 + ["Spam"] * 4
