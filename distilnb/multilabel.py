@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from scipy.special import expit
 from sklearn.metrics import classification_report, f1_score, hamming_loss
 
 from distilnb.errors import DataError, DataTypeError
@@ -198,7 +199,7 @@ def check_every_label_in_every_split(matrices: dict[str, np.ndarray], label_name
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:
     """Return each label's independent probability (a sigmoid per logit, not a softmax across labels)."""
-    return 1.0 / (1.0 + np.exp(-np.asarray(logits, dtype=np.float64)))
+    return expit(np.asarray(logits, dtype=np.float64))
 
 
 def apply_thresholds(probabilities: np.ndarray, thresholds: float | Sequence[float]) -> np.ndarray:
