@@ -11,9 +11,16 @@ Needs the demo extra (``pip install -e ".[demo]"``); gradio and captum are impor
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
 
 from distilnb.errors import DistilnbError
 from distilnb.explain import require, word_attributions
+
+if TYPE_CHECKING:
+    import gradio
+    import pandas as pd
+
+    from distilnb.predict import Predictor
 
 DEFAULT_HOST = "127.0.0.1"  # this machine only; 0.0.0.0 opens the app to the whole network
 DEFAULT_MAX_CHARS = 2000
@@ -35,12 +42,13 @@ def check_text(text: str | None, max_chars: int = DEFAULT_MAX_CHARS) -> str | No
     return None
 
 
-def highlighted(attributions) -> list[tuple[str, float | None]]:
+def highlighted(attributions: pd.DataFrame) -> list[tuple[str, float | None]]:
     """Return the text as (piece, score) pairs for gr.HighlightedText: each word's attribution scaled to [-1, 1]
     (positive toward the predicted class), the spaces and anything between words with None."""
     text = attributions.attrs["text"]
     largest = float(attributions["attribution"].abs().max()) if len(attributions) else 0.0
-    pieces, cursor = [], 0
+    pieces: list[tuple[str, float | None]] = []
+    cursor = 0
     for start, end, value in attributions[["start", "end", "attribution"]].itertuples(index=False):
         if start > cursor:
             pieces.append((text[cursor:start], None))
@@ -63,8 +71,8 @@ def confidence_line(result: dict) -> str:
     return f"{found}: {'each' if len(result['labels']) > 1 else 'it is'} above its threshold"
 
 
-def classify(predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50, *,
-             second: str | None = None, pairs: bool = False):
+def classify(predictor: Predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50, *,
+             second: str | None = None, pairs: bool = False) -> tuple[Any, Any, str]:
     """Return what the app shows for a text (or, with pairs, the pair text and second): (every class's score,
     highlighted words, message); on a text that cannot be classified, (None, None, the message). A pair gets no word
     attributions: they explain one text."""
@@ -75,14 +83,14 @@ def classify(predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_
         result = predictor.predict([(text, second)])[0]
         return result["scores"], None, confidence_line(result)
     result = predictor.predict([text])[0]
-    attributions = word_attributions(predictor, text, n_steps=n_steps)
+    attributions = word_attributions(predictor, cast(str, text), n_steps=n_steps)  # check_text refused None
     note = " The text was cut at the model's max_length; the words past it count for nothing." \
         if attributions.attrs["truncated"] else ""
     return result["scores"], highlighted(attributions), confidence_line(result) + note
 
 
-def build_app(predictor, examples: list[str] | None = None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50,
-              title: str = "Which class is this text?", *, pairs: bool = False):
+def build_app(predictor: Predictor, examples: list[str] | None = None, max_chars: int = DEFAULT_MAX_CHARS,
+              n_steps: int = 50, title: str = "Which class is this text?", *, pairs: bool = False) -> gradio.Blocks:
     """Return a gradio.Blocks app over a Predictor: text box, label and confidence (a multi-label model: every label
     above its threshold), every class's score as bars, word attributions as highlighted text, and `examples` (say, a
     few texts of the test split) to click; pairs=True: two text boxes and no attributions."""
@@ -94,7 +102,7 @@ def build_app(predictor, examples: list[str] | None = None, max_chars: int = DEF
     shown = [text for text in (examples or []) if isinstance(text, str) and text.strip()][:MAX_EXAMPLES]
     shown = [text[:max_chars] for text in shown]
 
-    def answer(text: str | None, second: str | None = None):
+    def answer(text: str | None, second: str | None = None) -> tuple[Any, Any, str]:
         scores, words, message = classify(predictor, text, max_chars, n_steps, second=second, pairs=pairs)
         if scores is None:
             gr.Warning(message)
@@ -129,7 +137,8 @@ def build_app(predictor, examples: list[str] | None = None, max_chars: int = DEF
     return app
 
 
-def launch(app, share: bool = False, host: str = DEFAULT_HOST, port: int | None = None, block: bool = True) -> str:
+def launch(app: gradio.Blocks, share: bool = False, host: str = DEFAULT_HOST, port: int | None = None,
+           block: bool = True) -> str:
     """Start the app and return its address; block=True (the command line) serves until Ctrl-C.
 
     host 127.0.0.1 lets only this machine in; port None takes the first free one from 7860. share=True also asks

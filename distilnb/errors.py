@@ -79,7 +79,7 @@ class SettingError(DistilnbError, ValueError):
     came from.
     """
 
-    def __init__(self, rule: str, setting: str | None = None, value: object = NO_VALUE):
+    def __init__(self, rule: str, setting: str | None = None, value: object = NO_VALUE) -> None:
         super().__init__(rule)
         self.rule, self.setting, self.value = rule, setting, value
         self.variable: str | None = None
@@ -101,7 +101,7 @@ class SettingError(DistilnbError, ValueError):
 class _Spelling(dict):
     """The names in a rule's {placeholders}, spelt by a function (a parameter's name, a flag)."""
 
-    def __init__(self, name_of: Callable[[str], str]):
+    def __init__(self, name_of: Callable[[str], str]) -> None:
         super().__init__()
         self.name_of = name_of
 

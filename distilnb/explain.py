@@ -24,12 +24,20 @@ from __future__ import annotations
 import html
 import importlib
 from collections.abc import Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from distilnb.errors import DistilnbError
+
+if TYPE_CHECKING:
+    import torch
+    from IPython.display import HTML
+
+    from distilnb.predict import Predictor
 
 EXTRA_HINT = 'pip install -e ".[demo]"'  # the optional dependencies of explain.py and demo.py
 POSITIVE, NEGATIVE = (26, 150, 65), (215, 48, 39)  # green toward the target class, red away from it
@@ -40,7 +48,7 @@ class MissingExtraError(DistilnbError, ImportError):
     """Raised when a package of the optional demo extra (captum, gradio) is not installed."""
 
 
-def require(module: str, purpose: str):
+def require(module: str, purpose: str) -> ModuleType:
     """Return an optional module, imported now; raise MissingExtraError saying how to install it."""
     try:
         return importlib.import_module(module)
@@ -65,7 +73,7 @@ def target_index(label_names: Sequence[str], target: int | str | None, predicted
     return int(target)
 
 
-def baseline_ids(input_ids, special_tokens_mask, pad_id: int):
+def baseline_ids(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Return the baseline of a token-id row: special tokens ([CLS], [SEP]) kept, every other token [PAD]."""
     import torch
 
@@ -93,7 +101,8 @@ def merge_to_words(text: str, word_ids: Sequence[int | None], offsets: Sequence[
     return frame.astype({"word": str, "attribution": float, "start": int, "end": int})
 
 
-def word_attributions(predictor, text: str, target: int | str | None = None, n_steps: int = 50) -> pd.DataFrame:
+def word_attributions(predictor: Predictor, text: str, target: int | str | None = None,
+                      n_steps: int = 50) -> pd.DataFrame:
     """Return each word's Integrated Gradients attribution toward `target` (default: the predicted class).
 
     Columns: word, attribution (positive pushes toward the target class), start and end (the word's characters
@@ -128,7 +137,7 @@ def word_attributions(predictor, text: str, target: int | str | None = None, n_s
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.unk_token_id
     reference = baseline_ids(input_ids, encoding["special_tokens_mask"].to(device), pad_id)
 
-    def logits(ids, mask):
+    def logits(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         return model(input_ids=ids, attention_mask=mask.expand(ids.shape[0], -1)).logits.float()
 
     with torch.no_grad():
@@ -209,7 +218,7 @@ def html_text(attributions: pd.DataFrame) -> str:
             f"{legend}</div></div>")
 
 
-def as_html(attributions: pd.DataFrame):
+def as_html(attributions: pd.DataFrame) -> HTML:
     """Return the text coloured by its word attributions (green toward the class, red away), for a notebook."""
     from IPython.display import HTML
 

@@ -59,8 +59,10 @@ def downloads(cfg: Config, published: str | None) -> list[tuple[str, str, Callab
     """Return (what, name, fetch) per thing the profile needs; fetch is None for what is local."""
     from distilnb.models import is_hub_id
 
-    items = [("model", cfg.model, download_model), ("dataset", cfg.dataset, download_dataset)]
-    items = [(what, name, fetch if is_hub_id(name) else None) for what, name, fetch in items]
+    fetchers: list[tuple[str, str, Callable[[str], object]]] = [("model", cfg.model, download_model),
+                                                                 ("dataset", cfg.dataset, download_dataset)]
+    items: list[tuple[str, str, Callable[[str], object] | None]] = [
+        (what, name, fetch if is_hub_id(name) else None) for what, name, fetch in fetchers]
     return items + ([("published checkpoint", published, download_model)] if published else [])
 
 

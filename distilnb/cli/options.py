@@ -165,7 +165,7 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = N
     params = {name: value for name, value in (recorded or {}).items()
               if name in TRAINED_SETTINGS and name not in flags and name not in by_variable}
     # from_env reads None as "not given"; a flag typed as `none` is given, so it is applied after.
-    nones = {name: None for name, value in flags.items() if value is None}
+    nones: dict[str, Any] = {name: None for name, value in flags.items() if value is None}
     output_dir = getattr(args, "output_dir", None)
     if output_dir:  # the run folder itself: its parent is the output root, its name the run's
         if any(hasattr(args, name) for name in RUN_SETTINGS):
@@ -244,9 +244,8 @@ def cli_value(value: object) -> str:
 def in_flag_words(error: BaseException) -> str:
     """Return an error's message on one line; a SettingError names its flag, or its DISTILNB_* variable."""
     if isinstance(error, SettingError) and error.variable:
-        variable = error.variable
-        said = error.rule_words(lambda name: variable if name == error.setting else flag_of(name), "=",
-                                lambda _: error.raw)
+        variable, raw = error.variable, str(error.raw)
+        said = error.rule_words(lambda name: variable if name == error.setting else flag_of(name), "=", lambda _: raw)
     elif isinstance(error, SettingError):
         said = error.rule_words(flag_of, " ", cli_value)
     elif isinstance(error, DistilnbError):
