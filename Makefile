@@ -45,4 +45,4 @@ test: setup
 		$(PY) -m pytest -n 2 --dist loadgroup --nbval-lax --durations=15 tests notebooks
 
 clean:
-	rm -rf outputs .pytest_cache
+	rm -rf outputs .pytest_cache .mypy_cache
