@@ -62,8 +62,7 @@ def render() -> str:
     lines.append("")
     for name, sub in subcommands.choices.items():
         lines += command_section(name, sub, summaries.get(name, ""))
-    # A default inside the checkout (the sample data) is shown relative to it: the page holds no machine's path.
-    return "\n".join(lines).rstrip().replace(f"{ROOT}/", "") + "\n"
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def main(argv: list[str]) -> int:
