@@ -162,18 +162,30 @@ def hyperparameters(cfg: Config, args: TrainingArguments | None = None) -> dict:
             "max_length": cfg.max_length, "class_weights": cfg.class_weights, "precision": precision, "seed": args.seed}
 
 
+def card_data(cfg: Config, scores: dict) -> Any:
+    """Return the card's metadata (huggingface_hub.ModelCardData): library, task, base model for a Hub id, and the
+    validation scores as model-index results, which the Hub shows beside the model."""
+    from huggingface_hub import EvalResult, ModelCardData
+
+    dataset = cfg.dataset if is_hub_id(cfg.dataset) else Path(cfg.dataset).name
+    results = [EvalResult(task_type="text-classification", dataset_type=dataset, dataset_name=dataset,
+                          dataset_split="validation", metric_type=name, metric_value=round(value, 4))
+               for name, value in scores.items() if name in ("accuracy", "f1_macro", "f1_micro") and
+               isinstance(value, float)]
+    # The Hub reads base_model as a repository id: a profile's short name or a local path would break it.
+    return ModelCardData(library_name="transformers", pipeline_tag="text-classification",
+                         base_model=cfg.model if is_hub_id(cfg.model) else None,
+                         model_name=f"{Path(cfg.model).name}-distilnb-{cfg.run}", eval_results=results or None)
+
+
 def model_card(cfg: Config, names: list[str], split_sizes: dict[str, int], scores: dict, *, params: dict) -> str:
     """Return a model card (Markdown) naming the data, splits, hyper-parameters, metrics, date and library versions."""
-    header = "library_name: transformers\npipeline_tag: text-classification"
-    if is_hub_id(cfg.model):  # the Hub reads base_model as a repository id; a local path or short name would break it
-        header += f"\nbase_model: {cfg.model}"
+    from huggingface_hub import ModelCard
+
     rows = "\n".join(f"| {name} | {value:.4f} |" for name, value in scores.items() if isinstance(value, float))
     table = "\n".join(f"| {name} | {value} |" for name, value in params.items())
     versions = ", ".join(f"{name} {version}" for name, version in library_versions().items())
-    return f"""---
-{header}
----
-
+    body = f"""
 # Text classifier fine-tuned with distilnb
 
 - **Base model:** `{cfg.model}` (profile `{cfg.profile}`)
@@ -205,6 +217,7 @@ predictor.predict(["some text"])
 
 Trained for teaching: check its errors (chapter 04) before trusting it with anything that matters.
 """
+    return str(ModelCard(f"---\n{card_data(cfg, scores).to_yaml()}\n---\n{body}"))
 
 
 def text_hash(text: str, pair: str | None = None) -> str:

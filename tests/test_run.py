@@ -77,6 +77,16 @@ def test_the_command_line_writes_the_rows_the_library_returns(finished, tmp_path
     assert done.out.splitlines()[0] == f"Model saved to {os.path.relpath(tmp_path / 'cli' / 'model')}"
 
 
+def test_a_benchmark_writes_the_rows_the_library_returns(finished, tmp_path):
+    from test_benchmarks import script
+
+    cfg = replace(finished.config, output_root=str(tmp_path))
+    torch.set_num_threads(1)
+    script("real_learning").fine_tune(cfg)  # what real_learning.py and imbalance.py train with
+    by_benchmark = json.loads(cfg.paths.metrics.read_text())["validation"]
+    assert by_benchmark == json.loads(finished.metrics_path.read_text())["validation"]
+
+
 def test_the_data_is_read_once_and_each_text_tokenized_once_unless_cut(tmp_path, monkeypatch):
     from transformers import PreTrainedTokenizerBase
 

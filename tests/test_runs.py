@@ -74,11 +74,22 @@ def test_the_model_card_names_base_model_only_for_a_hub_id(model, hub, tmp_path)
     assert "base_model" not in runs.model_card(local, ["a"], {}, {}, params={}).split("---")[1]
 
 
+def test_the_model_card_carries_the_validation_scores_as_hub_metadata():
+    from huggingface_hub import ModelCard
+
+    cfg = Config.from_env(profile="smoke", environ={})
+    card = ModelCard(runs.model_card(cfg, ["a"], {}, {"accuracy": 0.625, "f1_macro": 0.5, "loss": 0.7}, params={}))
+    found = {result.metric_type: result.metric_value for result in card.data.eval_results}
+    assert found == {"accuracy": 0.625, "f1_macro": 0.5}  # the scores the Hub shows, not the loss
+    assert {result.dataset_split for result in card.data.eval_results} == {"validation"}
+
+
 def test_the_run_files_record_settings_rows_and_the_trainers_own_validation_scores(trained, sample_splits, smoke_cfg):
     trainer, folder = trained
     names = {p.name for p in folder.iterdir()}
     assert {"README.md", "training_args.json", "distilnb_config.json", "training_rows.json"} <= names
-    assert Config(**json.loads((folder / "distilnb_config.json").read_text())) == smoke_cfg
+    recorded = Config(**json.loads((folder / "distilnb_config.json").read_text()))
+    assert recorded == replace(smoke_cfg, output_root=None)  # where the run is: the folder the record sits in
     # One validation pass per epoch, no extra trainer.evaluate(); metrics.json holds the best epoch's scores.
     history = train.history_frame(trainer.state.log_history)
     evaluations = [entry for entry in trainer.state.log_history if "eval_loss" in entry]
