@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn.metrics import classification_report, f1_score, hamming_loss
 
-from distilnb.errors import DataError, DataTypeError
+from distilnb.errors import DataError, DataTypeError, ModelError, short_list
 
 # The threshold grid: 0.05 to 0.95, rounded so 0.3 is 0.3 and not 0.30000000000000004.
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -72,12 +74,14 @@ def _check_names(label_names: list[str], separator: str | None) -> None:
 
 
 def encode(texts: Sequence[Any], cells: Sequence[Any], *, separator: str | None = None,
-           label_names: list[str] | None = None) -> MultiLabelData:
+           label_names: list[str] | None = None, keep_empty: bool = False) -> MultiLabelData:
     """Return the multi-hot rows of a list-valued or separator-joined label column, with every dropped row counted.
 
     Rows without a text, without a label cell or with an empty label set are dropped and counted in the report; a label
     not in `label_names` (when given), a separator inside a label name, or a column mixing one-label text rows with list
-    rows raises a one-sentence error. Without `label_names` the names are the sorted labels seen.
+    rows raises a one-sentence error. Without `label_names` the names are the sorted labels seen. keep_empty (scoring a
+    test file): a row with a text and no label (an empty list or a blank cell) is kept as "no label", a legitimate
+    answer, and counted under "no label".
     """
     cells = pd.Series(list(cells), dtype=object)
     if len(cells) != len(texts):
@@ -86,12 +90,16 @@ def encode(texts: Sequence[Any], cells: Sequence[Any], *, separator: str | None 
     if label_names is not None:
         _check_names(label_names, separator)
     report = {"rows read": len(cells), "missing text": 0, "missing label": 0, "empty label set": 0,
-              "repeated label in a row": 0}
+              "repeated label in a row": 0, "no label": 0}
     kept_texts, kept_labels = [], []
     for row, (text, cell) in enumerate(zip(texts, cells, strict=True)):
         labels, repeated = _as_label_list(cell, separator)
         if _is_missing(text) or not str(text).strip():
             report["missing text"] += 1
+        elif keep_empty and not labels:
+            report["no label"] += 1
+            kept_texts.append(str(text))
+            kept_labels.append([])
         elif labels is None:
             report["missing label"] += 1
         elif not labels:
@@ -284,3 +292,37 @@ def choose_thresholds(y_true: np.ndarray, probabilities: np.ndarray, label_names
     return {"rule": rule, "thresholds": dict(zip(label_names, map(float, limits), strict=True)),
             "global": tuned["global"], "per_label": dict(zip(label_names, map(float, tuned["per label"]), strict=True)),
             "validation_f1_macro": macro, "tuned_on": "validation"}
+
+
+# ---------------------------------------------------------------- a model's saved thresholds
+
+
+def read_thresholds(path: str | Path, label_names: Sequence[str]) -> np.ndarray:
+    """Return the thresholds saved in a thresholds.json (runs.save_thresholds), one per label in label_names' order;
+    raise ModelError, in one sentence, for a file that cannot be read, lacks a label, or holds a value that is not a
+    number in [0, 1] (a label never or always given)."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path} cannot be read as the model's thresholds ({type(error).__name__}: {error}): "
+                         "restore it from the run, or retrain.") from None
+    found = record.get("thresholds") if isinstance(record, dict) else None
+    if not isinstance(found, dict):
+        raise ModelError(f"{path} holds no thresholds object ({{\"thresholds\": {{label: number}}}}), but "
+                         f"{type(record).__name__} {str(record)[:60]!r}: restore it from the run, or retrain.")
+    missing = [name for name in label_names if name not in found]
+    if missing:
+        raise ModelError(f"{path} has no threshold for {len(missing)} of the model's {len(label_names)} labels: "
+                         f"{short_list(map(repr, missing))}. Every label needs one: restore it from the run, or "
+                         "retrain.")
+    bad = [f"{name!r}: {found[name]!r}" for name in label_names if not _is_probability(found[name])]
+    if bad:
+        raise ModelError(f"{path} holds thresholds that are not numbers from 0 to 1 ({short_list(bad)}): a label "
+                         "above 1 is never given, one below 0 always; restore the file from the run, or retrain.")
+    return np.asarray([float(found[name]) for name in label_names], dtype=float)
+
+
+def _is_probability(value: Any) -> bool:
+    """Return True for a number (not a bool) in [0, 1]."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= float(value) <= 1.0

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
-from distilnb.errors import DataError, DataTypeError
+from distilnb.errors import DataError, DataTypeError, ModelError
 from distilnb.models import batched_forward, device, is_multi_label, label_names_of, load_classifier, load_tokenizer
-from distilnb.multilabel import sigmoid
-from distilnb.runs import CONFIG_FILE, saved_thresholds
+from distilnb.multilabel import read_thresholds, sigmoid
+from distilnb.runs import CONFIG_FILE, THRESHOLDS_FILE
 
 DEFAULT_THRESHOLD = 0.5  # a multi-label model's rule when no tuned thresholds were saved beside it
 
@@ -66,6 +66,31 @@ def check_inputs(inputs: Sequence) -> tuple[list[str], list[str] | None]:
     return check_texts([a for a, _ in inputs]), check_texts([b for _, b in inputs])
 
 
+class MissingThresholdsError(ModelError):
+    """A multi-label distilnb model folder has no thresholds.json: scoring it at 0.5 would change its decisions."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        super().__init__(self.words())
+
+    def words(self, name_of=str) -> str:
+        """Return the message, the setting that allows 0.5 spelt by name_of (a parameter, a flag)."""
+        return (f"{self.folder} is a multi-label model trained with thresholds tuned on validation, but its "
+                f"{THRESHOLDS_FILE} is missing: restore it from the run, or turn on {name_of('default_thresholds')} "
+                f"to score every label at {DEFAULT_THRESHOLD}.")
+
+
+def folder_thresholds(model: str | Path, label_names: list[str], default_thresholds: bool) -> np.ndarray | None:
+    """Return a multi-label model folder's saved thresholds (validated), or None (0.5) for a model without a
+    distilnb record or when default_thresholds allows it; refuse a distilnb model whose thresholds.json is gone."""
+    folder = Path(model)
+    if (folder / THRESHOLDS_FILE).is_file():
+        return read_thresholds(folder / THRESHOLDS_FILE, label_names)
+    if (folder / CONFIG_FILE).is_file() and not default_thresholds:
+        raise MissingThresholdsError(folder)
+    return None
+
+
 def trained_max_length(model: str) -> int | None:
     """Return the max_length a distilnb model folder was trained with (its distilnb_config.json), else None."""
     saved = Path(model) / CONFIG_FILE
@@ -89,14 +114,17 @@ class Predictor:
 
     @classmethod
     def from_folder(cls, model: str | Path, max_length: int | None = None, batch_size: int = 64,
-                    on: str | None = None) -> Predictor:
-        """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU if any."""
+                    on: str | None = None, default_thresholds: bool = False) -> Predictor:
+        """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU if any.
+
+        A multi-label distilnb model needs its thresholds.json (every label, numbers in [0, 1]); without one it is
+        refused, unless default_thresholds=True scores every label at 0.5 (as a model from elsewhere is).
+        """
         network = load_classifier(model)
         predictor = cls(network.to(on or device()), load_tokenizer(model),
                         max_length or trained_max_length(str(model)), batch_size)
-        saved = saved_thresholds(model) if predictor.multi_label else None
-        if saved:
-            predictor.thresholds = np.asarray([saved[name] for name in predictor.label_names], dtype=float)
+        if predictor.multi_label:
+            predictor.thresholds = folder_thresholds(model, predictor.label_names, default_thresholds)
         return predictor
 
     def decision_thresholds(self) -> np.ndarray:
@@ -164,15 +192,16 @@ class Predictor:
                 progress: bool | str | None = None) -> list[dict]:
         """Return, per text (or (first, second) pair): label, score (its probability) and scores of every class;
         top_k keeps the k most likely in scores. A multi-label model returns `labels`, every label whose sigmoid
-        score reaches its threshold (most likely first; maybe none), and `scores` of every label."""
+        score reaches its threshold (most likely first; maybe none; with top_k, among the k most likely), and
+        `scores` of every label (with top_k, of the same k)."""
         if top_k is not None and top_k < 1:
             raise DataError(f"top_k must be at least 1 (or None for every class), got {top_k}.")
         probabilities = self.probabilities(texts, chunk=chunk, progress=progress)
         names, limits = self.label_names, self.decision_thresholds()
         results = []
         for row in probabilities:
-            ranked = np.argsort(-row, kind="stable")
-            scores = {names[i]: float(row[i]) for i in ranked[: top_k or len(names)]}
+            ranked = np.argsort(-row, kind="stable")[: top_k or len(names)]
+            scores = {names[i]: float(row[i]) for i in ranked}
             if self.multi_label:
                 results.append({"labels": [names[i] for i in ranked if row[i] >= limits[i]], "scores": scores})
             else:
