@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distilnb.config import MULTI_LABEL, PAIRS, SINGLE_LABEL, Config
-from distilnb.errors import DataError, ModelError, SettingError, short_list
+from distilnb.errors import DataError, SettingError, short_list
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -66,13 +66,9 @@ REASON_WORDS = {BLANK_TEXT: "with a blank text", BLANK_LABEL: "with a blank labe
 
 def check_model_folder(model: str) -> None:
     """Refuse a model that is a file (a CSV given where a model folder is wanted) or a folder without config.json."""
-    path = Path(model).expanduser()
-    if path.is_file():
-        raise ModelError(f"{model} is a file, not a model folder: the model is the folder holding config.json and the "
-                         "weights (outputs/<run>/model); a data file goes to the data settings.")
-    if path.is_dir() and not (path / "config.json").is_file():
-        raise ModelError(f"{model} is a folder without config.json: name the model folder of a run "
-                         "(outputs/<run>/model), or a Hub id.")
+    from distilnb.models import check_model_name
+
+    check_model_name(model, "model_dir")
 
 
 def model_task(model: str, cfg: Config) -> tuple[str, list[str]]:
