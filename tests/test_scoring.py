@@ -286,3 +286,44 @@ def test_predict_leaves_the_input_text_out_unless_echo_is_given(single):
     plain = json.loads(run_cli("predict", "--model-dir", str(single), "my parcel").out.splitlines()[0])
     echoed = json.loads(run_cli("predict", "--model-dir", str(single), "my parcel", "--echo").out.splitlines()[0])
     assert "text" not in plain and echoed["text"] == "my parcel" and plain["label"] == echoed["label"]
+
+
+# ---------------------------------------------------------------- label lists checked when the data is read
+
+
+def load(path: Path, **settings):
+    from distilnb import data
+
+    return data.load_splits(Config.from_env(profile="smoke", environ={}, dataset=str(path), **settings))
+
+
+def test_two_known_labels_joined_by_a_comma_under_a_semicolon_separator_are_named_with_their_count(tmp_path):
+    rows = [f"{text},{';'.join(names)}" for text, names in messages(90, seed=30) + messages(30, seed=35, labels=2)]
+    rows += [f'{text},"delivery,refund"' for text, _ in messages(20, seed=31)]
+    _, report = load(write_lines(tmp_path / "joined.csv", ["text,labels", *rows]), label_column="labels",
+                     label_separator=";")
+    assert any(warning.startswith("20 rows carry the label 'delivery,refund', which joins the known labels "
+                                  "'delivery' and 'refund' with ','") and "'delivery;refund'" in warning
+               for warning in report.warnings), report.warnings
+
+
+@pytest.mark.parametrize(("cell", "says"), [
+    (lambda names: ";".join(names), "set the label separator to ';'"),
+    (lambda names: json.dumps(names).replace('"', '""'), "look like lists stored as text"),
+])
+def test_label_lists_without_a_separator_name_the_separator_not_swapped_columns(tmp_path, cell, says):
+    from distilnb.errors import DataError
+
+    rows = [f"{text},{names[0]}" for text, names in messages(60, seed=32)]
+    rows += [f'{text},"{cell(names)}"' for text, names in messages(6, seed=33, labels=2)]
+    with pytest.raises(DataError) as error:
+        load(write_lines(tmp_path / "lists.csv", ["text,label", *rows]))
+    assert says in str(error.value) and "swapped" not in str(error.value)
+
+
+def test_a_label_separator_no_row_holds_is_refused_in_one_sentence(tmp_path):
+    from distilnb.errors import DataError
+
+    rows = [f"{text},{names[0]}" for text, names in messages(60, seed=34)]
+    with pytest.raises(DataError, match="No label holds the label separator ';': every row has one label"):
+        load(write_lines(tmp_path / "one.csv", ["text,label", *rows]), label_separator=";")
