@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from distilnb.config import Config, resolve_path
 from distilnb.data import LoadReport, load_splits, normalise_text
-from distilnb.errors import DistilnbError
+from distilnb.errors import DataError, DistilnbError, SettingError
 from distilnb.models import is_hub_id, label_names_of
 from distilnb.pairs import pair_key
 
@@ -30,6 +30,10 @@ TRAINING_ROWS_FILE, CONFIG_FILE = "training_rows.json", "distilnb_config.json"
 THRESHOLDS_FILE = "thresholds.json"  # beside a multi-label model: each label's decision threshold, tuned on validation
 READING_FILE = "distilnb_reading.json"  # beside the model: how its training data was read (encoding, header, ...)
 LOCK_FILE = ".lock"
+RESUME_FILE = "distilnb_resume.json"  # in checkpoints/: the settings the interrupted run trained with
+# What shapes the data, the model or the schedule: a resumed run must train with the values it was interrupted with.
+RESUME_SETTINGS = (*SOURCE_SETTINGS, *SPLIT_SETTINGS, "model", "max_length", "batch_size", "learning_rate", "epochs",
+                   "warmup", "weight_decay", "early_stopping_patience", "class_weights")
 
 
 class RunInUseError(DistilnbError):
@@ -411,3 +415,36 @@ def training_split(model: str) -> DatasetDict | None:
     """Return the run's saved splits beside a model folder (for baselines trained on its training rows), or None."""
     saved = saved_splits(Path(model).parent / "data") if Path(model).is_dir() else None
     return saved[0] if saved else None
+
+
+# ---------------------------------------------------------------- resuming the same run
+
+
+def record_resume_settings(cfg: Config, checkpoint_dir: Path) -> Path:
+    """Write the settings a run trains with (RESUME_SETTINGS and the data's fingerprint) into its checkpoint folder,
+    before the first checkpoint, so that check_resume can compare a resumed run with them; return the file."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    settings = {name: getattr(cfg, name) for name in RESUME_SETTINGS}
+    path = checkpoint_dir / RESUME_FILE
+    path.write_text(json.dumps({**settings, "fingerprint": source_fingerprint(cfg.dataset)}, indent=2))
+    return path
+
+
+def check_resume(cfg: Config, checkpoint_dir: Path) -> None:
+    """Refuse, in one sentence naming it, a resume whose data, model or schedule settings differ from the interrupted
+    run's (its record_resume_settings file, else the settings its saved splits were made with); its data changed
+    since is refused too. Without either record there is nothing to compare."""
+    path = Path(checkpoint_dir) / RESUME_FILE
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+    else:
+        saved = Path(checkpoint_dir).parent / "data" / "load_report.json"
+        recorded = json.loads(saved.read_text()).get("settings", {}) if saved.is_file() else {}
+    wanted = {name: getattr(cfg, name) for name in RESUME_SETTINGS if name in recorded}
+    for name, value in wanted.items():
+        if value != recorded[name]:
+            raise SettingError(f"differs from the interrupted run's {recorded[name]!r}: resume with the same value, or "
+                               "train afresh without resuming", name, value)
+    if "fingerprint" in recorded and recorded["fingerprint"] != source_fingerprint(cfg.dataset):
+        raise DataError(f"{cfg.dataset} changed since the interrupted run (its size or modification time differ): "
+                        "resuming would train on other rows than its splits hold. Train afresh without resuming.")

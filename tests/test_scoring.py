@@ -327,3 +327,38 @@ def test_a_label_separator_no_row_holds_is_refused_in_one_sentence(tmp_path):
     rows = [f"{text},{names[0]}" for text, names in messages(60, seed=34)]
     with pytest.raises(DataError, match="No label holds the label separator ';': every row has one label"):
         load(write_lines(tmp_path / "one.csv", ["text,label", *rows]), label_separator=";")
+
+
+# ---------------------------------------------------------------- a resume is the same run or refused
+
+
+def test_a_resume_with_another_seed_schedule_or_changed_data_is_refused_naming_it(tmp_path):
+    import dataclasses
+    import os
+
+    from distilnb.errors import DataError, SettingError
+
+    file = write_lines(tmp_path / "t.csv", ["text,label", *(f"{t},{n[0]}" for t, n in messages(30, seed=40))])
+    cfg = Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path), dataset=str(file))
+    runs.record_resume_settings(cfg, cfg.paths.checkpoints)
+    runs.check_resume(cfg, cfg.paths.checkpoints)  # the same run: nothing to say
+    for name, value in (("seed", 7), ("epochs", 6.0), ("max_length", 96), ("label_column", "tag")):
+        with pytest.raises(SettingError) as error:
+            runs.check_resume(dataclasses.replace(cfg, **{name: value}), cfg.paths.checkpoints)
+        assert str(error.value).startswith(f"{name} = {value!r} differs from the interrupted run's")
+    os.utime(file, ns=(1, 1))
+    with pytest.raises(DataError, match="changed since the interrupted run"):
+        runs.check_resume(cfg, cfg.paths.checkpoints)
+
+
+def test_a_resume_without_a_record_compares_the_settings_its_splits_were_made_with(tmp_path):
+    import dataclasses
+
+    from distilnb.errors import SettingError
+
+    file = write_lines(tmp_path / "t.csv", ["text,label", *(f"{t},{n[0]}" for t, n in messages(30, seed=41))])
+    cfg = Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path), dataset=str(file))
+    runs.build_and_save_splits(cfg)
+    with pytest.raises(SettingError, match="seed = 7 differs from the interrupted run's 42"):
+        runs.check_resume(dataclasses.replace(cfg, seed=7), cfg.paths.checkpoints)
+    runs.check_resume(dataclasses.replace(cfg, epochs=9.0), cfg.paths.checkpoints)  # the splits say nothing of it
