@@ -63,44 +63,74 @@ def confidence_line(result: dict) -> str:
     return f"{found}: {'each' if len(result['labels']) > 1 else 'it is'} above its threshold"
 
 
+PAIR_NOTE = ("No word attributions for a pair: they explain the words of one text, and a pair's label rests on how "
+             "its two texts relate, which no single word's share says.")
+LIKELIEST = "the likeliest label"  # the multi-label explanation's default choice
+
+
 def classify(predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50, *,
-             second: str | None = None, pairs: bool = False):
+             second: str | None = None, pairs: bool = False, explain: str | None = None):
     """Return what the app shows for a text (or, with pairs, the pair text and second): (every class's score,
     highlighted words, message); on a text that cannot be classified, (None, None, the message). A pair gets no word
-    attributions: they explain one text."""
+    attributions, and the message says why; a multi-label model's explain the label `explain` (default: the
+    likeliest), which the message names."""
     problem = check_text(text, max_chars) or (check_text(second, max_chars) if pairs else None)
     if problem:
         return None, None, problem
     if pairs:
         result = predictor.predict([(text, second)])[0]
-        return result["scores"], None, confidence_line(result)
+        return result["scores"], None, f"{confidence_line(result)}\n\n{PAIR_NOTE}"
     result = predictor.predict([text])[0]
-    attributions = word_attributions(predictor, text, n_steps=n_steps)
+    target = explain if explain and explain != LIKELIEST else None
+    attributions = word_attributions(predictor, text, target=target, n_steps=n_steps)
     note = " The text was cut at the model's max_length; the words past it count for nothing." \
         if attributions.attrs["truncated"] else ""
+    if getattr(predictor, "multi_label", False):
+        note += f"\n\nThe words explain the label **{attributions.attrs['target']}**."
     return result["scores"], highlighted(attributions), confidence_line(result) + note
 
 
-def build_app(predictor, examples: list[str] | None = None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50,
-              title: str = "Which class is this text?", *, pairs: bool = False):
+def title_for(multi_label: bool, pairs: bool) -> str:
+    """Return the app's title for its task."""
+    if multi_label:
+        return "Which labels fit this text?"
+    return "Which class is this pair of texts?" if pairs else "Which class is this text?"
+
+
+def shown_examples(examples: list | None, pairs: bool, max_chars: int) -> list[list[str]]:
+    """Return up to MAX_EXAMPLES examples as rows of the app's inputs: [text], or [first, second] for pairs; blank
+    ones and ones of the other shape are left out, each text cut to max_chars."""
+    width = 2 if pairs else 1
+    rows = [[item] if isinstance(item, str) else list(item) for item in (examples or [])]
+    fit = [row for row in rows if len(row) == width and all(isinstance(t, str) and t.strip() for t in row)]
+    return [[text[:max_chars] for text in row] for row in fit[:MAX_EXAMPLES]]
+
+
+def build_app(predictor, examples: list | None = None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50,
+              title: str | None = None, *, pairs: bool = False):
     """Return a gradio.Blocks app over a Predictor: text box, label and confidence (a multi-label model: every label
-    above its threshold), every class's score as bars, word attributions as highlighted text, and `examples` (say, a
-    few texts of the test split) to click; pairs=True: two text boxes and no attributions."""
+    above its threshold, and a choice of the label the words explain), every class's score as bars, word attributions
+    as highlighted text, and `examples` (say, a few texts of the test split; (first, second) pairs for pairs=True) to
+    click; pairs=True: two text boxes and a sentence instead of attributions. title: by default one for the task."""
     gr = require("gradio", "The demo")
     require("captum.attr", "The demo's word attributions")
     if max_chars < 1:
         raise DemoError(f"max_chars = {max_chars}: the demo must accept at least one character.")
     names = list(predictor.label_names)
-    shown = [text for text in (examples or []) if isinstance(text, str) and text.strip()][:MAX_EXAMPLES]
-    shown = [text[:max_chars] for text in shown]
+    multi = bool(getattr(predictor, "multi_label", False))
+    title = title or title_for(multi, pairs)
+    shown = shown_examples(examples, pairs, max_chars)
 
-    def answer(text: str | None, second: str | None = None):
-        scores, words, message = classify(predictor, text, max_chars, n_steps, second=second, pairs=pairs)
+    def answer(text: str | None, *rest: str | None):
+        second = rest[0] if pairs else None
+        explain = rest[0] if multi and rest else None
+        scores, words, message = classify(predictor, text, max_chars, n_steps, second=second, pairs=pairs,
+                                          explain=explain)
         if scores is None:
             gr.Warning(message)
         return scores, words, message
 
-    sorts = ("gives a text every label that fits, of" if getattr(predictor, "multi_label", False)
+    sorts = ("gives a text every label that fits, of" if multi
              else "sorts a pair of texts into one of" if pairs else "sorts a text into one of")
     with gr.Blocks(title=title, analytics_enabled=False) as app:
         gr.Markdown(f"## {title}\nThe model {sorts}: {', '.join(names)}. "
@@ -113,10 +143,12 @@ def build_app(predictor, examples: list[str] | None = None, max_chars: int = DEF
                 if pairs:
                     inputs.append(gr.Textbox(label="Second text", lines=4, placeholder="Type the second text",
                                              elem_id="demo-second"))
-                    shown = []  # the run's examples are first texts only
+                if multi:
+                    inputs.append(gr.Dropdown([LIKELIEST, *names], value=LIKELIEST, label="Words explain the label",
+                                              elem_id="demo-explain"))
                 button = gr.Button("Classify", variant="primary", elem_id="demo-classify")
                 if shown:
-                    gr.Examples(examples=[[example] for example in shown], inputs=[text], cache_examples=False,
+                    gr.Examples(examples=shown, inputs=inputs[:len(shown[0])], cache_examples=False,
                                 label="Examples from the test split")
             with gr.Column():
                 message = gr.Markdown(elem_id="demo-message")
@@ -145,14 +177,18 @@ def launch(app, share: bool = False, host: str = DEFAULT_HOST, port: int | None 
 # ---------------------------------------------------------------- a run's examples
 
 
-def examples_from_run(data_folder: Path, count: int = MAX_EXAMPLES) -> list[str]:
-    """Return up to `count` texts of the test split a run saved (datasets.save_to_disk), or [] when there is none."""
+def examples_from_run(data_folder: Path, count: int = MAX_EXAMPLES) -> list[str] | list[tuple[str, str]]:
+    """Return up to `count` texts of the test split a run saved (datasets.save_to_disk), (first, second) pairs for a
+    pair run, or [] when there is none."""
     if not (data_folder / "dataset_dict.json").is_file():
         return []
     try:
         import datasets
 
         test = datasets.load_from_disk(str(data_folder))["test"]
-        return [str(text) for text in test.select(range(min(count, len(test))))["text"]]
+        rows = test.select(range(min(count, len(test))))
+        if "text_pair" in rows.column_names:
+            return [(str(a), str(b)) for a, b in zip(rows["text"], rows["text_pair"], strict=True)]
+        return [str(text) for text in rows["text"]]
     except (KeyError, OSError, ValueError):  # no test split or no text column: the app goes without examples
         return []
