@@ -13,6 +13,7 @@ import copy
 import inspect
 import json
 import logging
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -182,11 +183,30 @@ class Predictor:
         stride = min(stride, self.max_length // 2)  # the tokenizer needs room for new tokens in every window
         windows = self.tokenizer(texts, truncation=True, max_length=self.max_length, stride=stride,
                                  return_overflowing_tokens=True)
-        window_probabilities = self.activation(self._run(windows["input_ids"], progress))
         owner = np.asarray(windows["overflow_to_sample_mapping"])
+        window_probabilities = self.activation(self._windows_run(windows["input_ids"], owner, len(texts), progress))
         sums = np.zeros((len(texts), window_probabilities.shape[1]))
         np.add.at(sums, owner, window_probabilities)  # one pass, not one scan of every window per text
         return (sums / np.bincount(owner, minlength=len(texts))[:, None]).astype(np.float32)
+
+    def _windows_run(self, windows: list[list[int]], owner: np.ndarray, texts: int,
+                     progress: bool | str | None) -> np.ndarray:
+        """Return the logits of every window; progress as "lines" counts inputs (texts), not windows, in tenths."""
+        from distilnb.models import PROGRESS_FROM
+
+        progress = self.progress if progress is None else progress
+        if progress != "lines" or len(windows) < PROGRESS_FROM:
+            return self._run(windows, progress)
+        # whole texts per part (a text's windows are consecutive), about a tenth of the windows each
+        cuts = np.unique(np.searchsorted(owner, np.linspace(0, texts, 11)[1:-1].round().astype(int)))
+        cuts = cuts[cuts > 0]
+        parts = []
+        for start, end in zip([0, *cuts], [*cuts, len(windows)], strict=True):
+            parts.append(self._run(windows[start:end], False))
+            done = int(owner[end - 1]) + 1 if end else 0
+            print(f"Scored {done:,} of {texts:,} inputs ({end:,} of {len(windows):,} windows)", file=sys.stderr,
+                  flush=True)
+        return np.concatenate(parts)
 
     def predict(self, texts: Sequence, top_k: int | None = None, chunk: bool | None = None,
                 progress: bool | str | None = None) -> list[dict]:

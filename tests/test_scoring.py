@@ -362,3 +362,20 @@ def test_a_resume_without_a_record_compares_the_settings_its_splits_were_made_wi
     with pytest.raises(SettingError, match="seed = 7 differs from the interrupted run's 42"):
         runs.check_resume(dataclasses.replace(cfg, seed=7), cfg.paths.checkpoints)
     runs.check_resume(dataclasses.replace(cfg, epochs=9.0), cfg.paths.checkpoints)  # the splits say nothing of it
+
+
+# ---------------------------------------------------------------- chunking counts inputs
+
+
+def test_chunked_progress_counts_inputs_and_gives_the_same_scores(single, capsys):
+    from distilnb.predict import Predictor
+
+    predictor = Predictor.from_folder(single, on="cpu")
+    texts = [" ".join(f"my parcel never arrived {i}" for i in range(4000)), "refund me", "reset my password"] * 2
+    quiet = predictor.probabilities(texts, chunk=True, progress=False)
+    capsys.readouterr()
+    counted = predictor.probabilities(texts, chunk=True, progress="lines")
+    lines = capsys.readouterr().err.splitlines()
+    assert lines and lines[-1].startswith("Scored 6 of 6 inputs (") and lines[-1].endswith(" windows)")
+    assert all(line.startswith("Scored ") and " of 6 inputs" in line for line in lines)
+    assert counted == pytest.approx(quiet, abs=1e-6)
