@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from scipy.special import softmax
 
-from distilnb.errors import DataError, DataTypeError, ModelError
+from distilnb.errors import DataError, DataTypeError, ModelError, short_list
 from distilnb.models import batched_forward, device, is_multi_label, label_names_of, load_classifier, load_tokenizer
 from distilnb.multilabel import read_thresholds, sigmoid
 from distilnb.runs import CONFIG_FILE, THRESHOLDS_FILE
@@ -42,8 +42,7 @@ def check_texts(texts: Sequence[str]) -> list[str]:
                                 "remove it.")
     empty = [i for i, text in enumerate(texts) if not text.strip()]
     if empty:
-        more = "..." if len(empty) > 10 else ""
-        raise DataError(f"Texts {empty[:10]}{more} are empty or white space: there is nothing to classify. "
+        raise DataError(f"Texts {short_list(empty, 10)} are empty or white space: there is nothing to classify. "
                         "Remove them.")
     return texts
 

@@ -379,3 +379,20 @@ def test_chunked_progress_counts_inputs_and_gives_the_same_scores(single, capsys
     assert lines and lines[-1].startswith("Scored 6 of 6 inputs (") and lines[-1].endswith(" windows)")
     assert all(line.startswith("Scored ") and " of 6 inputs" in line for line in lines)
     assert counted == pytest.approx(quiet, abs=1e-6)
+
+
+def test_no_header_on_a_file_that_has_one_is_one_sentence_naming_the_line(single, tmp_path):
+    file = write_lines(tmp_path / "headed.csv", ["text,label", *(f"new {t},{n[0]}" for t, n in messages(9, seed=50))])
+    done = evaluate(single, "--test-file", str(file), "--no-header")
+    assert done.code == 1 and len(done.err.splitlines()) == 1, done.err[-2000:]
+    assert "headed.csv starts with a header line (text, label), but the header setting says it has none" in done.err
+    assert evaluate(single, "--test-file", str(file)).code == 0
+
+
+def test_mixed_separators_name_the_joined_label_when_a_split_lacks_it(tmp_path):
+    from distilnb.errors import DataError
+
+    rows = [f"{text},{';'.join(names)}" for text, names in messages(90, seed=51) + messages(30, seed=52, labels=2)]
+    rows.append("my parcel and my money,\"delivery,refund\"")  # one row, so some split has none of it
+    with pytest.raises(DataError, match="no row with the label 'delivery,refund'.* It contains ','"):
+        load(write_lines(tmp_path / "mixed.csv", ["text,labels", *rows]), label_column="labels", label_separator=";")

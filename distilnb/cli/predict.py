@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from distilnb.cli import options
 from distilnb.cli.evaluate import add_default_thresholds, beside_the_model, load_predictor
 from distilnb.cli.options import UsageError, err
+from distilnb.errors import short_list
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -106,7 +107,7 @@ def table_inputs(path: Path, args: argparse.Namespace, cfg: Config) -> pd.DataFr
     for flag, column in named.items():
         if column is not None and column not in frame.columns:
             raise UsageError(f"{path.name} has no column {column!r} ({flag}); its columns are "
-                             f"{list(frame.columns)[:10]}.")
+                             f"{short_list(map(repr, frame.columns), 10)}.")
     rows = pd.DataFrame({"text": frame[cfg.text_column].fillna("").astype(str)})
     if cfg.text_pair_column:
         rows["text_pair"] = frame[cfg.text_pair_column].fillna("").astype(str)
