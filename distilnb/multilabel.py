@@ -91,7 +91,7 @@ def encode(texts: Sequence[Any], cells: Sequence[Any], *, separator: str | None 
     if label_names is not None:
         _check_names(label_names, separator)
     report = {"rows read": len(cells), "missing text": 0, "missing label": 0, "empty label set": 0,
-              "repeated label in a row": 0, "no label": 0}
+              "repeated label in a row": 0, **({"no label": 0} if keep_empty else {})}
     kept_texts, kept_labels = [], []
     for row, (text, cell) in enumerate(zip(texts, cells, strict=True)):
         labels, repeated = _as_label_list(cell, separator)
