@@ -42,7 +42,7 @@ def check_texts(texts: Sequence[str]) -> list[str]:
                                 "remove it.")
     empty = [i for i, text in enumerate(texts) if not text.strip()]
     if empty:
-        raise DataError(f"Texts {short_list(empty, 10)} are empty or white space: there is nothing to classify. "
+        raise DataError(f"Texts [{short_list(empty, 10)}] are empty or white space: there is nothing to classify. "
                         "Remove them.")
     return texts
 
