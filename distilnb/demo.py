@@ -35,11 +35,23 @@ def check_text(text: str | None, max_chars: int = DEFAULT_MAX_CHARS) -> str | No
     return None
 
 
+PAIR_JOIN = "\n\n"  # between a pair's two texts in the highlighted words
+
+
 def highlighted(attributions) -> list[tuple[str, float | None]]:
     """Return the text as (piece, score) pairs for gr.HighlightedText: each word's attribution scaled to [-1, 1]
-    (positive toward the predicted class), the spaces and anything between words with None."""
-    text = attributions.attrs["text"]
+    (positive toward the predicted class), the spaces and anything between words with None; a pair's two texts
+    (explain.word_attributions with second) one after the other, scaled together."""
     largest = float(attributions["attribution"].abs().max()) if len(attributions) else 0.0
+    if "part" not in attributions.columns:
+        return text_pieces(attributions, attributions.attrs["text"], largest)
+    first, second = (attributions[attributions["part"] == part] for part in (0, 1))
+    return [*text_pieces(first, attributions.attrs["text"], largest), (PAIR_JOIN, None),
+            *text_pieces(second, attributions.attrs["second"], largest)]
+
+
+def text_pieces(attributions, text: str, largest: float) -> list[tuple[str, float | None]]:
+    """Return one text's (piece, score) pairs, each word's attribution divided by `largest`."""
     pieces, cursor = [], 0
     for start, end, value in attributions[["start", "end", "attribution"]].itertuples(index=False):
         if start > cursor:
@@ -63,30 +75,30 @@ def confidence_line(result: dict) -> str:
     return f"{found}: {'each' if len(result['labels']) > 1 else 'it is'} above its threshold"
 
 
-PAIR_NOTE = ("No word attributions for a pair: they explain the words of one text, and a pair's label rests on how "
-             "its two texts relate, which no single word's share says.")
+PAIR_NOTE = ("The words of both texts are shaded, the first text's above: a pair's label rests on how the two "
+             "relate, which one word's share says only in part.")
 LIKELIEST = "the likeliest label"  # the multi-label explanation's default choice
 
 
 def classify(predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50, *,
              second: str | None = None, pairs: bool = False, explain: str | None = None):
     """Return what the app shows for a text (or, with pairs, the pair text and second): (every class's score,
-    highlighted words, message); on a text that cannot be classified, (None, None, the message). A pair gets no word
-    attributions, and the message says why; a multi-label model's explain the label `explain` (default: the
-    likeliest), which the message names."""
+    highlighted words, message); on a text that cannot be classified, (None, None, the message). A pair's words are
+    attributed over both texts; a multi-label model's explain the label `explain` (default: the likeliest), which the
+    message names."""
     problem = check_text(text, max_chars) or (check_text(second, max_chars) if pairs else None)
     if problem:
         return None, None, problem
-    if pairs:
-        result = predictor.predict([(text, second)])[0]
-        return result["scores"], None, f"{confidence_line(result)}\n\n{PAIR_NOTE}"
-    result = predictor.predict([text])[0]
+    result = predictor.predict([(text, second) if pairs else text])[0]
     target = explain if explain and explain != LIKELIEST else None
-    attributions = word_attributions(predictor, text, target=target, n_steps=n_steps)
+    attributions = word_attributions(predictor, text, target=target, n_steps=n_steps,
+                                     second=second if pairs else None)
     note = " The text was cut at the model's max_length; the words past it count for nothing." \
         if attributions.attrs["truncated"] else ""
     if getattr(predictor, "multi_label", False):
         note += f"\n\nThe words explain the label **{attributions.attrs['target']}**."
+    if pairs:
+        note += f"\n\n{PAIR_NOTE}"
     return result["scores"], highlighted(attributions), confidence_line(result) + note
 
 
@@ -111,7 +123,7 @@ def build_app(predictor, examples: list | None = None, max_chars: int = DEFAULT_
     """Return a gradio.Blocks app over a Predictor: text box, label and confidence (a multi-label model: every label
     above its threshold, and a choice of the label the words explain), every class's score as bars, word attributions
     as highlighted text, and `examples` (say, a few texts of the test split; (first, second) pairs for pairs=True) to
-    click; pairs=True: two text boxes and a sentence instead of attributions. title: by default one for the task."""
+    click; pairs=True: two text boxes, the words of both shaded. title: by default one for the task."""
     gr = require("gradio", "The demo")
     require("captum.attr", "The demo's word attributions")
     if max_chars < 1:

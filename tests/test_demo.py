@@ -216,7 +216,7 @@ def test_the_demo_takes_its_examples_from_the_model_dirs_own_run(runs_built, mon
     assert built["examples"] and set(built["examples"]) <= set(test)
 
 
-def test_a_pair_runs_examples_are_pairs_and_its_words_get_a_sentence_instead(runs_built, monkeypatch):
+def test_a_pair_runs_examples_are_pairs_and_the_words_of_both_texts_are_shaded(runs_built, monkeypatch):
     from distilnb import demo, runs
 
     pairs = runs_built["pairs"]
@@ -226,7 +226,9 @@ def test_a_pair_runs_examples_are_pairs_and_its_words_get_a_sentence_instead(run
     assert demo.shown_examples(built["examples"], True, 10)[0] == [test["text"][0][:10], test["text_pair"][0][:10]]
     scores, words, message = demo.classify(Predictor.from_folder(pairs, on="cpu"), "where is it", second="at the depot",
                                            pairs=True, n_steps=4)
-    assert scores and words is None and demo.PAIR_NOTE in message
+    assert scores and demo.PAIR_NOTE in message
+    assert "".join(piece for piece, _ in words) == f"where is it{demo.PAIR_JOIN}at the depot"
+    assert {piece for piece, value in words if value is not None} == {"where", "is", "it", "at", "the", "depot"}
 
 
 def test_a_multi_label_explanation_names_its_label_and_takes_another_when_asked(runs_built):
@@ -247,3 +249,13 @@ def test_the_title_fits_the_task():
     assert title_for(multi_label=True, pairs=False) == "Which labels fit this text?"
     assert title_for(multi_label=False, pairs=True) == "Which class is this pair of texts?"
     assert title_for(multi_label=False, pairs=False) == "Which class is this text?"
+
+
+def test_pair_attributions_cover_both_texts_and_keep_completeness(runs_built):
+    predictor = Predictor.from_folder(runs_built["pairs"], on="cpu")
+    frame = word_attributions(predictor, "where is my parcel", second="it left the depot", n_steps=64)
+    assert frame.loc[frame["part"] == 0, "word"].tolist() == ["where", "is", "my", "parcel"]
+    assert frame.loc[frame["part"] == 1, "word"].tolist() == ["it", "left", "the", "depot"]
+    assert frame.attrs["second"] == "it left the depot" and frame.attrs["completeness_error"] < 0.05
+    expected = predictor.predict([("where is my parcel", "it left the depot")])[0]["label"]
+    assert frame.attrs["predicted"] == expected
