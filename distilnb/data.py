@@ -208,6 +208,9 @@ def clean_multilabel_frame(frame: pd.DataFrame, cfg: Config, report: LoadReport,
     report.count(report.converted, f"{split}: label named twice in a row, kept once",
                  encoded.report["repeated label in a row"])
     report.count(report.converted, f"{split}: {NON_STRING}", non_strings)
+    report.warnings += encoded.warnings
+    if split in ("all", "train"):  # a small held-out file may hold one label a row; the training rows may not
+        multilabel.check_separator_used(frame[cfg.label_column], cfg.label_separator)
     return pd.DataFrame({"text": encoded.texts, "label": [tuple(names) for names in encoded.labels()]}, dtype=object)
 
 
@@ -289,7 +292,11 @@ def plural(n: int, word: str, words: str | None = None) -> str:
 
 
 def swapped_hint(labels: np.ndarray) -> str:
-    """Return a sentence suggesting swapped columns when there are far more classes than rows per class, else ''."""
+    """Return a sentence suggesting swapped columns when there are far more classes than rows per class, else ''
+    (labels that look like label lists get the label separator named instead)."""
+    listed = multilabel.label_list_hint(list(labels))
+    if listed:
+        return f" {listed}"
     classes = len(set(labels))
     if classes < 10 or classes <= 10 * len(labels) / classes:
         return ""

@@ -15,7 +15,7 @@ T = TypeVar("T")
 SETTING_MENTION = re.compile(r"\{([a-z][a-z0-9_]*)(?:=([^{}]*))?\}")
 # Options that are not Config fields but that a message may tell the user to set (evaluate's and reading's).
 OPTION_NAMES = frozenset({"skip_seen", "chunk", "encoding", "encoding_errors", "header", "format", "test_file",
-                          "model_dir", "threads", "resume", "output_dir"})
+                          "model_dir", "threads", "resume", "output_dir", "default_thresholds", "echo"})
 
 
 def parameter_words(name: str, value: str | None) -> str:

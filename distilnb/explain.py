@@ -24,20 +24,12 @@ from __future__ import annotations
 import html
 import importlib
 from collections.abc import Sequence
-from types import ModuleType
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from distilnb.errors import DistilnbError
-
-if TYPE_CHECKING:
-    import torch
-    from IPython.display import HTML
-
-    from distilnb.predict import Predictor
 
 EXTRA_HINT = 'pip install -e ".[demo]"'  # the optional dependencies of explain.py and demo.py
 POSITIVE, NEGATIVE = (26, 150, 65), (215, 48, 39)  # green toward the target class, red away from it
@@ -48,7 +40,7 @@ class MissingExtraError(DistilnbError, ImportError):
     """Raised when a package of the optional demo extra (captum, gradio) is not installed."""
 
 
-def require(module: str, purpose: str) -> ModuleType:
+def require(module: str, purpose: str):
     """Return an optional module, imported now; raise MissingExtraError saying how to install it."""
     try:
         return importlib.import_module(module)
@@ -73,7 +65,7 @@ def target_index(label_names: Sequence[str], target: int | str | None, predicted
     return int(target)
 
 
-def baseline_ids(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, pad_id: int) -> torch.Tensor:
+def baseline_ids(input_ids, special_tokens_mask, pad_id: int):
     """Return the baseline of a token-id row: special tokens ([CLS], [SEP]) kept, every other token [PAD]."""
     import torch
 
@@ -101,9 +93,11 @@ def merge_to_words(text: str, word_ids: Sequence[int | None], offsets: Sequence[
     return frame.astype({"word": str, "attribution": float, "start": int, "end": int})
 
 
-def word_attributions(predictor: Predictor, text: str, target: int | str | None = None,
-                      n_steps: int = 50) -> pd.DataFrame:
-    """Return each word's Integrated Gradients attribution toward `target` (default: the predicted class).
+def word_attributions(predictor, text: str, target: int | str | None = None, n_steps: int = 50, *,
+                      second: str | None = None) -> pd.DataFrame:
+    """Return each word's Integrated Gradients attribution toward `target` (default: the predicted class); with
+    `second`, over both texts of the pair, encoded as the model reads them (a column `part`: 0 first, 1 second;
+    start and end within that text; attrs["second"] holds it).
 
     Columns: word, attribution (positive pushes toward the target class), start and end (the word's characters
     in `text`), in text order. ``frame.attrs`` holds: text, target (class name), target_index, predicted,
@@ -128,30 +122,35 @@ def word_attributions(predictor: Predictor, text: str, target: int | str | None 
                         "not its quantized() copy.")
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError("Word attributions need a fast tokenizer (word_ids and offsets): load it with use_fast=True.")
-    encoding = tokenizer(text, truncation=True, max_length=predictor.max_length, return_tensors="pt",
+    if second is not None and not second.strip():
+        raise ValueError("The second text is empty: a pair needs both texts.")
+    encoding = tokenizer(text, second, truncation=True, max_length=predictor.max_length, return_tensors="pt",
                          return_offsets_mapping=True, return_special_tokens_mask=True)
-    truncated = len(tokenizer(text)["input_ids"]) > encoding["input_ids"].shape[1]
+    truncated = len(tokenizer(text, second)["input_ids"]) > encoding["input_ids"].shape[1]
     device = next(model.parameters()).device
     input_ids = encoding["input_ids"].to(device)
-    attention_mask = encoding["attention_mask"].to(device)
+    # a pair's segment ids (0 first, 1 second) where the model reads them (BERT), as the Predictor passes them
+    extra = (encoding["token_type_ids"].to(device),) if second is not None and "token_type_ids" in encoding else ()
+    forward_args = (encoding["attention_mask"].to(device), *extra)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.unk_token_id
     reference = baseline_ids(input_ids, encoding["special_tokens_mask"].to(device), pad_id)
 
-    def logits(ids: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        return model(input_ids=ids, attention_mask=mask.expand(ids.shape[0], -1)).logits.float()
+    def logits(ids, mask, *segments):
+        rows = {"token_type_ids": segments[0].expand(ids.shape[0], -1)} if segments else {}
+        return model(input_ids=ids, attention_mask=mask.expand(ids.shape[0], -1), **rows).logits.float()
 
     with torch.no_grad():
-        at_text, at_baseline = logits(torch.cat([input_ids, reference]), attention_mask)
+        at_text, at_baseline = logits(torch.cat([input_ids, reference]), *forward_args)
     names = list(predictor.label_names)
     index = target_index(names, target, int(at_text.argmax()))
     integrated = attr.LayerIntegratedGradients(logits, embeddings)
     attributions, delta = integrated.attribute(
-        inputs=input_ids, baselines=reference, additional_forward_args=(attention_mask,), target=index,
+        inputs=input_ids, baselines=reference, additional_forward_args=forward_args, target=index,
         n_steps=n_steps, internal_batch_size=max(1, min(n_steps, MAX_BATCH_TOKENS // input_ids.shape[1])),
         return_convergence_delta=True)
     per_token = attributions.sum(dim=-1)[0].detach().float().cpu().numpy().astype(np.float64)
     logit, baseline_logit = float(at_text[index]), float(at_baseline[index])
-    frame = merge_to_words(text, encoding.word_ids(0), encoding["offset_mapping"][0].tolist(), per_token)
+    frame = words_of_each_text(encoding, (text,) if second is None else (text, second), per_token)
     frame.attrs.update({
         "text": text, "target": names[index], "target_index": index, "predicted": names[int(at_text.argmax())],
         # a multi-label model scores each label on its own: the target's sigmoid, not a share of a softmax
@@ -163,8 +162,20 @@ def word_attributions(predictor: Predictor, text: str, target: int | str | None 
         "n_steps": n_steps, "truncated": truncated,
         "tokens": tokenizer.convert_ids_to_tokens(encoding["input_ids"][0].tolist()),
         "token_attributions": per_token.tolist(),
+        **({"second": second} if second is not None else {}),
     })
     return frame
+
+
+def words_of_each_text(encoding, texts: Sequence[str], per_token: np.ndarray) -> pd.DataFrame:
+    """Return merge_to_words of one text, or of each text of a pair (a column `part`, 0 or 1), from its encoding."""
+    offsets, word_ids = encoding["offset_mapping"][0].tolist(), encoding.word_ids(0)
+    if len(texts) == 1:
+        return merge_to_words(texts[0], word_ids, offsets, per_token)
+    sequence = encoding.sequence_ids(0)
+    frames = [merge_to_words(source, [w if s == part else None for w, s in zip(word_ids, sequence, strict=True)],
+                             offsets, per_token).assign(part=part) for part, source in enumerate(texts)]
+    return pd.concat(frames, ignore_index=True)
 
 
 # ---------------------------------------------------------------- showing them
@@ -218,7 +229,7 @@ def html_text(attributions: pd.DataFrame) -> str:
             f"{legend}</div></div>")
 
 
-def as_html(attributions: pd.DataFrame) -> HTML:
+def as_html(attributions: pd.DataFrame):
     """Return the text coloured by its word attributions (green toward the class, red away), for a notebook."""
     from IPython.display import HTML
 

@@ -7,8 +7,11 @@ records without the data stack; distilnb.runs writes these files and builds on t
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from distilnb.errors import ModelError, short_list
 
 TRAINING_ROWS_FILE = "training_rows.json"  # beside the model: hashes of the rows it saw in fine-tuning
 CONFIG_FILE = "distilnb_config.json"  # beside the model: the settings it was fine-tuned with
@@ -22,10 +25,35 @@ def read_json(path: Path) -> Any:
     return json.loads(path.read_text()) if path.is_file() else None
 
 
-def saved_thresholds(model: str | Path) -> dict[str, float] | None:
-    """Return {label: threshold} saved beside a model folder, or None when it has none (0.5 then applies)."""
-    record = read_json(Path(model) / THRESHOLDS_FILE)
-    return None if record is None else record["thresholds"]
+def read_thresholds(path: str | Path, label_names: Sequence[str]) -> list[float]:
+    """Return the thresholds saved in a thresholds.json (runs.save_thresholds), one per label in label_names' order;
+    raise ModelError, in one sentence, for a file that cannot be read, lacks a label, or holds a value that is not a
+    number in [0, 1] (a label never or always given)."""
+    path = Path(path)
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise ModelError(f"{path} cannot be read as the model's thresholds ({type(error).__name__}: {error}): "
+                         "restore it from the run, or retrain.") from None
+    found = record.get("thresholds") if isinstance(record, dict) else None
+    if not isinstance(found, dict):
+        raise ModelError(f"{path} holds no thresholds object ({{\"thresholds\": {{label: number}}}}), but "
+                         f"{type(record).__name__} {str(record)[:60]!r}: restore it from the run, or retrain.")
+    missing = [name for name in label_names if name not in found]
+    if missing:
+        raise ModelError(f"{path} has no threshold for {len(missing)} of the model's {len(label_names)} labels: "
+                         f"{short_list(map(repr, missing))}. Every label needs one: restore it from the run, or "
+                         "retrain.")
+    bad = [f"{name!r}: {found[name]!r}" for name in label_names if not _is_probability(found[name])]
+    if bad:
+        raise ModelError(f"{path} holds thresholds that are not numbers from 0 to 1 ({short_list(bad)}): a label "
+                         "above 1 is never given, one below 0 always; restore the file from the run, or retrain.")
+    return [float(found[name]) for name in label_names]
+
+
+def _is_probability(value: Any) -> bool:
+    """Return True for a number (not a bool) in [0, 1]."""
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0.0 <= float(value) <= 1.0
 
 
 def fine_tuning_record(model: str | Path) -> dict[str, Any]:

@@ -226,6 +226,9 @@ def is_hub_id(name: str) -> bool:
 def check_model_name(name: str, setting: str = "model") -> None:
     """Raise SettingError, in one sentence, for a model that is neither a model folder nor a well-formed Hub id."""
     path = Path(name).expanduser()
+    if path.is_file():
+        raise SettingError("is a file, not a model folder: give the folder holding config.json and the weights (a "
+                           "run's outputs/<run>/model); a data file goes to the data settings", setting, name)
     if path.exists() and not (path / "config.json").is_file():
         raise SettingError("is a folder without config.json, so it holds no model: give a folder saved with "
                            "save_pretrained (or by `distilnb train`), or a Hub id", setting, name)

@@ -11,7 +11,7 @@ import pandas as pd
 from scipy.special import expit
 from sklearn.metrics import classification_report, f1_score, hamming_loss
 
-from distilnb.errors import DataError, DataTypeError
+from distilnb.errors import DataError, DataTypeError, short_list
 
 # The threshold grid: 0.05 to 0.95, rounded so 0.3 is 0.3 and not 0.30000000000000004.
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -25,6 +25,7 @@ class MultiLabelData:
     matrix: np.ndarray
     label_names: list[str]
     report: dict[str, int] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # label lists that load but look wrong (joined another way)
 
     def labels(self) -> list[list[str]]:
         """Return each row's label names, decoded from the matrix."""
@@ -73,12 +74,14 @@ def _check_names(label_names: list[str], separator: str | None) -> None:
 
 
 def encode(texts: Sequence[Any], cells: Sequence[Any], *, separator: str | None = None,
-           label_names: list[str] | None = None) -> MultiLabelData:
+           label_names: list[str] | None = None, keep_empty: bool = False) -> MultiLabelData:
     """Return the multi-hot rows of a list-valued or separator-joined label column, with every dropped row counted.
 
     Rows without a text, without a label cell or with an empty label set are dropped and counted in the report; a label
     not in `label_names` (when given), a separator inside a label name, or a column mixing one-label text rows with list
-    rows raises a one-sentence error. Without `label_names` the names are the sorted labels seen.
+    rows raises a one-sentence error. Without `label_names` the names are the sorted labels seen. keep_empty (scoring a
+    test file): a row with a text and no label (an empty list or a blank cell) is kept as "no label", a legitimate
+    answer, and counted under "no label".
     """
     cells = pd.Series(list(cells), dtype=object)
     if len(cells) != len(texts):
@@ -87,12 +90,16 @@ def encode(texts: Sequence[Any], cells: Sequence[Any], *, separator: str | None 
     if label_names is not None:
         _check_names(label_names, separator)
     report = {"rows read": len(cells), "missing text": 0, "missing label": 0, "empty label set": 0,
-              "repeated label in a row": 0}
+              "repeated label in a row": 0, **({"no label": 0} if keep_empty else {})}
     kept_texts, kept_labels = [], []
     for row, (text, cell) in enumerate(zip(texts, cells, strict=True)):
         labels, repeated = _as_label_list(cell, separator)
         if _is_missing(text) or not str(text).strip():
             report["missing text"] += 1
+        elif keep_empty and not labels:
+            report["no label"] += 1
+            kept_texts.append(str(text))
+            kept_labels.append([])
         elif labels is None:
             report["missing label"] += 1
         elif not labels:
@@ -107,7 +114,67 @@ def encode(texts: Sequence[Any], cells: Sequence[Any], *, separator: str | None 
     if not kept_labels:
         raise DataError(f"None of the {len(cells)} rows has both a text and at least one label.")
     report["rows kept"] = len(kept_labels)
-    return MultiLabelData(kept_texts, multi_hot(kept_labels, names), names, report)
+    return MultiLabelData(kept_texts, multi_hot(kept_labels, names), names, report,
+                          joined_label_warnings(kept_labels, separator))
+
+
+OTHER_SEPARATORS = ",;|/+&"  # characters that join labels when the label separator is another one
+
+
+def joined_label_warnings(rows: Sequence[Sequence[str]], separator: str | None) -> list[str]:
+    """Return a warning per label that holds another separator character than `separator` (x,y when ';' joins
+    labels), with its row count, saying whether it joins known labels, and the fix."""
+    counts: dict[str, int] = {}
+    for labels in rows:
+        for name in labels:
+            counts[name] = counts.get(name, 0) + 1
+    warnings = []
+    for name, count in counts.items():
+        found = next((c for c in OTHER_SEPARATORS if c != separator and c in name), None)
+        if found is None:
+            continue
+        parts = [part.strip() for part in name.split(found)]
+        known = all(part in counts and part != name for part in parts)
+        what = (f"joins the known labels {' and '.join(map(repr, parts))} with {found!r}" if known
+                else f"contains {found!r}")
+        joined = repr(separator.join(parts)) if separator else "a list"
+        warnings.append(f"{count:,} rows carry the label {name!r}, which {what} although labels are joined by "
+                        f"{separator!r}: a label of its own. If it means several labels, write it as {joined}.")
+    return warnings
+
+
+def check_separator_used(cells: pd.Series, separator: str | None) -> None:
+    """Refuse a label separator that no label cell holds: every row would have one label, a one-label task."""
+    strings = [value for value in cells if isinstance(value, str)]
+    if separator and strings and not any(separator in value for value in strings):
+        raise DataError(f"No label holds the label separator {separator!r}: every row has one label, so this is a "
+                        "one-label task. Leave the label separator out, or give the character that joins the labels "
+                        f"(such as {short_list(map(repr, sorted(used_characters(strings))))}).")
+
+
+def used_characters(labels: Sequence[str]) -> set[str]:
+    """Return the separator-like characters (OTHER_SEPARATORS) found in label names."""
+    return {c for value in labels for c in OTHER_SEPARATORS if c in value} or {";"}
+
+
+def label_list_hint(labels: Sequence[Any]) -> str | None:
+    """Return a sentence for one-label data whose labels look like label lists: JSON lists stored as text, or names
+    joined by a character where the parts are labels too; None when they do not."""
+    names = {str(value).strip() for value in labels if isinstance(value, str)}
+    if not names:
+        return None
+    listed = [name for name in names if name.startswith("[") and name.endswith("]")]
+    if listed and len(listed) >= len(names) / 2:
+        return (f"The labels look like lists stored as text ({short_list(map(repr, sorted(listed)), 2)}): read each "
+                "as a list (a JSON Lines file with real lists), or write the names joined by a character and give it "
+                "as the label separator.")
+    for character in OTHER_SEPARATORS:
+        joined = [name for name in names if character in name]
+        parts = {part.strip() for name in joined for part in name.split(character)}
+        if joined and parts & names:
+            return (f"{len(joined):,} labels join others with {character!r} ({short_list(map(repr, sorted(joined)), 2)}"
+                    f"): for several labels a row, set the label separator to {character!r}.")
+    return None
 
 
 def _check_known(labels: list[str], label_names: list[str] | None, row: int) -> None:
@@ -193,8 +260,11 @@ def check_every_label_in_every_split(matrices: dict[str, np.ndarray], label_name
     for split, matrix in matrices.items():
         missing = [name for name, count in zip(label_names, np.asarray(matrix).sum(axis=0), strict=True) if count == 0]
         if missing:
+            joined = next((c for c in OTHER_SEPARATORS if c in missing[0]), None)
+            hint = (f" It contains {joined!r}: if it joins several labels, write them with the label separator "
+                    "instead." if joined else "")
             raise DataError(f"The {split} split has no row with the label {missing[0]!r}: add rows of that label or "
-                            "make the split larger.")
+                            f"make the split larger.{hint}")
 
 
 def sigmoid(logits: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import copy
 import inspect
 import json
 import logging
+import sys
 import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
@@ -22,8 +23,8 @@ import numpy as np
 import torch
 from scipy.special import expit, softmax
 
-from distilnb.errors import DataError, DataTypeError
-from distilnb.folder import CONFIG_FILE, saved_thresholds
+from distilnb.errors import DataError, DataTypeError, ModelError, short_list
+from distilnb.folder import CONFIG_FILE, THRESHOLDS_FILE, read_thresholds
 from distilnb.models import batched_forward, device, is_multi_label, label_names_of, load_classifier, load_tokenizer
 
 DEFAULT_THRESHOLD = 0.5  # a multi-label model's rule when no tuned thresholds were saved beside it
@@ -40,8 +41,7 @@ def check_texts(texts: Sequence[str]) -> list[str]:
                                 "remove it.")
     empty = [i for i, text in enumerate(texts) if not text.strip()]
     if empty:
-        more = "..." if len(empty) > 10 else ""
-        raise DataError(f"Texts {empty[:10]}{more} are empty or white space: there is nothing to classify. "
+        raise DataError(f"Texts [{short_list(empty, 10)}] are empty or white space: there is nothing to classify. "
                         "Remove them.")
     return texts
 
@@ -63,6 +63,27 @@ def check_inputs(inputs: Sequence) -> tuple[list[str], list[str] | None]:
         raise DataTypeError(f"The inputs mix texts and (first, second) pairs (input {paired.index(not paired[0])} "
                             "differs from input 0): pass only texts or only pairs.")
     return check_texts([a for a, _ in inputs]), check_texts([b for _, b in inputs])
+
+
+class MissingThresholdsError(ModelError):
+    """A multi-label distilnb model folder has no thresholds.json: scoring it at 0.5 would change its decisions."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        super().__init__(f"{folder} is a multi-label model trained with thresholds tuned on validation, but its "
+                         f"{THRESHOLDS_FILE} is missing: restore it from the run, or set {{default_thresholds=True}} "
+                         f"to score every label at {DEFAULT_THRESHOLD}.")
+
+
+def folder_thresholds(model: str | Path, label_names: list[str], default_thresholds: bool) -> np.ndarray | None:
+    """Return a multi-label model folder's saved thresholds (validated), or None (0.5) for a model without a
+    distilnb record or when default_thresholds allows it; refuse a distilnb model whose thresholds.json is gone."""
+    folder = Path(model)
+    if (folder / THRESHOLDS_FILE).is_file():
+        return read_thresholds(folder / THRESHOLDS_FILE, label_names)
+    if (folder / CONFIG_FILE).is_file() and not default_thresholds:
+        raise MissingThresholdsError(folder)
+    return None
 
 
 def trained_max_length(model: str) -> int | None:
@@ -88,14 +109,17 @@ class Predictor:
 
     @classmethod
     def from_folder(cls, model: str | Path, max_length: int | None = None, batch_size: int = 64,
-                    on: str | None = None) -> Predictor:
-        """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU if any."""
+                    on: str | None = None, default_thresholds: bool = False) -> Predictor:
+        """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU if any.
+
+        A multi-label distilnb model needs its thresholds.json (every label, numbers in [0, 1]); without one it is
+        refused, unless default_thresholds=True scores every label at 0.5 (as a model from elsewhere is).
+        """
         network = load_classifier(model)
         predictor = cls(network.to(on or device()), load_tokenizer(model),
                         max_length or trained_max_length(str(model)), batch_size)
-        saved = saved_thresholds(model) if predictor.multi_label else None
-        if saved:
-            predictor.thresholds = np.asarray([saved[name] for name in predictor.label_names], dtype=float)
+        if predictor.multi_label:
+            predictor.thresholds = folder_thresholds(model, predictor.label_names, default_thresholds)
         return predictor
 
     def decision_thresholds(self) -> np.ndarray:
@@ -153,25 +177,45 @@ class Predictor:
         stride = min(stride, self.max_length // 2)  # the tokenizer needs room for new tokens in every window
         windows = self.tokenizer(texts, truncation=True, max_length=self.max_length, stride=stride,
                                  return_overflowing_tokens=True)
-        window_probabilities = self.activation(self._run(windows["input_ids"], progress))
         owner = np.asarray(windows["overflow_to_sample_mapping"])
+        window_probabilities = self.activation(self._windows_run(windows["input_ids"], owner, len(texts), progress))
         sums = np.zeros((len(texts), window_probabilities.shape[1]))
         np.add.at(sums, owner, window_probabilities)  # one pass, not one scan of every window per text
         return (sums / np.bincount(owner, minlength=len(texts))[:, None]).astype(np.float32)
+
+    def _windows_run(self, windows: list[list[int]], owner: np.ndarray, texts: int,
+                     progress: bool | str | None) -> np.ndarray:
+        """Return the logits of every window; progress as "lines" counts inputs (texts), not windows, in tenths."""
+        from distilnb.models import PROGRESS_FROM
+
+        progress = self.progress if progress is None else progress
+        if progress != "lines" or len(windows) < PROGRESS_FROM:
+            return self._run(windows, progress)
+        # whole texts per part (a text's windows are consecutive), about a tenth of the windows each
+        cuts = np.unique(np.searchsorted(owner, np.linspace(0, texts, 11)[1:-1].round().astype(int)))
+        cuts = cuts[cuts > 0]
+        parts = []
+        for start, end in zip([0, *cuts], [*cuts, len(windows)], strict=True):
+            parts.append(self._run(windows[start:end], False))
+            done = int(owner[end - 1]) + 1 if end else 0
+            print(f"Scored {done:,} of {texts:,} inputs ({end:,} of {len(windows):,} windows)", file=sys.stderr,
+                  flush=True)
+        return np.concatenate(parts)
 
     def predict(self, texts: Sequence, top_k: int | None = None, chunk: bool | None = None,
                 progress: bool | str | None = None) -> list[dict]:
         """Return, per text (or (first, second) pair): label, score (its probability) and scores of every class;
         top_k keeps the k most likely in scores. A multi-label model returns `labels`, every label whose sigmoid
-        score reaches its threshold (most likely first; maybe none), and `scores` of every label."""
+        score reaches its threshold (most likely first; maybe none; with top_k, among the k most likely), and
+        `scores` of every label (with top_k, of the same k)."""
         if top_k is not None and top_k < 1:
             raise DataError(f"top_k must be at least 1 (or None for every class), got {top_k}.")
         probabilities = self.probabilities(texts, chunk=chunk, progress=progress)
         names, limits = self.label_names, self.decision_thresholds()
         results = []
         for row in probabilities:
-            ranked = np.argsort(-row, kind="stable")
-            scores = {names[i]: float(row[i]) for i in ranked[: top_k or len(names)]}
+            ranked = np.argsort(-row, kind="stable")[: top_k or len(names)]
+            scores = {names[i]: float(row[i]) for i in ranked}
             if self.multi_label:
                 results.append({"labels": [names[i] for i in ranked if row[i] >= limits[i]], "scores": scores})
             else:

@@ -148,7 +148,7 @@ def read_table(path: str | Path, options: ReadOptions | None = None, **changes: 
     path, chosen = Path(path), chosen_options(options, **changes)
     if not path.is_file():
         raise NotFoundError(f"No file at {path}: check the path (relative paths start at {Path.cwd()}).")
-    data = path.read_bytes()
+    data = read_bytes(path)
     if not data:
         raise DataError(f"{path} is empty (0 bytes): it has no header line and no rows.")
     data, inner = decompressed(data, path)
@@ -168,6 +168,17 @@ def read_table(path: str | Path, options: ReadOptions | None = None, **changes: 
     if inner.suffix.lower() not in SUFFIX_FORMATS and not chosen.format:
         frame.attrs.setdefault("notes", []).append(f"{path.name}: read as {kind} (sniffed: no known extension)")
     return _checked(frame, path)
+
+
+def read_bytes(path: Path) -> bytes:
+    """Return a file's bytes, or raise a DataError in one sentence when the system refuses to read it."""
+    try:
+        return path.read_bytes()
+    except PermissionError:
+        raise DataError(f"{path} cannot be read: this user has no permission to read it. Give read permission "
+                        f"(chmod +r {path.name}) or copy it somewhere readable.") from None
+    except IsADirectoryError:
+        raise DataError(f"{path} is a folder, not a file.") from None
 
 
 def _checked(frame: pd.DataFrame, path: Path) -> pd.DataFrame:
@@ -251,6 +262,8 @@ def read_delimited(text: str, path: Path, separator: str | None = None, header: 
     first = [str(value).strip() for value in rows.iloc[0]]
     if header is None:
         header = looks_like_header(rows)
+    elif not header:
+        refuse_header_line(rows, path)
     if header:
         body = rows.iloc[1:].reset_index(drop=True)
         body.columns = [name or f"column_{i + 1}" for i, name in enumerate(first)]
@@ -259,6 +272,15 @@ def read_delimited(text: str, path: Path, separator: str | None = None, header: 
     frame.attrs.setdefault("notes", []).append(
         f"{path.name}: no header line, columns named {', '.join(frame.columns)} by position")
     return frame
+
+
+def refuse_header_line(rows: pd.DataFrame, path: Path) -> None:
+    """Raise a DataError when a file read without a header line starts with one (its names in no other row)."""
+    if len(rows) > 2 and looks_like_header(rows) and all(
+            re.fullmatch(r"[A-Za-z_][\w.-]{0,30}", str(value).strip() or "-") for value in rows.iloc[0]):
+        first = ", ".join(str(value) for value in rows.iloc[0])
+        raise DataError(f"{path.name} starts with a header line ({first}), but the header setting says it has none: "
+                        "leave the header setting out (it is detected) or remove that line.")
 
 
 def _parse_keeping_lines(text: str, separator: str) -> pd.DataFrame:

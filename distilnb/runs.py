@@ -14,7 +14,15 @@ from typing import TYPE_CHECKING, Any
 
 from distilnb.config import Config, resolve_path
 from distilnb.data import LoadReport, load_splits
-from distilnb.errors import DistilnbError
+from distilnb.errors import DataError, DistilnbError, SettingError
+from distilnb.folder import (
+    CONFIG_FILE,
+    LOCK_FILE,
+    READING_FILE,
+    THRESHOLDS_FILE,
+    TRAINING_ROWS_FILE,
+    fine_tuning_record,
+)
 from distilnb.keys import row_key
 from distilnb.metrics import FINE_TUNED
 from distilnb.models import is_hub_id, label_names_of
@@ -29,10 +37,10 @@ SOURCE_SETTINGS = ("dataset", "text_column", "label_column", "text_pair_column",
 SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "merge_label_variants",
                   "max_train_examples")
 TRAINED_ON = ("train", "validation")
-TRAINING_ROWS_FILE, CONFIG_FILE = "training_rows.json", "distilnb_config.json"
-THRESHOLDS_FILE = "thresholds.json"  # beside a multi-label model: each label's decision threshold, tuned on validation
-READING_FILE = "distilnb_reading.json"  # beside the model: how its training data was read (encoding, header, ...)
-LOCK_FILE = ".lock"
+RESUME_FILE = "distilnb_resume.json"  # in checkpoints/: the settings the interrupted run trained with
+# What shapes the data, the model or the schedule: a resumed run must train with the values it was interrupted with.
+RESUME_SETTINGS = (*SOURCE_SETTINGS, *SPLIT_SETTINGS, "model", "max_length", "batch_size", "learning_rate", "epochs",
+                   "warmup", "weight_decay", "early_stopping_patience", "class_weights")
 
 
 class RunInUseError(DistilnbError):
@@ -245,12 +253,6 @@ def save_thresholds(folder: Path, record: dict) -> Path:
     return path
 
 
-def saved_thresholds(model: str | Path) -> dict[str, float] | None:
-    """Return {label: threshold} saved beside a model folder, or None when it has none (0.5 then applies)."""
-    path = Path(model) / THRESHOLDS_FILE
-    return json.loads(path.read_text())["thresholds"] if path.is_file() else None
-
-
 def write_run_files(cfg: Config, trainer_or_model: Any, split_sizes: dict[str, int], validation_scores: dict,
                     splits: DatasetDict, *, folder: Path | None = None, row: str = FINE_TUNED) -> Path:
     """Write card, training_args.json, distilnb_config.json and training_rows.json beside a saved model; return it.
@@ -343,27 +345,9 @@ def rows_to_score(model_folder: str | Path, texts: Sequence[str], split: str, *,
 # ---------------------------------------------------------------- records beside the model, and the run's lock
 
 
-def fine_tuning_record(model: str | Path) -> dict[str, Any]:
-    """Return the settings a model was fine-tuned with (distilnb_config.json), or {} for a model without one."""
-    record = Path(model) / CONFIG_FILE
-    return json.loads(record.read_text()) if record.is_file() else {}
-
-
 def record_reading(model: Path, options: Any) -> None:
     """Write how the training data was read (readers.ReadOptions) beside the model: evaluate reads it the same way."""
     (model / READING_FILE).write_text(json.dumps(asdict(options), indent=2))
-
-
-def recorded_reading(model: str | Path) -> dict[str, Any]:
-    """Return how a model's training data was read (record_reading), or {} when nothing was recorded."""
-    record = Path(model) / READING_FILE
-    return json.loads(record.read_text()) if record.is_file() else {}
-
-
-def run_of_model(model: str | Path) -> Path | None:
-    """Return the run folder a model folder belongs to (outputs/<run>/ of outputs/<run>/model), or None."""
-    folder = Path(model)
-    return folder.parent if (folder / CONFIG_FILE).is_file() else None
 
 
 @contextmanager
@@ -440,3 +424,36 @@ def training_split(model: str) -> DatasetDict | None:
     """Return the run's saved splits beside a model folder (for baselines trained on its training rows), or None."""
     saved = saved_splits(Path(model).parent / "data") if Path(model).is_dir() else None
     return saved[0] if saved else None
+
+
+# ---------------------------------------------------------------- resuming the same run
+
+
+def record_resume_settings(cfg: Config, checkpoint_dir: Path) -> Path:
+    """Write the settings a run trains with (RESUME_SETTINGS and the data's fingerprint) into its checkpoint folder,
+    before the first checkpoint, so that check_resume can compare a resumed run with them; return the file."""
+    checkpoint_dir.mkdir(parents=True, exist_ok=True)
+    settings = {name: getattr(cfg, name) for name in RESUME_SETTINGS}
+    path = checkpoint_dir / RESUME_FILE
+    path.write_text(json.dumps({**settings, "fingerprint": source_fingerprint(cfg.dataset)}, indent=2))
+    return path
+
+
+def check_resume(cfg: Config, checkpoint_dir: Path) -> None:
+    """Refuse, in one sentence naming it, a resume whose data, model or schedule settings differ from the interrupted
+    run's (its record_resume_settings file, else the settings its saved splits were made with); its data changed
+    since is refused too. Without either record there is nothing to compare."""
+    path = Path(checkpoint_dir) / RESUME_FILE
+    if path.is_file():
+        recorded = json.loads(path.read_text())
+    else:
+        saved = Path(checkpoint_dir).parent / "data" / "load_report.json"
+        recorded = json.loads(saved.read_text()).get("settings", {}) if saved.is_file() else {}
+    wanted = {name: getattr(cfg, name) for name in RESUME_SETTINGS if name in recorded}
+    for name, value in wanted.items():
+        if value != recorded[name]:
+            raise SettingError(f"differs from the interrupted run's {recorded[name]!r}: resume with the same value, or "
+                               "train afresh without resuming", name, value)
+    if "fingerprint" in recorded and recorded["fingerprint"] != source_fingerprint(cfg.dataset):
+        raise DataError(f"{cfg.dataset} changed since the interrupted run (its size or modification time differ): "
+                        "resuming would train on other rows than its splits hold. Train afresh without resuming.")

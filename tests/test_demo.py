@@ -169,3 +169,92 @@ def test_python_m_distilnb_demo_help_works_without_importing_gradio_or_captum():
              "assert not heavy, heavy")
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert done.returncode == 0, done.stderr
+
+
+# ---------------------------------------------------------------- the demo serves its own run
+
+
+@pytest.fixture(scope="module")
+def runs_built(tmp_path_factory) -> dict[str, Path]:
+    """Three tiny runs built without the Trainer (test_scoring.make_run): one label, several labels, pairs."""
+    from test_scoring import make_run, messages, write_lines
+
+    root = tmp_path_factory.mktemp("demo-runs")
+    single = [f"{text},{names[0]}" for text, names in messages(90, seed=1)]
+    multi = [f"{text},{';'.join(names)}" for text, names in messages(90, seed=2) + messages(45, seed=3, labels=2)]
+    pairs = [f"{a},{b},{'same' if x == y else 'other'}"
+             for (a, x), (b, y) in zip(messages(90, seed=4), messages(90, seed=5), strict=True)]
+    return {"single": make_run(root, "single", write_lines(root / "single.csv", ["text,label", *single])),
+            "multi": make_run(root, "multi", write_lines(root / "multi.csv", ["text,labels", *multi]), multi=True,
+                              label_column="labels", label_separator=";"),
+            "pairs": make_run(root, "pairs", write_lines(root / "pairs.csv", ["question,answer,label", *pairs]),
+                              text_column="question", text_pair_column="answer")}
+
+
+def served_with(monkeypatch, *flags: str) -> dict:
+    """Run `distilnb demo` with flags, the app built but not served; return build_app's arguments."""
+    from distilnb import demo
+
+    built = {}
+    build = demo.build_app
+    monkeypatch.setattr(demo, "build_app", lambda predictor, **kwargs: built.update(kwargs, app=build(predictor,
+                                                                                                      **kwargs)))
+    monkeypatch.setattr(demo, "launch", lambda *args, **kwargs: None)
+    cli.demo.run(cli.build_parser().parse_args(["demo", *flags]))
+    return built
+
+
+def test_the_demo_takes_its_examples_from_the_model_dirs_own_run(runs_built, monkeypatch):
+    from distilnb import runs
+
+    single, multi = runs_built["single"], runs_built["multi"]
+    # started where another run is the default: the examples must still be the --model-dir's
+    built = served_with(monkeypatch, "--profile", "smoke", "--output-root", str(single.parent.parent), "--run-name",
+                        "single", "--model-dir", str(multi))
+    test = runs.saved_splits(multi.parent / "data")[0]["test"]["text"]
+    assert built["examples"] and set(built["examples"]) <= set(test)
+
+
+def test_a_pair_runs_examples_are_pairs_and_the_words_of_both_texts_are_shaded(runs_built, monkeypatch):
+    from distilnb import demo, runs
+
+    pairs = runs_built["pairs"]
+    built = served_with(monkeypatch, "--model-dir", str(pairs))
+    test = runs.saved_splits(pairs.parent / "data")[0]["test"]
+    assert built["pairs"] and built["examples"][0] == (test["text"][0], test["text_pair"][0])
+    assert demo.shown_examples(built["examples"], True, 10)[0] == [test["text"][0][:10], test["text_pair"][0][:10]]
+    scores, words, message = demo.classify(Predictor.from_folder(pairs, on="cpu"), "where is it", second="at the depot",
+                                           pairs=True, n_steps=4)
+    assert scores and demo.PAIR_NOTE in message
+    assert "".join(piece for piece, _ in words) == f"where is it{demo.PAIR_JOIN}at the depot"
+    assert {piece for piece, value in words if value is not None} == {"where", "is", "it", "at", "the", "depot"}
+
+
+def test_a_multi_label_explanation_names_its_label_and_takes_another_when_asked(runs_built):
+    from distilnb import demo
+
+    predictor = Predictor.from_folder(runs_built["multi"], on="cpu")
+    scores, words, message = demo.classify(predictor, "my parcel never came", n_steps=4)
+    likeliest = max(scores, key=scores.get)
+    assert words and f"The words explain the label **{likeliest}**." in message
+    other = next(name for name in predictor.label_names if name != likeliest)
+    assert f"explain the label **{other}**" in demo.classify(predictor, "my parcel never came", n_steps=4,
+                                                             explain=other)[2]
+
+
+def test_the_title_fits_the_task():
+    from distilnb.demo import title_for
+
+    assert title_for(multi_label=True, pairs=False) == "Which labels fit this text?"
+    assert title_for(multi_label=False, pairs=True) == "Which class is this pair of texts?"
+    assert title_for(multi_label=False, pairs=False) == "Which class is this text?"
+
+
+def test_pair_attributions_cover_both_texts_and_keep_completeness(runs_built):
+    predictor = Predictor.from_folder(runs_built["pairs"], on="cpu")
+    frame = word_attributions(predictor, "where is my parcel", second="it left the depot", n_steps=64)
+    assert frame.loc[frame["part"] == 0, "word"].tolist() == ["where", "is", "my", "parcel"]
+    assert frame.loc[frame["part"] == 1, "word"].tolist() == ["it", "left", "the", "depot"]
+    assert frame.attrs["second"] == "it left the depot" and frame.attrs["completeness_error"] < 0.05
+    expected = predictor.predict([("where is my parcel", "it left the depot")])[0]["label"]
+    assert frame.attrs["predicted"] == expected

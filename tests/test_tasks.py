@@ -181,7 +181,7 @@ def test_train_evaluate_and_predict_pairs(pair_run, tmp_path):
     table = tmp_path / "new.csv"
     table.write_text("a,b\nmy parcel is late,the courier lost it\nrefund please,\n")
     predicted = run_cli("predict", "--model-dir", str(run / "model"), "--file", str(table), "--text-column", "a",
-                        "--text-pair-column", "b")
+                        "--text-pair-column", "b", "--echo")
     assert predicted.code == 0, predicted.err
     rows = json_lines(predicted.out)
     assert rows[0]["text_pair"] == "the courier lost it" and rows[0]["label"] in ("same", "different")

@@ -15,9 +15,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     demo = subcommands.add_parser(
         "demo", help="web app over a model (chapter 05)",
         description="Serve a web app over a fine-tuned model: a text box, the label with its confidence, every "
-                    "class's score, the word attributions, and examples from the run's test split. It listens on "
-                    f"{DEFAULT_HOST} (this machine only) unless --host says otherwise. Needs the demo extra: "
-                    'pip install -e ".[demo]".',
+                    "class's score, the word attributions, and examples from the test split of the model's own run. "
+                    f"It listens on {DEFAULT_HOST} (this machine only) unless --host says otherwise. Needs the demo "
+                    'extra: pip install -e ".[demo]".',
         epilog="example: python -m distilnb demo --profile smoke --port 7860   (then open http://127.0.0.1:7860)")
     demo.add_argument("--model-dir", metavar="FOLDER",
                       help="model folder (default: this run's model folder, from --profile/--run-name/--output-root)")
@@ -45,7 +45,8 @@ def run(args: argparse.Namespace) -> None:
     options.prepare_machine(args)
     predictor = Predictor.from_folder(folder)
     pairs = bool(runs.fine_tuning_record(folder).get("text_pair_column"))  # a pair model: two text boxes
-    app = demo.build_app(predictor, examples=demo.examples_from_run(cfg.paths.data), max_chars=args.max_chars,
-                         pairs=pairs)
+    run_folder = runs.run_of_model(folder)  # the examples come from the model's own run, wherever the demo starts
+    examples = demo.examples_from_run(run_folder / "data") if run_folder else []
+    app = demo.build_app(predictor, examples=examples, max_chars=args.max_chars, pairs=pairs)
     print(f"Serving the model in {folder}; Ctrl-C stops it.", flush=True)
     demo.launch(app, share=args.share, host=args.host, port=args.port)

@@ -10,8 +10,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from distilnb.cli import options
-from distilnb.cli.evaluate import beside_the_model, load_predictor
+from distilnb.cli.evaluate import add_default_thresholds, beside_the_model, load_predictor
 from distilnb.cli.options import UsageError, err
+from distilnb.errors import short_list
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -23,6 +24,7 @@ SETTINGS = ("text_column", "text_pair_column", "max_length", "batch_size", *opti
 TABLE_INPUTS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # --file as a table; anything else: one text per line
 OUTPUTS = (".csv", ".jsonl")
 BLANK = "blank line: nothing to classify"
+PAIR_PARTS = {"text": "first text (--text-column)", "text_pair": "second text (--text-pair-column)"}
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -41,9 +43,13 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     predict.add_argument("--output", help="write the predictions to FILE: .csv (a column per class) or .jsonl; a "
                                           "missing folder is created")
     predict.add_argument("--model-dir", help="model folder or Hub id (default: this run's model folder)")
-    predict.add_argument("--top-k", type=int, help="keep the k most likely classes in scores (default: all)")
+    predict.add_argument("--top-k", type=int, help="keep the k most likely classes in scores, and a multi-label "
+                                                   "model's labels among them (default: all)")
+    predict.add_argument("--echo", action="store_true", help="copy each input text into its output (default: left "
+                                                             "out, so a long text is not printed back)")
     predict.add_argument("--chunk", action="store_true", help="score texts longer than --max-length whole, in "
                                                               "overlapping windows (progress on stderr)")
+    add_default_thresholds(predict)
     options.add_threads(predict)
     options.add_reading(predict)
     options.add_settings(predict, SETTINGS, trained=True)
@@ -101,7 +107,7 @@ def table_inputs(path: Path, args: argparse.Namespace, cfg: Config) -> pd.DataFr
     for flag, column in named.items():
         if column is not None and column not in frame.columns:
             raise UsageError(f"{path.name} has no column {column!r} ({flag}); its columns are "
-                             f"{list(frame.columns)[:10]}.")
+                             f"{short_list(map(repr, frame.columns), 10)}.")
     rows = pd.DataFrame({"text": frame[cfg.text_column].fillna("").astype(str)})
     if cfg.text_pair_column:
         rows["text_pair"] = frame[cfg.text_pair_column].fillna("").astype(str)
@@ -123,10 +129,12 @@ def truncation_warning(predictor: Predictor, texts: list[str]) -> str | None:
             "beginning: pass --chunk to score each whole, in overlapping windows.")
 
 
-def predictions(inputs: pd.DataFrame, predictor: Predictor, top_k: int | None) -> list[dict]:
-    """Return one result per input row, in order, with its index; a blank row gets an error instead of a label."""
+def predictions(inputs: pd.DataFrame, predictor: Predictor, top_k: int | None, echo: bool = False) -> list[dict]:
+    """Return one result per input row, in order, with its index (and its text with echo); a blank row gets an error
+    naming what is blank instead of a label."""
     columns = [column for column in ("text", "text_pair") if column in inputs.columns]
-    blank = (inputs[columns].apply(lambda column: column.str.strip()) == "").any(axis=1)
+    blanks = inputs[columns].apply(lambda column: column.str.strip()) == ""
+    blank = blanks.any(axis=1)
     texts = inputs.loc[~blank, "text"].tolist()
     warning = truncation_warning(predictor, texts) if columns == ["text"] else None
     if warning:
@@ -135,9 +143,18 @@ def predictions(inputs: pd.DataFrame, predictor: Predictor, top_k: int | None) -
     results = iter(predictor.predict(given, top_k=top_k) if given else [])
     rows = []
     for index, row in enumerate(inputs.to_dict("records")):
-        outcome = {"error": BLANK} if blank.iloc[index] else next(results)
-        rows.append({"index": index, **row, **outcome})
+        outcome = {"error": blank_error(blanks.iloc[index])} if blank.iloc[index] else next(results)
+        shown = row if echo else {key: value for key, value in row.items() if key not in columns}
+        rows.append({"index": index, **shown, **outcome})
     return rows
+
+
+def blank_error(blanks: pd.Series) -> str:
+    """Return a blank row's error: a blank line, or which text of a pair is blank."""
+    if len(blanks) == 1:
+        return BLANK
+    which = " and ".join(PAIR_PARTS[column] for column, empty in blanks.items() if empty)
+    return f"blank {which}: nothing to classify"
 
 
 def output_path(output: str) -> Path:
@@ -177,12 +194,14 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--top-k {args.top_k}: keep at least 1 class (leave it out for every class).")
     target = output_path(args.output) if args.output else None
     options.prepare_machine(args)
-    from distilnb import models, runs
+    from distilnb import models, runs, scoring
 
     model = models.model_folder(args.model_dir, cfg)
+    scoring.check_model_folder(model)
     # e.g. --text-column defaults to the trained one
     cfg = beside_the_model(options.build_config(args, recorded=runs.fine_tuning_record(model)), args, model)
+    scoring.check_columns_fit(cfg, scoring.model_task(model, cfg)[0])
     inputs = read_inputs(args, cfg)
     if inputs.empty:
         raise UsageError("No texts to classify: give them as arguments, with --file, or on standard input.")
-    write_predictions(predictions(inputs, load_predictor(model, cfg, args), args.top_k), target)
+    write_predictions(predictions(inputs, load_predictor(model, cfg, args), args.top_k, args.echo), target)
