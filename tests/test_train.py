@@ -157,37 +157,6 @@ def test_given_splits_are_trained_on_without_reading_the_data_again_and_threads_
     assert train.last_checkpoint(cfg.paths.checkpoints) is not None  # keep_checkpoints=True keeps them
 
 
-def test_the_verdict_for_several_labels_names_a_rare_label_before_the_epochs():
-    rows = {metrics.FINE_TUNED: {"f1_macro": 0.34}, metrics.TFIDF_ONE_VS_REST: {"f1_macro": 0.44}}
-    facts = {"epochs": 3.0, "largest_class_share": 0.6, "cut_share": 0.0, "rarest_share": 0.0018}
-    said = metrics.training_verdict(rows, **facts)
-    assert "below TF-IDF (0.440)" in said and "majority" not in said and "one class holds" not in said
-    assert said.index("rarest label is on 0.2% of the training texts: try --class-weights") < said.index("epochs (3)")
-    assert "--class-weights" not in metrics.training_verdict(rows, **facts, class_weights=True)
-    assert "--class-weights" not in metrics.training_verdict(rows, **{**facts, "rarest_share": 0.3})
-    assert metrics.training_verdict({**rows, metrics.FINE_TUNED: {"f1_macro": 0.5}}, **facts) is None
-
-
-def verdict_rows(model: float, majority: float = 0.2, tfidf: float = 0.6) -> dict[str, dict]:
-    return {metrics.FINE_TUNED: {"f1_macro": model}, metrics.MAJORITY: {"f1_macro": majority},
-            metrics.TFIDF: {"f1_macro": tfidf}}
-
-
-def test_the_verdict_speaks_only_when_the_model_loses_and_names_causes_in_order():
-    facts = {"epochs": 1.0, "largest_class_share": 0.74, "cut_share": 0.3}
-    assert metrics.training_verdict(verdict_rows(0.7), **facts) is None
-    assert metrics.training_verdict(verdict_rows(0.6), **facts) is None  # level with TF-IDF, above the majority
-    below = metrics.training_verdict(verdict_rows(0.43), **facts)
-    assert "below TF-IDF (0.600)" in below and "(0.430)" in below
-    causes = below.split("most likely first: ")[1]
-    assert causes.index("too few epochs (1)") < causes.index("--class-weights") < causes.index("--max-length")
-    majority = metrics.training_verdict(verdict_rows(0.2), epochs=3.0, largest_class_share=0.3, cut_share=0.0)
-    assert "no better than the majority class (0.200)" in majority
-    assert "--class-weights" not in majority and "--max-length" not in majority
-    weighted = metrics.training_verdict(verdict_rows(0.4), **facts, class_weights=True)
-    assert "--class-weights" not in weighted
-
-
 def test_a_max_length_beyond_the_models_is_refused_by_name():
     cfg = Config.from_env(profile="smoke", environ={}, max_length=256)
     train.check_max_length(cfg, 256)

@@ -135,7 +135,13 @@ def run(args: argparse.Namespace) -> None:
     print(f"Model saved to {folder}\nValidation scores ({len(splits['validation'])} texts), beside the baselines:\n"
           f"{metrics.score_table(rows)}\nMetrics: {cfg.paths.metrics}")
     largest, rarest = class_shares(splits)
-    verdict = metrics.training_verdict(rows, epochs=cfg.epochs, largest_class_share=largest, cut_share=cut_share,
-                                       class_weights=cfg.class_weights, rarest_share=rarest)
+    from distilnb.verdict import Evidence, advise, sentence  # TODO(run.train): the run's RunResult.verdict
+
+    smallest = int(data.class_counts(splits)["validation"].min())
+    evidence = Evidence(task=data.task_of(splits), rows=rows, epochs=cfg.epochs, best_epoch=None,
+                        epochs_run=cfg.epochs, validation_rows=len(splits["validation"]),
+                        smallest_validation_class=smallest, largest_class_share=largest, rarest_share=rarest,
+                        cut_share=cut_share, class_weights=cfg.class_weights)
+    verdict = sentence(advise(evidence), options.flag_of)
     if verdict:
         err(verdict)
