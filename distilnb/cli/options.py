@@ -217,3 +217,35 @@ def in_flag_words(error: BaseException) -> str:
     else:
         said = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
     return " ".join(said.split())
+
+
+# ---------------------------------------------------------------- a config file (tune's best.json)
+
+
+class ConfigFile(argparse.Action):
+    """--config FILE: the file's settings count as flags given before every other flag, so a flag still beats it."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        import json
+        from pathlib import Path
+
+        try:
+            settings = json.loads(Path(value).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            parser.error(f"--config {value}: not a readable JSON file of settings ({error.__class__.__name__})")
+        unknown = sorted(set(settings) - {*CONFIG_FIELDS, "profile", "output_root"})
+        if not isinstance(settings, dict) or unknown:
+            parser.error(f"--config {value}: {', '.join(unknown) or 'not an object'} is not a setting")
+        for name, setting in settings.items():
+            if name == "output_root" or (name != "profile" and hasattr(namespace, name)):
+                continue  # a flag given before --config wins; output_root is the machine's, never a file's
+            if name != "profile" or getattr(namespace, "profile", None) is None:
+                setattr(namespace, name, setting)
+        namespace.config = value
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    """Add --config FILE: settings from a JSON file, such as the best.json `distilnb tune` writes."""
+    parser.add_argument("--config", metavar="FILE", action=ConfigFile,
+                        help="read settings from a JSON file (tune's best.json); a flag beats the file, which beats "
+                             f"the {ENV_PREFIX}* variables and the profile")

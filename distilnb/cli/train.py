@@ -31,6 +31,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     options.add_threads(train)
     options.add_reading(train, ("train", "validation", "test"))
     options.add_settings(train, options.CONFIG_FIELDS, auto_length=True)
+    options.add_config(train)
     train.set_defaults(run=run)
 
 
