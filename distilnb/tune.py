@@ -37,6 +37,7 @@ TRAINING_ARGUMENT = {"learning_rate": "learning_rate", "epochs": "num_train_epoc
 SEARCHED = (*TRAINING_ARGUMENT, "class_weights")
 BATCH_SIZES = (8, 16, 32)
 FOLDS = 5
+OVER_BUDGET = "over_budget"  # a trial a worker began after the study's budget was taken: ended unrun
 NO_SAVES = 10**9  # save_steps for a trial: trials keep no checkpoints, only their scores
 
 
@@ -196,7 +197,7 @@ def with_settings(cfg: Config, settings: dict[str, Any]) -> Config:
 
 
 def search_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[str], multi: bool,
-                   objective: BestSoFar, default_lr: float) -> Trainer:
+                   objective: BestSoFar, default_lr: float, limit: int | None = None) -> Trainer:
     """Return the course's Trainer (train.build_trainer) set up for hyperparameter_search: a model_init that loads
     the same pretrained weights for every trial and sets its loss, no checkpoints, and the best epoch's score."""
     from transformers import TrainerCallback
@@ -210,6 +211,7 @@ def search_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[s
     def model_init(trial=None):
         objective.reset()
         if trial is not None:  # called before hp_space: the trial's class_weights set the loss here
+            refuse_over_budget(trial, limit)
             chosen = suggest(trial, cfg, default_lr)["class_weights"]
             weighted = dataclasses.replace(cfg, class_weights=chosen)
             trainer.compute_loss_func = train.loss_for(weighted, tokenized["train"], len(names), multi)
@@ -263,11 +265,26 @@ def local_storage_url(cfg: Config) -> str:
 
 
 def finished(study: optuna.Study) -> int:
-    """Return the study's trials that ran to the end or were pruned."""
+    """Return the study's trials that ran to the end or were pruned (not those refused as over the budget)."""
     import optuna
 
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    return len(study.get_trials(deepcopy=False, states=states))
+    return sum(1 for t in study.get_trials(deepcopy=False, states=states) if OVER_BUDGET not in t.user_attrs)
+
+
+def refuse_over_budget(trial: optuna.Trial, limit: int | None) -> None:
+    """Stop this worker and end the trial unrun when the study's trials, with those started before it, reach the
+    limit: workers sharing a study each started with the trials left then, so the first to see the total stops."""
+    import optuna
+
+    if limit is None:
+        return
+    running = trial.study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    earlier = sum(1 for t in running if t.number < trial.number and OVER_BUDGET not in t.user_attrs)
+    if finished(trial.study) + earlier >= limit:
+        trial.set_user_attr(OVER_BUDGET, True)
+        trial.study.stop()
+        raise optuna.TrialPruned("the study's trials are all taken")
 
 
 def open_study(cfg: Config, storage: Any, resume: bool, shared: bool) -> optuna.Study:
@@ -407,31 +424,19 @@ def run_trials(cfg: Config, study: optuna.Study, storage: Any, plan: Plan, budge
                default_lr: float) -> None:
     """Run the trials: through trainer.hyperparameter_search on the validation split, or fold by fold for k-fold."""
     limit = budget.trials
-
-    def stop_at_budget(study_now: optuna.Study) -> None:
-        # Workers sharing a study each started with the trials left then; the first to see the total reached stops.
-        if limit is not None and finished(study_now) >= limit:
-            study_now.stop()
-
     if plan.kind == "holdout":
         objective = BestSoFar()
-        trainer = search_trainer(cfg, tokenized, tokenizer, names, multi, objective, default_lr)
-        base_hp_space = hp_space_for(cfg, default_lr)
-
-        def hp_space(trial):
-            stop_at_budget(trial.study)
-            return base_hp_space(trial)
-
+        trainer = search_trainer(cfg, tokenized, tokenizer, names, multi, objective, default_lr, limit)
         trainer.hyperparameter_search(
-            hp_space=hp_space, compute_objective=objective, n_trials=remaining, direction="maximize",
-            backend="optuna", study_name=STUDY_NAME, storage=storage,
+            hp_space=hp_space_for(cfg, default_lr), compute_objective=objective, n_trials=remaining,
+            direction="maximize", backend="optuna", study_name=STUDY_NAME, storage=storage,
             sampler=study.sampler, pruner=study.pruner, load_if_exists=True, timeout=budget.seconds,
             gc_after_trial=True)
         return
     folds = [tokenize(cfg, fold, tokenizer, multi) for fold in folds_of(splits, plan.folds, cfg.seed)]
 
     def cross_validated(trial: optuna.Trial) -> float:
-        stop_at_budget(trial.study)
+        refuse_over_budget(trial, limit)
         mark_start(trial)
         trial_cfg = with_settings(cfg, suggest(trial, cfg, default_lr))
         scores = []
@@ -465,7 +470,8 @@ def trials_table(study: optuna.Study):
 
     rows = []
     for trial in study.trials:
-        rows.append({"trial": trial.number, "state": trial.state.name.lower(), "score": trial.value,
+        state = "over budget" if OVER_BUDGET in trial.user_attrs else trial.state.name.lower()
+        rows.append({"trial": trial.number, "state": state, "score": trial.value,
                      "epochs run": len(trial.intermediate_values), **trial.params,
                      "seconds": trial.user_attrs.get("seconds"), "rss_mb": trial.user_attrs.get("rss_mb_at_start")})
     return pd.DataFrame(rows).set_index("trial") if rows else pd.DataFrame()
