@@ -238,6 +238,7 @@ def trial_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[st
     model = load_classifier(cfg.resolved_model, names, multi_label=multi)
     trainer = train.build_trainer(search_config(cfg), model, tokenized, tokenizer)
     trainer.args = dataclasses.replace(trainer.args, save_strategy="no", load_best_model_at_end=False)
+    trainer.create_accelerator_and_postprocess()  # new arguments reset accelerate's state: rebuild it on them
     if multi:
         trainer.compute_metrics = tuned_threshold_metrics(names)
     return trainer
@@ -252,8 +253,14 @@ def mark_start(trial: optuna.Trial) -> None:
 def study_storage(url: str) -> Any:
     """Return Optuna's RDB storage for a URL; SQLite waits for a lock held by another worker instead of failing."""
     import optuna
+    from sqlalchemy.exc import SQLAlchemyError
 
     engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {}
+    for attempt in range(4):
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine)
+        except SQLAlchemyError:  # workers started together race to create the tables: the loser finds them made
+            time.sleep(1 + attempt)
     return optuna.storages.RDBStorage(url, engine_kwargs=engine)
 
 

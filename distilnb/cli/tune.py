@@ -48,7 +48,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                     "reads; the final model is trained like any `train` and its test split scored once.",
         epilog="Several workers, one study: start `distilnb tune --storage URL` on each machine with the same URL "
                "(sqlite:///study.db on one machine; postgresql://... or mysql://... across machines). The Trainer's "
-               "Ray Tune backend is the other way to spread a search (docs/runs.md).")
+               "Ray Tune backend is the other way to spread a search (docs/tuning.md).")
     tune.add_argument("--trials", type=trials, help="the study's number of trials (default: 12 when no --budget)")
     tune.add_argument("--budget", type=duration, help="wall time for the search, e.g. 30m (trials running at the "
                                                       "end finish)")
