@@ -41,7 +41,7 @@ def test_memory_stays_flat_across_trials(ten_trials):
     # Each trial loads a fresh model, builds its optimizer and frees both; a trial that kept its model and optimizer
     # (tens of MB for the tiny model) would add them up over the last six trials.
     memory = list(ten_trials[1].trials["rss_mb"])
-    assert max(memory[4:]) - memory[4] < 30, memory
+    assert max(memory[4:]) - memory[4] < 20, memory  # measured: +1 MB; a leaked tiny model per trial: +8 MB each
 
 
 def test_train_config_reproduces_the_best_settings_and_a_flag_still_beats_it(ten_trials, monkeypatch):
