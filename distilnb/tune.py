@@ -102,7 +102,7 @@ def choose_plan(splits: DatasetDict) -> Plan:
         return Plan("holdout", 1, f"the validation split ({rows} rows, at least {smallest} of each class) chooses")
     return Plan("k-fold", FOLDS, f"the validation split ({rows} rows, {smallest} of its rarest class) is too small "
                                  f"to choose on: each trial is scored by {FOLDS}-fold cross-validation over the "
-                                 "training rows")
+                                 "training and validation rows together")
 
 
 def suggest(trial: optuna.Trial, cfg: Config, default_lr: float) -> dict[str, Any]:
