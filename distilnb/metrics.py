@@ -256,16 +256,13 @@ def evaluate_split(predictor, splits, split: str = "test") -> Evaluation:
     return Evaluation(scores, prediction_frame(texts, labels, logits, names), logits, labels, names)
 
 
-# ---------------------------------------------------------------- tables and the verdict the command line prints
+# ---------------------------------------------------------------- tables the command line prints (verdict: verdict.py)
 
 # The model rows of metrics.json and of every table: one name each, under validation and test alike.
 FINE_TUNED, PLAIN_LOOP = "fine-tuned", "fine-tuned (plain loop)"
 MAJORITY, TFIDF = "majority class", "TF-IDF + logistic regression"
 TFIDF_ONE_VS_REST = "TF-IDF + one-vs-rest logistic regression"  # the bar for several labels a text
 FROZEN = "frozen features + logistic regression"
-DOMINANT_SHARE = 0.5  # a class holding more than this share of the training rows dominates it
-CUT_SHARE = 0.05  # texts cut at max_length worth naming as a cause
-RARE_LABEL_SHARE = 0.02  # several labels a text: a label on fewer texts than this is rare enough to weigh
 
 
 def score_table(rows: dict[str, dict]) -> str:
@@ -286,33 +283,3 @@ def report_table(scores: dict) -> str:
     frame = pd.concat([frame.iloc[:-2], accuracy, frame.iloc[-2:]])
     frame["support"] = frame["support"].astype(int)
     return frame.to_string(float_format="{:.3f}".format, na_rep="")
-
-
-def training_verdict(rows: dict[str, dict], *, epochs: float, largest_class_share: float, cut_share: float,
-                     class_weights: bool = False, rarest_share: float = 1.0) -> str | None:
-    """Return one sentence when the fine-tuned model's macro-F1 is at or below the majority class's or below
-    TF-IDF's, with the likely causes in the order measured most often; None when it beats both.
-
-    rows: scores by model name: FINE_TUNED, with MAJORITY and TFIDF for one label a text, or TFIDF_ONE_VS_REST for
-    several; largest_class_share and rarest_share: the shares of the training rows on the most and the least frequent
-    class (or label); cut_share: the share of training texts longer than max_length.
-    """
-    model = rows[FINE_TUNED]["f1_macro"]
-    several = TFIDF_ONE_VS_REST in rows  # several labels a text: no majority class, and rare labels to weigh
-    majority = None if several else rows[MAJORITY]["f1_macro"]
-    tfidf = rows[TFIDF_ONE_VS_REST if several else TFIDF]["f1_macro"]
-    if (majority is None or model > majority) and model >= tfidf:
-        return None
-    beaten = (f"no better than the majority class ({majority:.3f})" if majority is not None and model <= majority
-              else f"below TF-IDF ({tfidf:.3f})")
-    causes = [f"too few epochs ({epochs:g}): try {{epochs={max(2 * epochs, 3):g}}}"]
-    if not several and largest_class_share > DOMINANT_SHARE and not class_weights:
-        causes.append(f"one class holds {largest_class_share:.0%} of the training rows: try {{class_weights=True}}")
-    if several and rarest_share < RARE_LABEL_SHARE and not class_weights:
-        # measured on GoEmotions' 28 labels: macro-F1 0.340 without the weights, 0.506 with them (RESULTS.md §14)
-        causes.insert(0, f"the rarest label is on {rarest_share:.1%} of the training texts: try {{class_weights=True}}")
-    if cut_share > CUT_SHARE:
-        causes.append(f"{cut_share:.0%} of the training texts were cut at max_length: try a longer {{max_length}}, "
-                      "or {chunk} when scoring")
-    return (f"Warning: the fine-tuned model's validation macro-F1 ({model:.3f}) is {beaten}. Likely causes, most "
-            f"likely first: {'; '.join(causes)}.")

@@ -22,6 +22,7 @@ from distilnb import train as training
 from distilnb.config import MAX_LENGTH_RANGE, MULTI_LABEL, Config
 from distilnb.errors import NotFoundError, mention
 from distilnb.metrics import FINE_TUNED, TRAINING_THRESHOLD
+from distilnb.verdict import Advice, Evidence, advise
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -49,7 +50,7 @@ class RunResult:
     best_epoch: float | None  # the epoch of the checkpoint kept (early stopping may end the run later)
     epochs_run: float  # epochs trained before the run ended (early stopping may end it before config.epochs)
     thresholds: dict | None  # several labels: the decision rule kept on validation (multilabel.choose_thresholds)
-    advice: list[Any] = field(default_factory=list)  # likely causes when the model loses to a baseline
+    advice: list[Advice] = field(default_factory=list)  # what the run shows to change (verdict.advise)
     model_dir: Path = Path()
     metrics_path: Path = Path()
 
@@ -68,7 +69,7 @@ class RunResult:
                 "max_length": self.config.max_length, "max_length_chosen": self.max_length_chosen,
                 "truncated_training_texts": self.length.truncated, "dropped": self.load_report.dropped,
                 "scores": self.scores, "best_epoch": self.best_epoch, "epochs_run": self.epochs_run,
-                "thresholds": self.thresholds, "advice": [advice_data(a) for a in self.advice],
+                "thresholds": self.thresholds, "advice": [dataclasses.asdict(a) for a in self.advice],
                 "model_dir": str(self.model_dir), "metrics": str(self.metrics_path)}
 
 
@@ -98,11 +99,13 @@ def train(cfg: Config, *, read_options: ReadOptions | None = None, frames: dict[
         # Under torchrun the main process reads, splits and saves first; the others then find the same splits.
         with PartialState(cpu=models.distributed_on_cpu()).main_process_first():
             splits, report = data.load_splits(cfg, read_options, frames=frames)
-            if main:
-                runs.save_splits(splits, report, cfg)
             tokenizer = models.load_tokenizer(cfg.resolved_model)
             encoded = encode(splits, tokenizer)
         cfg, length = choose_length(cfg, encoded, tokenizer, auto=auto_max_length)
+        if resume:  # the same run or none: splits, model and schedule as they were when it stopped
+            runs.check_resume(cfg, cfg.paths.checkpoints)
+        if main:
+            runs.save_splits(splits, report, cfg)
         say(f"Task: {data.task_line(splits, cfg)}")
         for line in [*report.console_lines(mention), *report.notes]:
             say(f"Data: {line}")
@@ -111,6 +114,8 @@ def train(cfg: Config, *, read_options: ReadOptions | None = None, frames: dict[
         tokenized = truncate(encoded, tokenizer, cfg.max_length)
         if not resume:
             shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)  # a fresh run must not mix with an older one's
+            if main:
+                runs.record_resume_settings(cfg, cfg.paths.checkpoints)
         trainer = fit(cfg, splits, tokenized, tokenizer, checkpoint)
         result = finish(cfg, splits, report, trainer, tokenized, length, auto_max_length, read_options, main)
     return result
@@ -226,17 +231,19 @@ def write_run(result: RunResult, trainer: Trainer, splits: DatasetDict, read_opt
         shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)
 
 
-def advice_for(result: RunResult, splits: DatasetDict) -> list[Any]:
-    """Return the likely causes, as data, when the fine-tuned model loses to a baseline on validation."""
-    from distilnb.metrics import training_verdict
-
-    counts = data.class_counts(splits)["train"]
-    share = counts / len(splits["train"])
-    verdict = training_verdict(result.rows("validation"), epochs=result.config.epochs,
-                               largest_class_share=float(share.max()), cut_share=result.length.truncated /
-                               max(result.length.texts, 1), class_weights=result.config.class_weights,
-                               rarest_share=float(share.min()))
-    return [verdict] if verdict else []
+def advice_for(result: RunResult, splits: DatasetDict) -> list[Advice]:
+    """Return what the run shows to change, as data (verdict.advise): a validation split too small to choose on, and
+    the likely causes when the fine-tuned model loses to a baseline."""
+    counts = data.class_counts(splits)
+    share = counts["train"] / len(splits["train"])
+    evidence = Evidence(task=result.task, rows=result.rows("validation"), epochs=result.config.epochs,
+                        best_epoch=result.best_epoch, epochs_run=result.epochs_run,
+                        validation_rows=result.split_sizes["validation"],
+                        smallest_validation_class=int(counts["validation"].min()),
+                        largest_class_share=float(share.max()), rarest_share=float(share.min()),
+                        cut_share=result.length.truncated / max(result.length.texts, 1),
+                        class_weights=result.config.class_weights)
+    return advise(evidence)
 
 
 def model_for_evaluation(cfg: Config, published: str | None = None) -> str:
@@ -248,7 +255,3 @@ def model_for_evaluation(cfg: Config, published: str | None = None) -> str:
         return published
     return str(train(cfg).model_dir)
 
-
-def advice_data(advice: Any) -> Any:
-    """Return a piece of advice as JSON-ready data."""
-    return dataclasses.asdict(advice) if dataclasses.is_dataclass(advice) else advice

@@ -9,8 +9,7 @@ from datasets import DatasetDict
 from transformers import TrainerCallback
 
 from distilnb import Config, baselines, data, metrics, predict, train
-from distilnb.cli.options import flag_words
-from distilnb.errors import SettingError, spell
+from distilnb.errors import SettingError
 
 
 def test_learning_rate_scales_with_encoder_width():
@@ -130,41 +129,6 @@ def test_same_seed_same_metrics_and_an_interrupt_mid_epoch_resumes_to_the_same_e
     assert len(kept) <= 2  # save_total_limit: the best and the last
 
 
-def test_the_verdict_for_several_labels_names_a_rare_label_before_the_epochs():
-    rows = {metrics.FINE_TUNED: {"f1_macro": 0.34}, metrics.TFIDF_ONE_VS_REST: {"f1_macro": 0.44}}
-    facts = {"epochs": 3.0, "largest_class_share": 0.6, "cut_share": 0.0, "rarest_share": 0.0018}
-    said = verdict(rows, **facts)
-    assert "below TF-IDF (0.440)" in said and "majority" not in said and "one class holds" not in said
-    assert said.index("rarest label is on 0.2% of the training texts: try --class-weights") < said.index("epochs (3)")
-    assert "--class-weights" not in verdict(rows, **facts, class_weights=True)
-    assert "--class-weights" not in verdict(rows, **{**facts, "rarest_share": 0.3})
-    assert verdict({**rows, metrics.FINE_TUNED: {"f1_macro": 0.5}}, **facts) is None
-
-
-def verdict(*args, **kwargs) -> str | None:
-    """Return the verdict as the command line prints it, its settings spelt as flags."""
-    said = metrics.training_verdict(*args, **kwargs)
-    return said and spell(said, flag_words)
-
-
-def verdict_rows(model: float, majority: float = 0.2, tfidf: float = 0.6) -> dict[str, dict]:
-    return {metrics.FINE_TUNED: {"f1_macro": model}, metrics.MAJORITY: {"f1_macro": majority},
-            metrics.TFIDF: {"f1_macro": tfidf}}
-
-
-def test_the_verdict_speaks_only_when_the_model_loses_and_names_causes_in_order():
-    facts = {"epochs": 1.0, "largest_class_share": 0.74, "cut_share": 0.3}
-    assert verdict(verdict_rows(0.7), **facts) is None
-    assert verdict(verdict_rows(0.6), **facts) is None  # level with TF-IDF, above the majority
-    below = verdict(verdict_rows(0.43), **facts)
-    assert "below TF-IDF (0.600)" in below and "(0.430)" in below
-    causes = below.split("most likely first: ")[1]
-    assert causes.index("too few epochs (1)") < causes.index("--class-weights") < causes.index("--max-length")
-    majority = verdict(verdict_rows(0.2), epochs=3.0, largest_class_share=0.3, cut_share=0.0)
-    assert "no better than the majority class (0.200)" in majority
-    assert "--class-weights" not in majority and "--max-length" not in majority
-    weighted = verdict(verdict_rows(0.4), **facts, class_weights=True)
-    assert "--class-weights" not in weighted
 
 
 def test_a_max_length_beyond_the_models_is_refused_by_name():

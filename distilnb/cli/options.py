@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from distilnb.config import ENV_PREFIX, PROFILES, Config, base_type, field_types, parse_value
-from distilnb.errors import DistilnbError, SettingError, spell
+from distilnb.errors import DistilnbError, SettingError
 
 CONFIG_FIELDS = [name for name in field_types() if name != "profile"]
 RUN_SETTINGS = ("run_name", "output_root")
@@ -53,16 +53,14 @@ def shown(path: object) -> str:
     return os.path.relpath(str(path))
 
 
-def flag_words(name: str, value: str | None) -> str:
-    """Return a setting a message names as the command line types it: `--epochs 4`, `--skip-seen`, `--no-header`."""
-    if value in (None, "True"):
+def flag_words(name: str, value: object = None) -> str:
+    """Return a setting as the command line types it: `--epochs 4`, `--skip-seen`, `--no-header` (a value written
+    in a message, "True", counts as True)."""
+    if value in (None, True, "True"):
         return flag_of(name)
-    return f"--no-{name.replace('_', '-')}" if value == "False" else f"{flag_of(name)} {value}"
-
-
-def advice_words(advice: Any) -> str:
-    """Return a piece of advice in the command line's words, its setting spelt as a flag."""
-    return spell(advice, flag_words) if isinstance(advice, str) else advice.words(flag_words)
+    if value in (False, "False"):
+        return f"--no-{name.replace('_', '-')}"
+    return f"{flag_of(name)} {value:.3g}" if isinstance(value, float) else f"{flag_of(name)} {value}"
 
 
 # ---------------------------------------------------------------- flag groups
@@ -253,3 +251,35 @@ def in_flag_words(error: BaseException) -> str:
     else:
         said = error.args[0] if error.args and isinstance(error.args[0], str) else str(error)
     return " ".join(said.split())
+
+
+# ---------------------------------------------------------------- a config file (tune's best.json)
+
+
+class ConfigFile(argparse.Action):
+    """--config FILE: the file's settings count as flags given before every other flag, so a flag still beats it."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        import json
+        from pathlib import Path
+
+        try:
+            settings = json.loads(Path(value).read_text(encoding="utf-8"))
+        except (OSError, ValueError) as error:
+            parser.error(f"--config {value}: not a readable JSON file of settings ({error.__class__.__name__})")
+        unknown = sorted(set(settings) - {*CONFIG_FIELDS, "profile", "output_root"})
+        if not isinstance(settings, dict) or unknown:
+            parser.error(f"--config {value}: {', '.join(unknown) or 'not an object'} is not a setting")
+        for name, setting in settings.items():
+            if name == "output_root" or (name != "profile" and hasattr(namespace, name)):
+                continue  # a flag given before --config wins; output_root is the machine's, never a file's
+            if name != "profile" or getattr(namespace, "profile", None) is None:
+                setattr(namespace, name, setting)
+        namespace.config = value
+
+
+def add_config(parser: argparse.ArgumentParser) -> None:
+    """Add --config FILE: settings from a JSON file, such as the best.json `distilnb tune` writes."""
+    parser.add_argument("--config", metavar="FILE", action=ConfigFile,
+                        help="read settings from a JSON file (tune's best.json); a flag beats the file, which beats "
+                             f"the {ENV_PREFIX}* variables and the profile")

@@ -35,6 +35,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     options.add_output_dir(train)
     options.add_reading(train, ("train", "validation", "test"))
     options.add_settings(train, options.CONFIG_FIELDS, auto_length=True)
+    options.add_config(train)
     train.set_defaults(run=run)
 
 
@@ -78,6 +79,7 @@ def run(args: argparse.Namespace) -> None:
     options.prepare_machine(args)
     from distilnb import models
     from distilnb import run as whole_run
+    from distilnb.verdict import sentence
 
     auto = getattr(args, "max_length", None) == "auto"
     try:
@@ -90,5 +92,6 @@ def run(args: argparse.Namespace) -> None:
     if not models.is_main_process():
         return
     print(json.dumps(result.summary(), indent=2) if args.json else render(result))
-    for advice in result.advice:
-        err(options.advice_words(advice))
+    warning = sentence(result.advice, options.flag_of)
+    if warning:
+        err(warning)
