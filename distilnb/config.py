@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from distilnb.errors import SettingError
+from distilnb.errors import SettingError, register_settings
 
 # The sample data, named as the repository names it: written so in every record and message (no machine path), and
 # found by resolve_path from any working directory, beside the package or, in an installed wheel, inside it.
@@ -177,6 +177,9 @@ class Config:
         path.write_text(json.dumps(self.to_dict(), indent=2))
         return path
 
+
+
+register_settings(field.name for field in dataclasses.fields(Config))
 
 @dataclass(frozen=True)
 class RunPaths:

@@ -28,20 +28,21 @@ def mention(name: str, value: str | None) -> str:
     return "{" + name + (f"={value}" if value is not None else "") + "}"
 
 
-def known_settings() -> frozenset[str]:
-    """Return the names a message may mention as settings: every Config field and OPTION_NAMES."""
-    from distilnb.config import field_types  # config imports this module: looked up when a message is spelt
+# The names a message may mention as settings: OPTION_NAMES, and every Config field (config registers them, since
+# config imports this module and not the reverse). A brace pair around another word is left as it is.
+KNOWN_SETTINGS: set[str] = set(OPTION_NAMES)
 
-    return frozenset(field_types()) | OPTION_NAMES
+
+def register_settings(names: Iterable[str]) -> None:
+    """Add setting names that messages may mention ({name} or {name=value})."""
+    KNOWN_SETTINGS.update(names)
 
 
 def spell(message: str, name_of: Callable[[str, str | None], str] = parameter_words) -> str:
     """Return a message with each setting it mentions ({name} or {name=value}) spelt by name_of(name, value)."""
-    known = known_settings()
-
     def one(match: re.Match[str]) -> str:
         name, value = match.group(1), match.group(2)
-        return name_of(name, value) if name in known else match.group(0)
+        return name_of(name, value) if name in KNOWN_SETTINGS else match.group(0)
 
     return SETTING_MENTION.sub(one, message)
 
