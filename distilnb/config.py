@@ -106,6 +106,9 @@ class Config:
         if self.label_separator is not None and not self.label_separator.strip():
             raise SettingError("must hold a character other than white space (or None)", "label_separator",
                                self.label_separator)
+        if self.text_pair_column is not None and self.text_pair_column == self.text_column:
+            raise SettingError("is the text column too: a pair needs two different columns", "text_pair_column",
+                               self.text_pair_column)
         if self.validation_size + self.test_size >= 1:
             raise SettingError("leaves no training rows: it and {validation_size} must sum to less than 1",
                                "test_size", self.test_size)

@@ -260,7 +260,10 @@ def merge_variants(frames: dict[str, pd.DataFrame], report: LoadReport, merge: b
 def conflicting_labels(frames: dict[str, pd.DataFrame], examples: int = 3) -> str | None:
     """Return a warning naming texts that occur with more than one label (count and a few examples), else None."""
     rows = pd.concat(list(frames.values()), ignore_index=True)
-    labels = rows.groupby(row_keys(rows))["label"].unique()
+    keys = rows["text"].map(normalise_text)
+    if "text_pair" in rows.columns:  # in order: (a, b) and (b, a) may rightly differ (a entails b, b not a)
+        keys = keys + " | " + rows["text_pair"].map(normalise_text)
+    labels = rows.groupby(keys)["label"].unique()
     clashing = labels[labels.map(len) > 1]
     if clashing.empty:
         return None

@@ -2,7 +2,7 @@
 folders of split files, separate split files, Hub ids; any encoding, with undecodable bytes refused or counted.
 
 A wrong option is a SettingError naming it (the command line says it as its flag); other messages name options in
-words both audiences read ("the encoding setting").
+setting mentions ({encoding}) that each front end spells: `--encoding` on the command line, `encoding=` in a notebook.
 """
 
 from __future__ import annotations
@@ -89,8 +89,8 @@ def decode(data: bytes, name: str, encoding: str = "utf-8", encoding_errors: str
         column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
         raise DataError(
             f"{name} is not valid {encoding}: byte {data[error.start]:#04x} at line {line}, column {column} cannot be "
-            f"read. Re-save it as UTF-8, give its real encoding as the encoding setting (latin-1, cp1252, ...), or set "
-            "encoding errors to replace, which turns each undecodable byte into U+FFFD and counts them."
+            f"read. Re-save it as UTF-8, give its real encoding ({{encoding=latin-1}}, cp1252, ...), or set "
+            "{encoding_errors=replace}, which turns each undecodable byte into U+FFFD and counts them."
         ) from None
 
 

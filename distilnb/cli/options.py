@@ -27,7 +27,9 @@ TRAINED_SETTINGS = (*DATA_SETTINGS, "max_length")
 # What the task settings do, before their defaults in --help.
 TASK_HELP = {"text_pair_column": "the second text column: each row a pair of texts (tokenizer(first, second)); ",
              "label_separator": "several labels a row, joined by it, e.g. ';' (a column of lists needs none); ",
-             "dataset_config": "a Hub dataset's config name, e.g. rte for --dataset glue; "}
+             "dataset_config": "a Hub dataset's config name, e.g. rte for --dataset glue; ",
+             "warmup": "the learning rate's warm-up: below 1 a share of the training steps (0.1), from 1 a number of "
+                       "steps (200); "}
 # readers.FORMATS, spelt here so that building the parser imports no pandas; a test checks that the two agree.
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 THREADS_HELP = ("CPU threads for torch, 1 or more (default: torch's own, $OMP_NUM_THREADS when set, else one per "
