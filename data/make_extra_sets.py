@@ -348,43 +348,40 @@ def multilabel_rows(rng: random.Random) -> list[tuple[str, str]]:
     return rows
 
 
-def decorate(sentence: str, avoid: str, rng: random.Random) -> str:
-    """Return a message built on one problem sentence: a greeting, and sometimes a label-free mention of a topic."""
-    if rng.random() < 0.3:
-        other = rng.choice([label for label in MENTIONS if label != avoid])
-        return join([sentence, rng.choice(MENTIONS[other])] if rng.random() < 0.5
-                    else [rng.choice(MENTIONS[other]), sentence], rng)
-    return join([sentence], rng)
+def content_words(text: str) -> set[str]:
+    """Return a text's lower-cased words of three letters or more, less English stop words (what TF-IDF can match)."""
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return {word for word in re.findall(r"[a-z']{3,}", text.lower()) if word not in ENGLISH_STOP_WORDS}
 
 
-def pair_rows(rng: random.Random) -> list[tuple[str, str, str, str]]:
-    """Return (first, second, kind, label) rows: do two messages report the same problem (a duplicate ticket)?
+def pair_rows(rng: random.Random, used: set[str]) -> list[tuple[str, str, str, str]]:
+    """Return (first, second, kind, label) rows: do two hand-written messages go to the same team (the same label)?
 
-    Positives (`same_problem`) pair two different sentences of one problem, each sentence pair once in either order,
-    so no two rows share their problem sentences; negatives pair a problem with another problem of the same label
-    (`same_label`: shared topic words, hard) or of another label (`other_label`, easy).
+    The messages are the single-label file's requests (no `praise`) that the multi-label file does not contain, each in
+    one pair only, so no text is shared between pairs, splits, or the two files. About 45 % of pairs share the team.
+    The kind says whether the two texts share a content word: shared words where the teams differ, and none where they
+    are the same, are the traps for a model that matches words.
     """
-    rows, used = [], set()
-    for problem in PROBLEMS:
-        sentences = problem[2]
-        for i, a in enumerate(sentences):
-            for b in sentences[i + 1:]:
-                first, second = (a, b) if rng.random() < 0.5 else (b, a)
-                rows.append((decorate(first, problem[0], rng), decorate(second, problem[0], rng),
-                             "same_problem", "same"))
-                used.add(frozenset((a, b)))
-    negatives = {"same_label": int(len(rows) * 0.75), "other_label": int(len(rows) * 0.5)}
-    for kind, count in negatives.items():
-        made = 0
-        while made < count:
-            one = rng.choice(PROBLEMS)
-            pool = [p for p in PROBLEMS if p is not one and (p[0] == one[0]) == (kind == "same_label")]
-            a, b = rng.choice(one[2]), rng.choice(rng.choice(pool)[2])
-            if frozenset((a, b)) in used:
-                continue
-            used.add(frozenset((a, b)))
-            rows.append((decorate(a, one[0], rng), decorate(b, one[0], rng), kind, "different"))
-            made += 1
+    tickets = pd.read_csv(HERE / "support_tickets.csv").dropna().drop_duplicates("text")
+    tickets = tickets[tickets["text"].str.strip().astype(bool) & (tickets["label"] != "praise")]
+    by_label: dict[str, list[str]] = {}
+    for text, label in tickets.itertuples(index=False, name=None):
+        if text not in used:
+            by_label.setdefault(label, []).append(text)
+    for texts in by_label.values():
+        rng.shuffle(texts)
+    rows = []
+    while True:
+        same = rng.random() < 0.45
+        ready = [label for label, texts in by_label.items() if len(texts) >= (2 if same else 1)]
+        if len(ready) < (1 if same else 2):
+            break
+        first_label, second_label = (rng.choice(ready),) * 2 if same else rng.sample(ready, 2)
+        first, second = by_label[first_label].pop(), by_label[second_label].pop()
+        shared = "shared_words" if content_words(first) & content_words(second) else "no_shared_words"
+        team = "same_team" if same else "different_team"
+        rows.append((first, second, f"{team}, {shared}", team))
     return rows
 
 
@@ -392,7 +389,10 @@ def main() -> None:
     rng = random.Random(SEED)
     tickets = pd.DataFrame(multilabel_rows(rng), columns=["text", "labels"]).drop_duplicates("text")
     tickets.sample(frac=1, random_state=SEED).to_csv(HERE / "support_tickets_multilabel.csv", index=False)
-    pairs = pd.DataFrame(pair_rows(rng), columns=["first", "second", "kind", "label"])
+    # A hand-written ticket inside a multi-label text (alone or joined to another) is not reused for a pair.
+    single = pd.read_csv(HERE / "support_tickets.csv").dropna()["text"]
+    used = {text for text in single if any(text in joined for joined in tickets["text"])}
+    pairs = pd.DataFrame(pair_rows(rng, used), columns=["first", "second", "kind", "label"])
     pairs = pairs.drop_duplicates(["first", "second"]).sample(frac=1, random_state=SEED)
     pairs.to_csv(HERE / "ticket_pairs.csv", index=False)
     print(f"{len(tickets)} multi-label tickets, {len(pairs)} pairs")
