@@ -323,8 +323,8 @@ def multilabel_rows(rng: random.Random) -> list[tuple[str, str]]:
     """
     by_label = {label: [p for p in PROBLEMS if p[0] == label] for label in LABELS}
     common = [label for label in LABELS if label != "praise"]
-    rows = [(text, label) for text, label in hand_written_single(rng, 760, praise=14)]
-    for _ in range(220):  # one problem, sometimes beside a label-free mention of another topic (a hard case)
+    rows = [(text, label) for text, label in hand_written_single(rng, 500, praise=14)]
+    for _ in range(300):  # one problem, sometimes beside a label-free mention of another topic (a hard case)
         problem = rng.choice([p for p in PROBLEMS if p[0] != "praise"])
         parts = [problem_sentence(problem, rng)]
         if rng.random() < 0.7:
@@ -341,7 +341,7 @@ def multilabel_rows(rng: random.Random) -> list[tuple[str, str]]:
                 parts.insert(rng.randrange(len(parts) + 1), rng.choice(MENTIONS[other]))
             rows.append((join(parts, rng), ";".join(sorted(labels, key=LABELS.index))))
     tickets = hand_written_single(rng, 10_000, praise=0)
-    for _ in range(150):  # two hand-written tickets of different labels, one after the other
+    for _ in range(80):  # two hand-written tickets of different labels, one after the other
         first, second = rng.sample(tickets, 2)
         if first[1] != second[1]:
             rows.append((join([first[0], second[0]], rng), ";".join(sorted({first[1], second[1]}, key=LABELS.index))))
