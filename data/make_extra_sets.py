@@ -333,7 +333,7 @@ def multilabel_rows(rng: random.Random) -> list[tuple[str, str]]:
         rows.append((join(parts, rng), problem[0]))
     for size, count, with_praise in ((2, 560, 18), (3, 110, 8)):
         for i in range(count):
-            labels = rng.sample(common, size - 1) + ["praise"] if i < with_praise else rng.sample(common, size)
+            labels = [*rng.sample(common, size - 1), "praise"] if i < with_praise else rng.sample(common, size)
             rng.shuffle(labels)
             parts = [problem_sentence(rng.choice(by_label[label]), rng) for label in labels]
             if rng.random() < 0.4:  # a mention of a topic the message does not ask about

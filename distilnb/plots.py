@@ -103,7 +103,8 @@ def confusion_matrix(matrix: np.ndarray, label_names: list[str], normalise: bool
                                        else [])
     figure = Figure(figsize=(len(panels) * (1.1 * len(label_names) + 2.2), 1.0 * len(label_names) + 2),
                     layout="constrained")
-    for axes, values, share in zip(figure.subplots(1, len(panels), squeeze=False)[0], panels, (False, True)):
+    grid = figure.subplots(1, len(panels), squeeze=False)[0]
+    for axes, values, share in zip(grid, panels, (False, True)[:len(panels)], strict=True):
         ConfusionMatrixDisplay(values, display_labels=label_names).plot(
             ax=axes, cmap="Blues", values_format=".2f" if share else ".0f", xticks_rotation=30, colorbar=False,
             im_kw={"vmin": 0, "vmax": 1} if share else None)
@@ -113,7 +114,7 @@ def confusion_matrix(matrix: np.ndarray, label_names: list[str], normalise: bool
 
 
 def _scaled_to(axes: Axes, values: np.ndarray, top_room: float = 0.0) -> None:
-    """Start a score axis just under the lowest bar, so differences of a point or two show; say it does not start at 0."""
+    """Start a score axis just under the lowest bar, so differences of a point or two show, and say so in its label."""
     low = max(0.0, np.floor((np.nanmin(values) - 0.05) * 20) / 20)
     axes.set_ylim(low, min(1.0, np.nanmax(values)) + 0.02 + top_room)
     if low > 0:

@@ -214,8 +214,8 @@ def test_no_sentence_hard_codes_a_number_the_run_prints():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_the_time_each_header_promises_is_the_time_the_guide_measured(path):
     header = "".join(cells(path)[0]["source"])
-    promised = re.search(r"\*Offline profile on an idle 2-core CPU: about ([^*;]+?) of cell time; a busy machine is slower[^*]*\*",
-                         header)
+    promised = re.search(r"\*Offline profile on an idle 2-core CPU: about ([^*;]+?) of cell time; "
+                         r"a busy machine is slower[^*]*\*", header)
     assert promised, f"{path.name}: the header states no measured idle time, or not that a busy machine is slower"
     guide = (ROOT / "docs" / "teaching.md").read_text()
     rows = re.findall(rf"^\| {path.stem[:2]} \S+ \| about [^|]+\|.*$", guide, flags=re.MULTILINE)
