@@ -42,16 +42,18 @@ def length_by_class(texts: list[str], labels: list[str]) -> Figure:
 
 
 def token_length_histogram(lengths_by_split: dict[str, np.ndarray], max_length: int | None = None) -> Figure:
-    """Return overlaid histograms of token lengths per split, with the chosen max_length as a line."""
+    """Return each split's token lengths as a density on shared bins (splits of any size compare), with max_length."""
     figure, axes = _figure()
+    longest = max(int(np.max(lengths)) for lengths in lengths_by_split.values())
+    edges = np.linspace(0, longest + 1, 41)
     for split, lengths in lengths_by_split.items():
-        axes.hist(lengths, bins=40, alpha=0.5, label=split)
+        axes.hist(lengths, bins=edges, density=True, histtype="step", linewidth=1.8, label=f"{split} ({len(lengths)})")
     if max_length:
         axes.axvline(max_length, color="black", linestyle="--", label=f"max_length = {max_length}")
     axes.set_xlabel("tokens per text")
-    axes.set_ylabel("texts")
+    axes.set_ylabel("density (each split's area is 1)")
     axes.legend()
-    axes.set_title("Token lengths")
+    axes.set_title("Token lengths per split")
     return figure
 
 
@@ -94,58 +96,76 @@ def training_curves(history: pd.DataFrame, metric: str = "f1_macro") -> Figure:
 
 
 def confusion_matrix(matrix: np.ndarray, label_names: list[str], normalise: bool = True) -> Figure:
-    """Return a confusion matrix plot (rows: true class, columns: predicted), normalised per true class."""
-    matrix = np.asarray(matrix, dtype=float)
-    if normalise:
-        matrix = matrix / np.clip(matrix.sum(axis=1, keepdims=True), 1, None)
-    figure, axes = _figure(1.2 * len(label_names) + 2.5, 1.0 * len(label_names) + 2)
-    ConfusionMatrixDisplay(matrix, display_labels=label_names).plot(
-        ax=axes, cmap="Blues", values_format=".2f" if normalise else ".0f", xticks_rotation=30,
-        im_kw={"vmin": 0, "vmax": 1} if normalise else None)
-    axes.set_title("Confusion matrix" + (" (each row sums to 1)" if normalise else ""))
+    """Return the confusion matrix in counts (rows: true class, columns: predicted), and beside it, with normalise,
+    each row divided by its total (recall on the diagonal)."""
+    counts = np.asarray(matrix)
+    panels = [counts.astype(float)] + ([counts / np.clip(counts.sum(axis=1, keepdims=True), 1, None)] if normalise
+                                       else [])
+    figure = Figure(figsize=(len(panels) * (1.1 * len(label_names) + 2.2), 1.0 * len(label_names) + 2),
+                    layout="constrained")
+    grid = figure.subplots(1, len(panels), squeeze=False)[0]
+    for axes, values, share in zip(grid, panels, (False, True)[:len(panels)], strict=True):
+        ConfusionMatrixDisplay(values, display_labels=label_names).plot(
+            ax=axes, cmap="Blues", values_format=".2f" if share else ".0f", xticks_rotation=30, colorbar=False,
+            im_kw={"vmin": 0, "vmax": 1} if share else None)
+        axes.set_title("each row divided by its texts" if share else "texts (counts)")
+    figure.suptitle("Confusion matrix: rows are the true class")
     return figure
 
 
+def _scaled_to(axes: Axes, values: np.ndarray, top_room: float = 0.0) -> None:
+    """Start a score axis just under the lowest bar, so differences of a point or two show, and say so in its label."""
+    low = max(0.0, np.floor((np.nanmin(values) - 0.05) * 20) / 20)
+    axes.set_ylim(low, min(1.0, np.nanmax(values)) + 0.02 + top_room)
+    if low > 0:
+        axes.set_ylabel(f"{axes.get_ylabel()} (axis starts at {low:.2f})".strip())
+
+
 def per_class_scores(report: pd.DataFrame) -> Figure:
-    """Return grouped bars of precision, recall and F1 for each class of a per-class report."""
+    """Return grouped bars of precision, recall and F1 for each class, on an axis scaled to the scores."""
     figure, axes = _figure()
     report[["precision", "recall", "f1"]].plot.bar(ax=axes, rot=30)
-    axes.set_ylim(0, 1.25)  # room above the bars for the legend
-    axes.legend(loc="upper center", ncols=3, frameon=False)
+    axes.set_ylabel("score")
+    _scaled_to(axes, report[["precision", "recall", "f1"]].to_numpy(dtype=float))
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     axes.set_title("Per-class scores")
     return figure
 
 
 def model_comparison(table: pd.DataFrame, metric: str = "accuracy") -> Figure:
-    """Return a horizontal bar chart of one metric for each model (rows of the table)."""
+    """Return a horizontal bar chart of one metric for each model (rows of the table), each bar labelled."""
     figure, axes = _figure()
     ordered = table[metric].sort_values()
     axes.barh(ordered.index, ordered.to_numpy(), color="#6a9fd4")
     for y, value in enumerate(ordered.to_numpy()):
         axes.text(value, y, f" {value:.3f}", va="center")
-    axes.set_xlim(0, 1.1)
+    axes.set_xlim(0, min(1.0, float(ordered.max())) * 1.15)  # room for the labels after the longest bar
     axes.set_xlabel(metric)
     axes.set_title(f"Models compared: {metric}")
     return figure
 
 
 def reliability_diagram(bins: pd.DataFrame, ece: float | None = None, label: str = "model") -> Figure:
-    """Return a reliability diagram (accuracy against confidence per bin) above the number of predictions per bin."""
-    figure = Figure(figsize=(5, 6), layout="constrained")
-    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1))
-    top.plot([0, 1], [0, 1], "--", color="gray", label="perfectly calibrated")
+    """Return a reliability diagram (accuracy against confidence per bin, each point labelled with its count) above
+    the number of predictions per bin, zoomed to the confidences the predictions reach."""
+    figure = Figure(figsize=(5.6, 6), layout="constrained")
+    top, bottom = figure.subplots(2, 1, sharex=True, height_ratios=(3, 1.2))
+    start = max(0.0, np.floor(float(bins["low"].min()) * 10) / 10)
+    top.plot([start, 1], [start, 1], "--", color="gray", label="perfectly calibrated")
     title = label if ece is None else f"{label} (ECE {ece:.3f})"
     top.plot(bins["confidence"], bins["accuracy"], "o-", label=title)
-    top.set_ylabel("accuracy")
-    top.set_ylim(0, 1.02)
+    for _, row in bins.iterrows():
+        top.annotate(f"{int(row['count'])}", (row["confidence"], row["accuracy"]), textcoords="offset points",
+                     xytext=(0, -14), ha="center", fontsize=8, color="#4a6f96")
+    top.set_ylabel("accuracy (numbers: predictions in the bin)")
+    top.set_ylim(min(start, float(bins["accuracy"].min())) - 0.05, 1.03)
     top.legend(loc="upper left")
     top.set_title("Reliability diagram")
-    # The bins hold about equal numbers of predictions: the bars show where on the confidence axis they fall.
     bottom.bar(bins["low"], bins["count"], width=(bins["high"] - bins["low"]).clip(lower=0.005), align="edge",
                color="#8fb3d9", edgecolor="#4a6f96")
     bottom.set_ylabel("predictions")
-    bottom.set_xlabel("confidence")
-    bottom.set_xlim(0, 1)
+    bottom.set_xlabel("confidence" + (f" (axis starts at {start:.1f})" if start > 0 else ""))
+    bottom.set_xlim(start, 1)
     return figure
 
 
@@ -193,11 +213,12 @@ def label_cooccurrence(table: pd.DataFrame, cardinality: float | None = None) ->
 
 
 def per_label_f1_by_threshold(f1_by_rule: pd.DataFrame) -> Figure:
-    """Return grouped bars of each label's F1 (rows) under each threshold rule (columns: 0.5, global, per label)."""
+    """Return grouped bars of each label's F1 (rows) under each rule (columns: 0.5, global, per label), on an axis
+    scaled to the scores."""
     figure, axes = _figure()
     f1_by_rule.plot.bar(ax=axes, rot=0)
-    axes.set_ylim(0, 1.2)  # room above the bars for the legend
     axes.set_ylabel("F1")
-    axes.legend(loc="upper center", ncols=len(f1_by_rule.columns), frameon=False)
+    _scaled_to(axes, f1_by_rule.to_numpy(dtype=float))
+    axes.legend(loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False, title="threshold")
     axes.set_title("Per-label F1 by threshold rule")
     return figure

@@ -134,3 +134,20 @@ def test_05_attribution_contrast_puts_both_targets_side_by_side(smoke_cfg):
     assert list(table["word"]) == ["where", "is", "my", "parcel", "refund"]
     assert list(table.columns)[2] == f"toward {other!r} (true)"
     assert not np.allclose(table.iloc[:, 1], table.iloc[:, 2])
+
+
+def test_06_a_swapped_pair_is_scored_in_both_orders(smoke_cfg):
+    from distilnb.models import load_classifier, load_tokenizer
+    from distilnb.predict import Predictor
+
+    model = load_classifier(smoke_cfg.resolved_model, label_names=["different_team", "same_team"])
+    predictor = Predictor(model, load_tokenizer(smoke_cfg.resolved_model), 32)
+    first, second = ["my parcel is late", "I want a refund"], ["where is my order", "reset my password"]
+    scores = chapter(6).swapped_pair_accuracy(predictor, first, second, [1, 0])
+    assert set(scores) == {"accuracy", "accuracy swapped", "agreement"}
+    assert all(0 <= value <= 1 for value in scores.values())
+    in_order = predictor.logits(list(zip(first, second, strict=True))).argmax(-1)
+    assert scores["accuracy"] == float((in_order == [1, 0]).mean())
+    swapped = predictor.logits(list(zip(second, first, strict=True))).argmax(-1)
+    assert scores["accuracy swapped"] == float((swapped == [1, 0]).mean())
+    assert scores["agreement"] == float((in_order == swapped).mean())

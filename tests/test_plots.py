@@ -36,6 +36,14 @@ def test_token_histogram_marks_max_length():
     assert any(list(line.get_xdata()) == [8, 8] for line in figure.axes[0].lines)
 
 
+def test_token_histogram_draws_each_split_as_a_density_so_a_small_split_is_as_tall_as_a_large_one():
+    rng = np.random.default_rng(0)
+    lengths = {"train": rng.integers(5, 40, 1500), "test": rng.integers(5, 40, 150)}
+    figure = plots.token_length_histogram(lengths)
+    heights = [max(patch.get_path().vertices[:, 1]) for patch in figure.axes[0].patches]
+    assert len(heights) == 2 and 0.5 < heights[1] / heights[0] < 2  # counts would differ tenfold
+
+
 def test_padding_comparison_stacks_real_and_padding():
     table = pd.DataFrame({"real tokens": [10, 10], "computed tokens": [40, 12]}, index=["fixed", "grouped"])
     assert bar_widths(plots.padding_comparison(table)) == [10, 10, 30, 2]
@@ -52,10 +60,19 @@ def test_training_curves_plot_losses_and_metric():
     assert figure.axes[1].get_legend() is None
 
 
-def test_confusion_matrix_is_normalised_per_true_class():
+def test_confusion_matrix_shows_counts_and_beside_them_each_row_normalised():
     figure = plots.confusion_matrix(np.array([[3, 1], [0, 2]]), ["a", "b"])
-    texts = [t.get_text() for t in figure.axes[0].texts]
-    assert texts == ["0.75", "0.25", "0.00", "1.00"]
+    assert [t.get_text() for t in figure.axes[0].texts] == ["3", "1", "0", "2"]
+    assert [t.get_text() for t in figure.axes[1].texts] == ["0.75", "0.25", "0.00", "1.00"]
+    assert len(plots.confusion_matrix(np.array([[3, 1], [0, 2]]), ["a", "b"], normalise=False).axes) == 1
+
+
+def test_score_bars_are_scaled_to_their_data_so_a_difference_of_a_point_shows():
+    f1 = pd.DataFrame({"0.5": [0.91, 0.93], "per label": [0.92, 0.95]}, index=["a", "b"])
+    low, high = plots.per_label_f1_by_threshold(f1).axes[0].get_ylim()
+    assert 0.8 <= low < 0.91 and 0.95 < high <= 1.0
+    report = pd.DataFrame({"precision": [0.2, 1], "recall": [1, 0.5], "f1": [0.33, 0.67]}, index=["a", "b"])
+    assert round(plots.per_class_scores(report).axes[0].get_ylim()[0], 2) == 0.15
 
 
 def test_per_class_and_model_comparison_and_probabilities():
@@ -104,6 +121,13 @@ def test_reliability_diagram_shows_how_many_predictions_each_bin_holds():
     top, bottom = figure.axes
     assert [round(bar.get_height()) for bar in bottom.patches] == bins["count"].tolist()
     assert len(top.get_lines()[1].get_xdata()) == len(bins)
+    assert [t.get_text() for t in top.texts] == [str(n) for n in bins["count"]]  # each point says what it rests on
+
+
+def test_reliability_diagram_zooms_to_the_confidences_the_predictions_reach():
+    bins = pd.DataFrame({"low": [0.6, 0.8, 0.9], "high": [0.8, 0.9, 1.0], "count": [5, 20, 150],
+                         "confidence": [0.7, 0.85, 0.97], "accuracy": [0.6, 0.8, 0.99]})
+    assert plots.reliability_diagram(bins, 0.02).axes[1].get_xlim() == (0.6, 1.0)
 
 
 def test_training_curves_use_the_step_when_logged_every_few_steps():

@@ -1,12 +1,16 @@
 """Print each executed chapter's time from the cell timestamps nbconvert writes (kernel start and set-up excluded).
 
 Usage: python tools/course_times.py outputs/offline/notebooks
-A chapter's time runs from the first cell's execute_input to the last cell's execute_reply.
+A chapter's time runs from the first cell's execute_input to the last cell's execute_reply. The first line states the
+machine (CPU, cores) and its load average now: a time measured on a busy machine is longer than an idle one's, so
+run this right after the chapters and write the load down with the times.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import platform
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -33,7 +37,20 @@ def slowest_cells(path: Path, k: int = 3) -> list[tuple[float, str]]:
     return sorted(rows, reverse=True)[:k]
 
 
+def machine_line() -> str:
+    """Return the CPU model, the number of cores and the load averages over 1, 5 and 15 minutes."""
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [line.split(":", 1)[1].strip() for line in cpuinfo.read_text().splitlines()
+                 if line.startswith("model name")]
+        model = names[0] if names else model
+    load = " / ".join(f"{value:.1f}" for value in os.getloadavg()) if hasattr(os, "getloadavg") else "unknown"
+    return f"machine: {model}, {os.cpu_count()} cores; load average (1 / 5 / 15 min) now: {load}"
+
+
 if __name__ == "__main__":
+    print(machine_line())
     folder = Path(sys.argv[1] if len(sys.argv) > 1 else "outputs/offline/notebooks")
     total = 0.0
     for notebook in sorted(folder.glob("0*.ipynb")):

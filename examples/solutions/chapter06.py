@@ -1,4 +1,4 @@
-"""Chapter 06, exercises 1 and 2: the threshold curve, and never an empty set of labels."""
+"""Chapter 06, exercises 1 to 3: the threshold curve, never an empty set of labels, and the order of a pair."""
 
 import numpy as np
 import pandas as pd
@@ -36,3 +36,18 @@ def at_least_one_label(probabilities, thresholds) -> np.ndarray:
     empty = predicted.sum(axis=1) == 0
     predicted[np.flatnonzero(empty), probabilities[empty].argmax(axis=1)] = 1
     return predicted
+
+
+def swapped_pair_accuracy(predictor, first, second, labels) -> dict[str, float]:
+    """Return the pair model's accuracy on (first, second), on the swapped (second, first), and how often the two agree.
+
+    "Same team" is symmetric, but the model was trained on each pair in one order: the first text's tokens carry
+    segment id 0 and the second's 1 (`token_type_ids`, on BERT models), so a swap gives the model inputs it never saw in
+    that arrangement. A model that learned the relation keeps most of its accuracy; the pairs whose answer flips show
+    where it leaned on the position of a text (chapter 06, exercise 3).
+    """
+    labels = np.asarray(labels)
+    in_order = predictor.logits(list(zip(first, second, strict=True))).argmax(-1)
+    swapped = predictor.logits(list(zip(second, first, strict=True))).argmax(-1)
+    return {"accuracy": float((in_order == labels).mean()), "accuracy swapped": float((swapped == labels).mean()),
+            "agreement": float((in_order == swapped).mean())}
