@@ -166,7 +166,7 @@ def threshold_rows(dataset: str, method: str, truth: dict, probabilities: dict, 
 def goemotions_rows(args: argparse.Namespace, taxonomy: str) -> tuple[list[dict], dict]:
     """Return (rows, the fine-tuned run's settings) of one GoEmotions taxonomy: TF-IDF one-vs-rest, the encoder."""
     from distilnb.data import label_names, prepare_splits
-    from distilnb.runs import THRESHOLDS_FILE
+    from distilnb.folder import THRESHOLDS_FILE
 
     dataset = f"goemotions-{taxonomy}"
     cfg = config(args, args.data / "goemotions" / taxonomy, dataset)

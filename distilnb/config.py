@@ -132,10 +132,10 @@ class Config:
         try:
             return cls(**values)
         except SettingError as error:
-            variable = from_environment.get(error.setting) if error.setting not in typed else None
-            if variable is None:
+            source = from_environment.get(error.setting or "") if error.setting not in typed else None
+            if source is None:
                 raise
-            error.variable, error.raw = variable, environ[variable]  # the message names where the value came from
+            error.variable, error.raw = source, environ[source]  # the message names where the value came from
             raise
 
     def check_steps(self, total_steps: int) -> None:

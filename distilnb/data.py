@@ -6,7 +6,7 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -412,8 +412,8 @@ def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: 
     report.rows_read = {split: len(frame) for split, frame in source_frames.items()}
     extra = [split for split in source_frames if split not in ("all", *SPLITS)]
     if extra:  # e.g. IMDB's unlabelled "unsupervised" split: not part of a supervised course, but never dropped unsaid
-        rows = sum(len(source_frames[s]) for s in extra)
-        report.notes.append(f"left out splits {extra} ({rows} rows): only train, validation and test are used")
+        left_out = sum(len(source_frames[s]) for s in extra)
+        report.notes.append(f"left out splits {extra} ({left_out} rows): only train, validation and test are used")
     multi = is_multi_label(source_frames, cfg)
     cleaned = {split: clean_for(frame, cfg, report, split=split, multi=multi)
                for split, frame in source_frames.items() if split not in extra}
@@ -425,6 +425,7 @@ def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: 
     shares = {"validation": cfg.validation_size, "test": cfg.test_size}
     held_out = {split: share for split, share in shares.items() if split not in cleaned}
     if held_out:
+        rows: dict[str, np.ndarray]
         if multi:
             rows = multilabel_split(train["label"], held_out, cfg.seed)
             how = "an iterative split keeping every label in every split"
@@ -495,9 +496,9 @@ def aligned(splits: DatasetDict, names: list[str]) -> DatasetDict:
     return to_dataset_dict(frames, list(names))
 
 
-def named_rows(table) -> pd.DataFrame:
+def named_rows(table: Any) -> pd.DataFrame:
     """Return a split's rows as a frame whose labels are names (tuples of names for several labels a row)."""
-    feature = table.features["label"]
+    feature: Any = table.features["label"]
     if isinstance(feature, datasets_list()):
         labels = [tuple(feature.feature.int2str(ids)) for ids in table["label"]]
     else:
@@ -506,7 +507,7 @@ def named_rows(table) -> pd.DataFrame:
     return pd.DataFrame({**texts, "label": labels}, dtype=object)
 
 
-def datasets_list() -> type:
+def datasets_list() -> Any:
     """Return datasets' List feature type (imported only when splits exist)."""
     import datasets
 

@@ -11,6 +11,7 @@ Needs the demo extra (``pip install -e ".[demo]"``); gradio and captum are impor
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from distilnb.errors import DistilnbError
 from distilnb.explain import require, word_attributions
@@ -52,7 +53,8 @@ def highlighted(attributions) -> list[tuple[str, float | None]]:
 
 def text_pieces(attributions, text: str, largest: float) -> list[tuple[str, float | None]]:
     """Return one text's (piece, score) pairs, each word's attribution divided by `largest`."""
-    pieces, cursor = [], 0
+    pieces: list[tuple[str, float | None]] = []
+    cursor = 0
     for start, end, value in attributions[["start", "end", "attribution"]].itertuples(index=False):
         if start > cursor:
             pieces.append((text[cursor:start], None))
@@ -91,7 +93,7 @@ def classify(predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_
         return None, None, problem
     result = predictor.predict([(text, second) if pairs else text])[0]
     target = explain if explain and explain != LIKELIEST else None
-    attributions = word_attributions(predictor, text, target=target, n_steps=n_steps,
+    attributions = word_attributions(predictor, cast(str, text), target=target, n_steps=n_steps,  # checked above
                                      second=second if pairs else None)
     note = " The text was cut at the model's max_length; the words past it count for nothing." \
         if attributions.attrs["truncated"] else ""

@@ -73,7 +73,7 @@ def baseline_ids(input_ids, special_tokens_mask, pad_id: int):
 
 
 def merge_to_words(text: str, word_ids: Sequence[int | None], offsets: Sequence[tuple[int, int]],
-                   token_attributions: Sequence[float]) -> pd.DataFrame:
+                   token_attributions: Sequence[float] | np.ndarray) -> pd.DataFrame:
     """Return one row per word (word, attribution, start, end), summing the attributions of its pieces in text order.
 
     word_ids and offsets come from a fast tokenizer's encoding (``word_ids()``, ``offset_mapping``); tokens whose

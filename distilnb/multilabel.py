@@ -91,7 +91,8 @@ def encode(texts: Sequence[Any], cells: Sequence[Any], *, separator: str | None 
         _check_names(label_names, separator)
     report = {"rows read": len(cells), "missing text": 0, "missing label": 0, "empty label set": 0,
               "repeated label in a row": 0, **({"no label": 0} if keep_empty else {})}
-    kept_texts, kept_labels = [], []
+    kept_texts: list[str] = []
+    kept_labels: list[list[str]] = []
     for row, (text, cell) in enumerate(zip(texts, cells, strict=True)):
         labels, repeated = _as_label_list(cell, separator)
         if _is_missing(text) or not str(text).strip():
@@ -178,7 +179,9 @@ def label_list_hint(labels: Sequence[Any]) -> str | None:
 
 
 def _check_known(labels: list[str], label_names: list[str] | None, row: int) -> None:
-    unknown = [name for name in labels if label_names is not None and name not in label_names]
+    if label_names is None:
+        return
+    unknown = [name for name in labels if name not in label_names]
     if unknown:
         raise DataError(f"Row {row} has the label {unknown[0]!r}, which is not one of the {len(label_names)} labels: "
                         f"{', '.join(label_names)}.")
@@ -228,9 +231,9 @@ def iterative_split(matrix: np.ndarray, fractions: Sequence[float], seed: int = 
     """
     matrix = np.asarray(matrix) > 0
     rng = np.random.default_rng(seed)
-    fractions = np.asarray(fractions, dtype=float) / np.sum(fractions)
-    wanted_rows = fractions * len(matrix)
-    wanted = np.outer(fractions, matrix.sum(axis=0))
+    shares = np.asarray(fractions, dtype=float) / np.sum(fractions)
+    wanted_rows = shares * len(matrix)
+    wanted = np.outer(shares, matrix.sum(axis=0))
     assigned = np.full(len(matrix), -1)
     got = np.zeros_like(wanted)
     left = matrix.copy()
@@ -252,7 +255,7 @@ def iterative_split(matrix: np.ndarray, fractions: Sequence[float], seed: int = 
         split = int(np.argmax(wanted_rows))
         assigned[row] = split
         wanted_rows[split] -= 1
-    return [np.sort(np.flatnonzero(assigned == split)) for split in range(len(fractions))]
+    return [np.sort(np.flatnonzero(assigned == split)) for split in range(len(shares))]
 
 
 def check_every_label_in_every_split(matrices: dict[str, np.ndarray], label_names: list[str]) -> None:
@@ -272,7 +275,7 @@ def sigmoid(logits: np.ndarray) -> np.ndarray:
     return expit(np.asarray(logits, dtype=np.float64))
 
 
-def apply_thresholds(probabilities: np.ndarray, thresholds: float | Sequence[float]) -> np.ndarray:
+def apply_thresholds(probabilities: np.ndarray, thresholds: float | Sequence[float] | np.ndarray) -> np.ndarray:
     """Return 0/1 predictions: a label is on when its probability reaches its threshold (one or one per label)."""
     return (np.asarray(probabilities) >= np.asarray(thresholds, dtype=float)).astype(int)
 
@@ -332,8 +335,8 @@ def cooccurrence(matrix: np.ndarray, label_names: list[str]) -> pd.DataFrame:
 def choose_thresholds(y_true: np.ndarray, probabilities: np.ndarray, label_names: list[str]) -> dict[str, Any]:
     """Return the decision rule kept on validation: one global threshold or one per label, whichever gives the higher
     macro-F1 there (a tie keeps the global one, a single number fitted to more rows), with every candidate's score."""
-    tuned = {"global": tune_global_threshold(y_true, probabilities, average="macro"),
-             "per label": tune_label_thresholds(y_true, probabilities)}
+    tuned: dict[str, Any] = {"global": tune_global_threshold(y_true, probabilities, average="macro"),
+                             "per label": tune_label_thresholds(y_true, probabilities)}
     macro = {rule: float(f1_score(y_true, apply_thresholds(probabilities, limit), average="macro", zero_division=0))
              for rule, limit in {"0.5": 0.5, **tuned}.items()}
     rule = "per label" if macro["per label"] > macro["global"] else "global"

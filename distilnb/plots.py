@@ -45,7 +45,7 @@ def token_length_histogram(lengths_by_split: dict[str, np.ndarray], max_length: 
     """Return each split's token lengths as a density on shared bins (splits of any size compare), with max_length."""
     figure, axes = _figure()
     longest = max(int(np.max(lengths)) for lengths in lengths_by_split.values())
-    edges = np.linspace(0, longest + 1, 41)
+    edges = np.linspace(0, longest + 1, 41).tolist()
     for split, lengths in lengths_by_split.items():
         axes.hist(lengths, bins=edges, density=True, histtype="step", linewidth=1.8, label=f"{split} ({len(lengths)})")
     if max_length:

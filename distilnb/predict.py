@@ -18,6 +18,7 @@ import tempfile
 import warnings
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -80,7 +81,7 @@ def folder_thresholds(model: str | Path, label_names: list[str], default_thresho
     distilnb record or when default_thresholds allows it; refuse a distilnb model whose thresholds.json is gone."""
     folder = Path(model)
     if (folder / THRESHOLDS_FILE).is_file():
-        return read_thresholds(folder / THRESHOLDS_FILE, label_names)
+        return np.asarray(read_thresholds(folder / THRESHOLDS_FILE, label_names))
     if (folder / CONFIG_FILE).is_file() and not default_thresholds:
         raise MissingThresholdsError(folder)
     return None
@@ -212,10 +213,10 @@ class Predictor:
             raise DataError(f"top_k must be at least 1 (or None for every class), got {top_k}.")
         probabilities = self.probabilities(texts, chunk=chunk, progress=progress)
         names, limits = self.label_names, self.decision_thresholds()
-        results = []
+        results: list[dict[str, Any]] = []
         for row in probabilities:
             ranked = np.argsort(-row, kind="stable")[: top_k or len(names)]
-            scores = {names[i]: float(row[i]) for i in ranked}
+            scores: dict[str, float] = {names[i]: float(row[i]) for i in ranked}
             if self.multi_label:
                 results.append({"labels": [names[i] for i in ranked if row[i] >= limits[i]], "scores": scores})
             else:

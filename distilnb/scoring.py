@@ -78,8 +78,8 @@ def model_task(model: str, cfg: Config) -> tuple[str, list[str]]:
     from transformers import AutoConfig
 
     from distilnb.errors import from_hub
+    from distilnb.folder import fine_tuning_record
     from distilnb.models import is_multi_label, label_names_of
-    from distilnb.runs import fine_tuning_record
 
     config = from_hub(f"the model {model!r}", lambda: AutoConfig.from_pretrained(model))
     recorded = fine_tuning_record(model)
@@ -313,9 +313,10 @@ def own_splits(cfg: Config, model: str, split: str,
                read_options: ReadOptions | None) -> tuple[DatasetDict, str, bool]:
     """Return (the run's splits, where they come from, whether they are the saved ones); refuse a missing split."""
     from distilnb import runs
+    from distilnb.folder import recorded_reading
     from distilnb.readers import ReadOptions
 
-    recorded = ReadOptions(**runs.recorded_reading(model)) if read_options is None else read_options
+    recorded = ReadOptions(**recorded_reading(model)) if read_options is None else read_options
     splits, source, own = runs.evaluation_splits(cfg, model, test_file=None, split=split, options=recorded)
     if split not in splits:
         raise DataError(f"The data has no {split} split.")

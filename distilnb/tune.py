@@ -399,15 +399,16 @@ def search(cfg: Config, budget: Budget, *, resume: bool = False, storage_url: st
                    default_lr)
     table = trials_table(study)
     best = study.best_trial
+    best_value = best.value if best.value is not None else float("nan")  # a finished trial always has one
     best_cfg = with_settings(cfg, {**best.params, "epochs": float(best.params["epochs"])})
     config_path = write_best_config(best_cfg, cfg.paths.root / "tune" / "best.json")
     figures = save_figures(study, cfg.paths.figures)
     if not final:
-        return TuneResult(plan, table, best.params, best.value, config_path, cfg.paths.model, {}, figures)
+        return TuneResult(plan, table, best.params, best_value, config_path, cfg.paths.model, {}, figures)
     say(f"Best trial {best.number}: validation macro-F1 {best.value:.3f}; training the final model with its settings.")
     model_dir = whole_run(best_cfg, read_options=read_options).model_dir  # the same splits: same data settings
     test_scores = score_test_once(best_cfg, model_dir, splits)
-    return TuneResult(plan, table, best.params, best.value, config_path, model_dir, test_scores, figures)
+    return TuneResult(plan, table, best.params, best_value, config_path, model_dir, test_scores, figures)
 
 
 def prepare(cfg: Config, splits: DatasetDict) -> tuple[Any, list[str], bool]:
@@ -514,13 +515,14 @@ def save_figures(study: optuna.Study, folder: Path) -> list[Path]:
     folder.mkdir(parents=True, exist_ok=True)
     saved = []
     complete = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))
-    drawings = {"tune_history.png": plots.plot_optimization_history}
+    drawings: dict[str, Callable[[optuna.Study], Any]] = {"tune_history.png": plots.plot_optimization_history}
     if len(complete) >= 2:  # importances need finished trials that differ
         drawings["tune_importance.png"] = plots.plot_param_importances
     for name, draw in drawings.items():
         axes = draw(study)
-        axes.figure.savefig(folder / name, dpi=100, bbox_inches="tight")
-        plt.close(axes.figure)
+        figure = axes.get_figure(root=True)
+        figure.savefig(folder / name, dpi=100, bbox_inches="tight")
+        plt.close(figure)
         saved.append(folder / name)
     return saved
 

@@ -6,6 +6,7 @@ import pytest
 from conftest import write
 
 from distilnb import Config, data, readers, runs, train
+from distilnb.folder import run_of_model
 
 
 def rows(n: int, prefix: str = "t") -> str:
@@ -154,4 +155,4 @@ def test_rows_to_score_refuses_skips_or_notes_the_seen_rows(trained, sample_spli
 
 def test_run_of_model_is_the_folder_holding_a_distilnb_model(trained, tmp_path):
     _, folder = trained
-    assert runs.run_of_model(folder) == folder.parent and runs.run_of_model(tmp_path) is None
+    assert run_of_model(folder) == folder.parent and run_of_model(tmp_path) is None

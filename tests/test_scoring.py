@@ -15,6 +15,7 @@ import torch
 
 from distilnb import runs
 from distilnb.config import Config
+from distilnb.folder import THRESHOLDS_FILE
 from tests.test_cli import run_cli
 
 WORDS = {"delivery": ["parcel", "courier", "tracking", "package", "arrived", "shipping", "van", "doorstep"],
@@ -173,7 +174,7 @@ def test_a_multi_label_model_without_its_thresholds_is_refused_unless_0_5_is_ask
 
     copy = tmp_path / "run" / "model"
     shutil.copytree(multi.parent, copy.parent)
-    (copy / runs.THRESHOLDS_FILE).unlink()
+    (copy / THRESHOLDS_FILE).unlink()
     refused = evaluate(copy)
     assert refused.code == 1 and "Traceback" not in refused.err and len(refused.err.splitlines()) == 1
     assert "thresholds.json is missing" in refused.err and "--default-thresholds" in refused.err
@@ -193,7 +194,7 @@ def test_a_broken_thresholds_file_is_one_sentence(multi, tmp_path, content, says
 
     copy = tmp_path / "run" / "model"
     shutil.copytree(multi.parent, copy.parent)
-    (copy / runs.THRESHOLDS_FILE).write_text(content)
+    (copy / THRESHOLDS_FILE).write_text(content)
     for done in (evaluate(copy), run_cli("predict", "--model-dir", str(copy), "my parcel")):
         assert done.code == 1 and "Traceback" not in done.err and len(done.err.splitlines()) == 1, done.err[-2000:]
         assert says in done.err
@@ -204,7 +205,7 @@ def test_top_k_keeps_the_same_labels_in_labels_and_scores(multi, tmp_path):
 
     copy = tmp_path / "run" / "model"
     shutil.copytree(multi.parent, copy.parent)
-    (copy / runs.THRESHOLDS_FILE).write_text(json.dumps({"thresholds": dict.fromkeys(WORDS, 0.0)}))  # every label on
+    (copy / THRESHOLDS_FILE).write_text(json.dumps({"thresholds": dict.fromkeys(WORDS, 0.0)}))  # every label on
     done = run_cli("predict", "--model-dir", str(copy), "my parcel", "--top-k", "1")
     assert done.code == 0, done.err[-3000:]
     row = json.loads(done.out.splitlines()[0])

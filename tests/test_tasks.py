@@ -14,6 +14,7 @@ from test_cli import WORDS, json_lines, run_cli
 from distilnb import data, multilabel, pairs, runs
 from distilnb.config import Config
 from distilnb.errors import DataError, DataTypeError
+from distilnb.folder import CONFIG_FILE, THRESHOLDS_FILE
 from distilnb.predict import Predictor
 from distilnb.train import tokenize_batch
 
@@ -74,7 +75,7 @@ def test_train_on_a_list_column_tunes_and_saves_thresholds(list_run):
     assert "Task: multi-label (3 labels, lists in the column 'tags')" in done.err
     model = run / "model"
     assert json.loads((model / "config.json").read_text())["problem_type"] == "multi_label_classification"
-    saved = json.loads((model / runs.THRESHOLDS_FILE).read_text())
+    saved = json.loads((model / THRESHOLDS_FILE).read_text())
     assert set(saved["thresholds"]) == set(WORDS) and saved["rule"] in ("global", "per label")
     kept = saved["validation_f1_macro"][saved["rule"]]
     assert kept >= max(saved["validation_f1_macro"].values()) - 1e-12  # the better rule on validation is kept
@@ -100,7 +101,7 @@ def test_evaluate_a_multilabel_model_uses_its_saved_thresholds(list_run, tmp_pat
     done = run_cli("evaluate", "--model-dir", str(run / "model"))
     assert done.code == 0, done.err
     scores = json.loads((run / "model" / "eval_test.json").read_text())
-    saved = json.loads((run / "model" / runs.THRESHOLDS_FILE).read_text())["thresholds"]
+    saved = json.loads((run / "model" / THRESHOLDS_FILE).read_text())["thresholds"]
     assert scores["thresholds"] == saved and "hamming_loss" in scores
     assert "threshold" in done.out.splitlines()[0] and (run / "figures" / "per_label_test.png").is_file()
     # the validation scores training recorded are the saved model's, row for row, at the saved thresholds
@@ -129,7 +130,7 @@ def test_predict_returns_every_label_above_its_threshold(list_run, tmp_path):
     # one label's threshold just below its score, the others just above theirs: only that label is returned
     chosen = sorted(scores)[1]
     limits = {name: value - 1e-4 if name == chosen else value + 1e-4 for name, value in scores.items()}
-    (model / runs.THRESHOLDS_FILE).write_text(json.dumps({"thresholds": limits}))
+    (model / THRESHOLDS_FILE).write_text(json.dumps({"thresholds": limits}))
     predictor = Predictor.from_folder(model)
     first, second = predictor.predict(texts)
     assert first["labels"] == [chosen] and set(first["scores"]) == set(WORDS)
@@ -164,7 +165,7 @@ def test_train_and_evaluate_with_a_label_separator(work):
                    "--output-root", str(work), "--run-name", "separator")
     assert done.code == 0, done.err
     assert "Task: multi-label (3 labels, separator ';')" in done.err
-    record = json.loads((work / "separator" / "model" / runs.CONFIG_FILE).read_text())
+    record = json.loads((work / "separator" / "model" / CONFIG_FILE).read_text())
     assert record["label_separator"] == ";"
     evaluated = run_cli("evaluate", "--model-dir", str(work / "separator" / "model"), "--json")
     assert evaluated.code == 0, evaluated.err
@@ -174,7 +175,7 @@ def test_train_and_evaluate_with_a_label_separator(work):
 def test_train_evaluate_and_predict_pairs(pair_run, tmp_path):
     run, done = pair_run
     assert "Task: pairs (columns 'first' and 'second'; 2 labels)" in done.err
-    assert json.loads((run / "model" / runs.CONFIG_FILE).read_text())["text_pair_column"] == "second"
+    assert json.loads((run / "model" / CONFIG_FILE).read_text())["text_pair_column"] == "second"
     evaluated = run_cli("evaluate", "--model-dir", str(run / "model"))
     assert evaluated.code == 0, evaluated.err
     assert "TF-IDF + logistic regression" in evaluated.out and "majority class" in evaluated.out

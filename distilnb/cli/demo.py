@@ -36,16 +36,17 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> None:
     """Build the app over --model-dir (or this run's model folder), the run's test texts as examples; serve it."""
     cfg = options.build_config(args)
-    from distilnb import demo, models, runs
+    from distilnb import demo, models
     from distilnb.explain import require
+    from distilnb.folder import fine_tuning_record, run_of_model
     from distilnb.predict import Predictor
 
     folder = models.model_folder(args.model_dir, cfg)
     require("gradio", "The demo")
     options.prepare_machine(args)
     predictor = Predictor.from_folder(folder)
-    pairs = bool(runs.fine_tuning_record(folder).get("text_pair_column"))  # a pair model: two text boxes
-    run_folder = runs.run_of_model(folder)  # the examples come from the model's own run, wherever the demo starts
+    pairs = bool(fine_tuning_record(folder).get("text_pair_column"))  # a pair model: two text boxes
+    run_folder = run_of_model(folder)  # the examples come from the model's own run, wherever the demo starts
     examples = demo.examples_from_run(run_folder / "data") if run_folder else []
     app = demo.build_app(predictor, examples=examples, max_chars=args.max_chars, pairs=pairs)
     print(f"Serving the model in {folder}; Ctrl-C stops it.", flush=True)

@@ -50,7 +50,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 def beside_the_model(cfg: Config, args: argparse.Namespace, model: str) -> Config:
     """Return cfg writing into the model's own run folder (--model-dir runs/X/model writes into runs/X/), unless
     --output-root or --run-name say where."""
-    from distilnb.runs import run_of_model
+    from distilnb.folder import run_of_model
 
     run = run_of_model(model) if getattr(args, "model_dir", None) else None
     if run is None or any(hasattr(args, name) for name in options.RUN_SETTINGS):
@@ -82,12 +82,13 @@ def run(args: argparse.Namespace) -> None:
     """Evaluate a model on rows it never saw; print its scores beside the baselines and the rows left out."""
     cfg = options.build_config(args)  # a setting that cannot work stops here, before the heavy imports
     options.prepare_machine(args)
-    from distilnb import metrics, models, runs, scoring
+    from distilnb import metrics, models, scoring
+    from distilnb.folder import fine_tuning_record, recorded_reading
 
     model = models.model_folder(args.model_dir, cfg)
     scoring.check_model_folder(model)
-    cfg = beside_the_model(options.build_config(args, recorded=runs.fine_tuning_record(model)), args, model)
-    recorded = None if args.test_file else runs.recorded_reading(model)
+    cfg = beside_the_model(options.build_config(args, recorded=fine_tuning_record(model)), args, model)
+    recorded = None if args.test_file else recorded_reading(model)
     result = scoring.evaluate_run(
         cfg, model, split=args.split, test_file=args.test_file, skip_seen=args.skip_seen, chunk=args.chunk,
         read_options=options.read_options(args, recorded=recorded), max_length=options.chosen_max_length(args),

@@ -194,12 +194,13 @@ def run(args: argparse.Namespace) -> None:
         raise UsageError(f"--top-k {args.top_k}: keep at least 1 class (leave it out for every class).")
     target = output_path(args.output) if args.output else None
     options.prepare_machine(args)
-    from distilnb import models, runs, scoring
+    from distilnb import models, scoring
+    from distilnb.folder import fine_tuning_record
 
     model = models.model_folder(args.model_dir, cfg)
     scoring.check_model_folder(model)
     # e.g. --text-column defaults to the trained one
-    cfg = beside_the_model(options.build_config(args, recorded=runs.fine_tuning_record(model)), args, model)
+    cfg = beside_the_model(options.build_config(args, recorded=fine_tuning_record(model)), args, model)
     scoring.check_columns_fit(cfg, scoring.model_task(model, cfg)[0])
     inputs = read_inputs(args, cfg)
     if inputs.empty:
