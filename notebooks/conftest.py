@@ -1,12 +1,15 @@
-"""Under nbval, every cell that draws must show its figure as an image, and the guide must quote the run truly.
+"""Under nbval, every cell that draws must show its figure as an image, no cell may print a path of the machine, and
+the guide must quote the run truly.
 
 nbval runs each notebook's cells (`make test`); --nbval-lax compares no outputs, so this hook looks at the outputs
-nbval collected: it fails the cell whose figure would not render for a learner, and, in the offline profile, the
+nbval collected: it fails the cell whose figure would not render for a learner or whose output names a folder of this
+machine (the project, the home folder, the Python installation, the output root), and, in the offline profile, the
 last cell of a chapter when a number that docs/teaching.md quotes from that chapter's output was not printed.
 """
 
 import os
 import re
+import sys
 from pathlib import Path
 
 import pytest
@@ -34,6 +37,22 @@ def figure_problem(source: str, outputs: list[dict]) -> str | None:
 
 
 GUIDE = Path(__file__).resolve().parent.parent / "docs" / "teaching.md"
+
+
+def machine_paths() -> list[str]:
+    """Return the folders of this machine that no output may name: a learner's would differ, and nothing is gained."""
+    folders = [Path(__file__).resolve().parent.parent, Path.home(), Path(sys.prefix), Path(sys.base_prefix)]
+    if os.environ.get("DISTILNB_OUTPUT_ROOT"):
+        folders.append(Path(os.environ["DISTILNB_OUTPUT_ROOT"]).resolve())
+    return sorted({str(folder) for folder in folders if len(folder.parts) >= 2}, key=len, reverse=True)
+
+
+def path_problem(outputs: list[dict]) -> str | None:
+    """Return the machine folder a cell's outputs name, else None."""
+    text = "".join("".join(o.get("text", "")) + "".join(o.get("data", {}).get("text/plain", ""))
+                   + "".join(o.get("data", {}).get("text/html", "")) for o in outputs)
+    named = [folder for folder in machine_paths() if folder in text]
+    return f"the output names a folder of this machine, {named[0]}" if named else None
 
 
 def reference_quotes(guide: str) -> dict[str, list[str]]:
@@ -64,7 +83,7 @@ def pytest_runtest_call(item):
     result = yield
     outputs = getattr(item, "test_outputs", None)
     if outputs is not None:
-        problem = figure_problem(item.cell.source, outputs)
+        problem = figure_problem(item.cell.source, outputs) or path_problem(outputs)
         if problem:
             pytest.fail(f"{item.name}: {problem}:\n{item.cell.source}")
         chapter = Path(str(item.parent.fspath)).name[:2]
