@@ -346,13 +346,14 @@ def test_train_reports_long_texts_and_max_length_auto_picks_the_99th_percentile(
     tokenizer = models.load_tokenizer(Config.from_env(profile="smoke", environ={}).resolved_model)
     expected = max(8, tokens.suggest_max_length(tokens.token_lengths(list(splits["train"]["text"]), tokenizer)))
     assert json.loads((run / "model" / "distilnb_config.json").read_text())["max_length"] == expected
-    assert f"--max-length auto chose {expected}" in done.err and "longer than max_length" in done.err
+    assert f"Chose max_length {expected}: the 99th percentile" in done.err and "longer than max_length" in done.err
 
 
 def test_progress_bars_are_off_when_the_output_is_not_a_terminal(trained):
     _, done = trained
     assert "\r" not in done.err and "it/s]" not in done.err
-    assert "{'loss'" in done.out  # the Trainer's one line per log instead of a bar
+    assert "'loss'" in done.err  # the Trainer's one line per log instead of a bar, on stderr with the notes
+    assert "'loss'" not in done.out and done.out.startswith("Model saved to")  # stdout: the result only
 
 
 # ---------------------------------------------------------------- evaluate: never rows the model saw
@@ -389,8 +390,8 @@ def test_evaluate_refuses_a_reordered_copy_or_another_seed_naming_the_overlap(tr
         assert expected > 0
         assert done.err.strip().splitlines()[-1] == (
             f"distilnb evaluate: {expected} of the {len(test)} rows to score were seen in fine-tuning, so their scores "
-            "would flatter the model. Pass --skip-seen to score only the rows it never saw, or score the run's own "
-            "split (leave out the data flags).")
+            "would flatter the model. Set --skip-seen to score only the rows it never saw, or score the run's own "
+            "split (the data settings the model was trained with).")
     assert folder_digest(run) == before  # neither data/ nor eval_test.json nor metrics.json was touched
 
 
