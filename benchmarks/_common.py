@@ -54,7 +54,7 @@ def cpu_model() -> str:
 
 
 def instruction_sets() -> str:
-    """Return the CPU's int8 instruction sets (distilnb.hardware): int8's speed-up depends on them more than on cores."""
+    """Return the CPU's int8 instruction sets (distilnb.hardware): int8's speed follows them more than the cores."""
     try:
         from distilnb.hardware import cpu_summary
     except Exception:  # the package mid-edit under a long run: say so rather than stop the benchmark

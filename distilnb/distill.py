@@ -194,7 +194,7 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
     """
     from transformers import set_seed
 
-    from distilnb.train import build_trainer, best_validation_scores, tokenize_batch, tuned_thresholds
+    from distilnb.train import best_validation_scores, build_trainer, tokenize_batch, tuned_thresholds
 
     if not 0 <= alpha <= 1:
         raise SettingError("must lie between 0 and 1", "alpha", alpha)

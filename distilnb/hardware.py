@@ -46,7 +46,7 @@ def instruction_sets(cpuinfo: str | None = None) -> dict[str, bool | None]:
 
 
 def cpu_summary(cpuinfo: str | None = None) -> str:
-    """Return one line: the CPU model and its int8 instruction sets, e.g. 'Xeon ...; avx2 yes, avx512_vnni no, amx no'."""
+    """Return one line: the CPU model and its int8 instruction sets ('Xeon ...; avx2 yes, avx512_vnni no, amx no')."""
     text = cpuinfo_text() if cpuinfo is None else cpuinfo
     words = {True: "yes", False: "no", None: "unknown"}
     sets = ", ".join(f"{name} {words[present]}" for name, present in instruction_sets(text).items())
