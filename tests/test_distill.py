@@ -192,3 +192,28 @@ def test_the_benchmark_reports_teacher_student_and_int8_in_smoke_mode(monkeypatc
     for method in ("pipeline on the teacher, one text at a time", "teacher Predictor int8", "student Predictor int8"):
         assert f"| {method} |" in report
     assert "student int8 / one-by-one pipeline >= 10.0" in report
+
+
+@pytest.mark.parametrize("task", ["multi-label", "pairs"])
+def test_several_labels_and_pairs_distil_as_single_texts_do(task, tmp_path):
+    from distilnb.config import Config
+    from distilnb.train import run_fine_tuning
+
+    data = {"multi-label": {"dataset": str(ROOT / "data" / "support_tickets_multilabel.csv"), "label_column": "labels",
+                            "label_separator": ";"},
+            "pairs": {"dataset": str(ROOT / "data" / "ticket_pairs.csv"), "text_column": "message",
+                      "text_pair_column": "reply"}}[task]
+    cfg = Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path), run_name="teacher", epochs=1.0,
+                          max_train_examples=300, **data)
+    teacher = run_fine_tuning(cfg)  # TODO(run.train)
+    result = distill.distill(distill.student_config(teacher, epochs=1.0), teacher)
+    predictor = Predictor.from_folder(result.model_dir, on="cpu")
+    splits, _ = runs.saved_splits(result.model_dir.parent / "data")
+    if task == "multi-label":  # thresholds tuned on validation, saved beside the student as for any run
+        assert result.thresholds is not None and (result.model_dir / runs.THRESHOLDS_FILE).is_file()
+        assert predictor.thresholds is not None and "labels" in predictor.predict(["where is my parcel"])[0]
+        assert "binary cross-entropy against the teacher's sigmoids" in (result.model_dir / "README.md").read_text()
+    else:
+        rows = splits["test"].select(range(4))
+        assert len(predictor.predict(list(zip(rows["text"], rows["text_pair"], strict=True)))) == 4
+        assert runs.fine_tuning_record(result.model_dir)["text_pair_column"] == "reply"
