@@ -25,6 +25,7 @@ from distilnb import runs
 from distilnb.config import MULTI_LABEL, Config
 from distilnb.data import label_names, task_of
 from distilnb.errors import ModelError, SettingError
+from distilnb.local_models import resolve_model
 from distilnb.models import batched_forward, is_multi_label, label_names_of, load_classifier, load_tokenizer
 
 if TYPE_CHECKING:
@@ -162,6 +163,15 @@ def with_teacher_logits(tokenized: DatasetDict, logits: np.ndarray) -> DatasetDi
 # ---------------------------------------------------------------- the run
 
 
+def tokenize_splits(splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, max_length: int,
+                    multi: bool) -> DatasetDict:
+    """Return the splits tokenized as any run's (several labels: the multi-hot `labels` only, as train does)."""
+    from distilnb.train import tokenize_batch
+
+    return splits.map(lambda batch: tokenize_batch(tokenizer, batch, max_length), batched=True, desc="Tokenizing",
+                      remove_columns=["label"] if multi else None)
+
+
 def teacher_splits(teacher_dir: str | Path, cfg: Config) -> tuple[DatasetDict, runs.LoadReport]:
     """Return (splits, report) the teacher was trained on: its run's saved splits, else rebuilt as cfg says."""
     saved = runs.saved_splits(Path(teacher_dir).parent / "data")
@@ -194,7 +204,7 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
     """
     from transformers import set_seed
 
-    from distilnb.train import best_validation_scores, build_trainer, tokenize_batch, tuned_thresholds
+    from distilnb.train import best_validation_scores, build_trainer, tuned_thresholds
 
     if not 0 <= alpha <= 1:
         raise SettingError("must lie between 0 and 1", "alpha", alpha)
@@ -210,13 +220,16 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
     if names != label_names(splits) or multi != (task_of(splits) == MULTI_LABEL):
         raise ModelError(f"{teacher_dir} predicts {names[:10]}, but its run's data has {label_names(splits)[:10]}.")
     runs.save_splits(splits, report, cfg)  # the student's run evaluates on the teacher's very splits
-    tokenizer = load_tokenizer(teacher_dir)
-    tokenized = splits.map(lambda batch: tokenize_batch(tokenizer, batch, cfg.max_length), batched=True,
-                           desc="Tokenizing", remove_columns=["label"] if multi else None)
-    tokenized = with_teacher_logits(tokenized, teacher_logits(teacher, tokenizer, tokenized["train"],
-                                                              2 * cfg.batch_size))
+    source = resolve_model(student) if student else str(teacher_dir)
+    tokenizer = load_tokenizer(source)  # a student given by name reads its own vocabulary; the teacher reads its own
+    tokenized = tokenize_splits(splits, tokenizer, cfg.max_length, multi)
+    teacher_tokenizer = load_tokenizer(teacher_dir)
+    teacher_rows = tokenize_splits(splits, teacher_tokenizer, cfg.max_length, multi)["train"] if student \
+        else tokenized["train"]
+    logits = teacher_logits(teacher, teacher_tokenizer, teacher_rows, 2 * cfg.batch_size)
+    tokenized = with_teacher_logits(tokenized, logits)  # the same rows in the same order: map keeps it
     if student:
-        model, described = load_classifier(student, names, multi_label=multi), f"`{student}`, its head trained anew"
+        model, described = load_classifier(source, names, multi_label=multi), f"`{student}`, its head trained anew"
     else:
         layers = student_layers or teacher.config.num_hidden_layers // 2
         model, kept = student_from_teacher(teacher, layers)

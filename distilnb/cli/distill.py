@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> None:
     from distilnb import distill, metrics, runs
 
     given = {name: getattr(args, name) for name in SETTINGS if hasattr(args, name)}
-    cfg = distill.student_config(args.teacher_dir, profile=args.profile, **given)
+    cfg = distill.student_config(args.teacher_dir, profile=args.profile, model=args.student, **given)
     with runs.run_lock(cfg.paths.root):
         result = distill.distill(cfg, args.teacher_dir, student_layers=args.student_layers, student=args.student,
                                  alpha=args.alpha, temperature=args.temperature)
