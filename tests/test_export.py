@@ -113,6 +113,17 @@ def test_predict_runs_the_exported_folder(exported, trained, texts):
     assert [list(row["scores"]) for row in rows] == [list(row["scores"]) for row in expected]
 
 
+def test_evaluate_scores_the_exported_folder_as_it_scores_the_model(exported, trained):
+    _, model = trained
+    scores = {}
+    for folder in (model, exported[export.FP32]):
+        code, out, err = run_cli("evaluate", "--model-dir", str(folder), "--json", "--skip-seen", "--threads", "1")
+        assert code == 0, err[-2000:]
+        scores[folder] = json.loads(out)
+    ours, theirs = scores[exported[export.FP32]], scores[model]
+    assert ours["accuracy"] == theirs["accuracy"] and ours["f1_macro"] == pytest.approx(theirs["f1_macro"])
+
+
 def test_the_export_command_writes_beside_the_model_and_says_how_to_run_it(trained):
     _, model = trained
     code, out, err = run_cli("export", "--model-dir", str(model), "--int8")

@@ -31,9 +31,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                                                             "evenly from the first (default: half of them)")
     distill.add_argument("--student", help="a smaller model (folder or Hub id) to train instead, with a new head")
     distill.add_argument("--alpha", type=float, default=DEFAULT_ALPHA,
-                         help="weight of the labels' loss; 1 - alpha weighs the teacher's")
+                         help=f"weight of the labels' loss; 1 - alpha weighs the teacher's (default: {DEFAULT_ALPHA})")
     distill.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
-                         help="T: how much both distributions are softened before they are compared")
+                         help="T: how much both distributions are softened before they are compared (default: "
+                              f"{DEFAULT_TEMPERATURE})")
     options.add_threads(distill)
     options.add_settings(distill, SETTINGS)
     distill.set_defaults(run=run)
