@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 
 from distilnb.cli import options
 from distilnb.cli.options import err
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> None:
 
     given = {name: getattr(args, name) for name in SETTINGS if hasattr(args, name)}
     cfg = distill.student_config(args.teacher_dir, profile=args.profile, model=args.student, **given)
-    with runs.run_lock(cfg.paths.root):
+    # The Trainer prints its logs on stdout; they are progress, so stderr, and stdout keeps the result alone.
+    with runs.run_lock(cfg.paths.root), contextlib.redirect_stdout(sys.stderr):
         result = distill.distill(cfg, args.teacher_dir, student_layers=args.student_layers, student=args.student,
                                  alpha=args.alpha, temperature=args.temperature)
     teacher_run = runs.run_of_model(args.teacher_dir)
