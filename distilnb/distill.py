@@ -194,6 +194,51 @@ def card_section(teacher_dir: str, student: str, alpha: float, temperature: floa
 """
 
 
+def student_model(teacher: PreTrainedModel, student: str | None,
+                  student_layers: int | None) -> tuple[PreTrainedModel, str]:
+    """Return (the student to train, how the model card describes it): the model named by `student` with a new head
+    sized for the teacher's labels, else the teacher with student_layers of its layers (default half)."""
+    if student:
+        names, multi = label_names_of(teacher), is_multi_label(teacher)
+        return load_classifier(resolve_model(student), names, multi_label=multi), f"`{student}`, its head trained anew"
+    model, kept = student_from_teacher(teacher, student_layers or teacher.config.num_hidden_layers // 2)
+    return model, f"the teacher's layers {', '.join(map(str, kept))} (of {teacher.config.num_hidden_layers})"
+
+
+def save_student(cfg: Config, trainer: Trainer, splits: DatasetDict, report: runs.LoadReport, scores: dict,
+                 thresholds: dict | None, record: dict, card: str) -> Path:
+    """Save the student as any run's model folder (card, records, metrics, thresholds), plus the distillation record
+    and its section of the card; remove the checkpoints unless kept; return the folder."""
+    folder = cfg.paths.model
+    trainer.save_model(str(folder))
+    runs.write_run_files(cfg, trainer, report.split_sizes, scores, splits)
+    with (folder / "README.md").open("a") as readme:
+        readme.write(card)
+    (folder / DISTILLATION_FILE).write_text(json.dumps(record, indent=2))
+    runs.update_metrics(cfg.paths.metrics, "distillation", record)
+    if thresholds is not None:  # predict and evaluate apply them, as for any multi-label run
+        runs.save_thresholds(folder, thresholds)
+        runs.update_metrics(cfg.paths.metrics, "thresholds", thresholds)
+    if not cfg.keep_checkpoints:
+        shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)
+    return folder
+
+
+def check_settings(cfg: Config, teacher_dir: str | Path, *, student: str | None, student_layers: int | None,
+                   alpha: float, temperature: float) -> None:
+    """Raise SettingError for settings a distillation cannot run with, before anything is loaded."""
+    if not 0 <= alpha <= 1:
+        raise SettingError("must lie between 0 and 1", "alpha", alpha)
+    if temperature <= 0:
+        raise SettingError("must be more than 0", "temperature", temperature)
+    if student and student_layers:
+        raise SettingError("goes with a student made from the teacher's layers, not with a model given as student",
+                           "student_layers", student_layers)
+    if cfg.paths.model.resolve() == Path(teacher_dir).resolve():
+        raise SettingError("names the teacher's own run: the student would overwrite its teacher", "run_name",
+                           cfg.run)
+
+
 def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None = None, student: str | None = None,
             alpha: float = DEFAULT_ALPHA, temperature: float = DEFAULT_TEMPERATURE) -> DistillResult:
     """Train a student on the teacher's splits to match the teacher; save it in cfg's run folder like any run.
@@ -206,13 +251,8 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
 
     from distilnb.train import best_validation_scores, build_trainer, tuned_thresholds
 
-    if not 0 <= alpha <= 1:
-        raise SettingError("must lie between 0 and 1", "alpha", alpha)
-    if temperature <= 0:
-        raise SettingError("must be more than 0", "temperature", temperature)
-    if student and student_layers:
-        raise SettingError("goes with a student made from the teacher's layers, not with a model given as student",
-                           "student_layers", student_layers)
+    check_settings(cfg, teacher_dir, student=student, student_layers=student_layers, alpha=alpha,
+                   temperature=temperature)
     set_seed(cfg.seed)
     splits, report = teacher_splits(teacher_dir, cfg)
     teacher = load_classifier(teacher_dir)
@@ -228,32 +268,17 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
         else tokenized["train"]
     logits = teacher_logits(teacher, teacher_tokenizer, teacher_rows, 2 * cfg.batch_size)
     tokenized = with_teacher_logits(tokenized, logits)  # the same rows in the same order: map keeps it
-    if student:
-        model, described = load_classifier(source, names, multi_label=multi), f"`{student}`, its head trained anew"
-    else:
-        layers = student_layers or teacher.config.num_hidden_layers // 2
-        model, kept = student_from_teacher(teacher, layers)
-        described = f"the teacher's layers {', '.join(map(str, kept))} (of {teacher.config.num_hidden_layers})"
+    model, described = student_model(teacher, student, student_layers)
     trainer = build_trainer(cfg, model, tokenized, tokenizer,
                             trainer_class=functools.partial(DistillationTrainer, alpha=alpha, temperature=temperature))
     trainer.train()
     scores, thresholds = (tuned_thresholds(trainer, tokenized["validation"], names) if multi
                           else (best_validation_scores(trainer), None))
-    folder = cfg.paths.model
-    trainer.save_model(str(folder))
-    runs.write_run_files(cfg, trainer, report.split_sizes, scores, splits)
     sizes = (parameter_count(teacher), parameter_count(trainer.model))
-    with (folder / "README.md").open("a") as card:
-        card.write(card_section(str(teacher_dir), described, alpha, temperature, multi, sizes))
     record = {"teacher": str(teacher_dir), "student": described, "alpha": alpha, "temperature": temperature,
               "teacher_parameters": sizes[0], "student_parameters": sizes[1]}
-    (folder / DISTILLATION_FILE).write_text(json.dumps(record, indent=2))
-    runs.update_metrics(cfg.paths.metrics, "distillation", record)
-    if thresholds is not None:
-        runs.save_thresholds(folder, thresholds)
-        runs.update_metrics(cfg.paths.metrics, "thresholds", thresholds)
-    if not cfg.keep_checkpoints:
-        shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)
+    folder = save_student(cfg, trainer, splits, report, scores, thresholds, record,
+                          card_section(str(teacher_dir), described, alpha, temperature, multi, sizes))
     return DistillResult(model_dir=folder, teacher_dir=str(teacher_dir), student=described, alpha=alpha,
                          temperature=temperature, teacher_parameters=sizes[0], student_parameters=sizes[1],
                          validation=scores, thresholds=thresholds)

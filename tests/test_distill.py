@@ -171,10 +171,17 @@ def test_the_student_trains_on_the_teachers_splits_and_serves_like_any_model(stu
     assert code == 0 and "accuracy" in out, err[-2000:]
 
 
-def test_a_student_model_and_student_layers_together_are_refused_in_flag_words(teacher):
-    code, out, err = run_cli("distill", "--teacher-dir", str(teacher), "--student", "tiny", "--student-layers", "1")
+@pytest.mark.parametrize(("flags", "said"), [
+    (["--student", "tiny", "--student-layers", "1"], "--student-layers 1 goes with a student made from the teacher's"),
+    (["--alpha", "1.5"], "--alpha 1.5 must lie between 0 and 1"),
+    (["--temperature", "0"], "--temperature 0 must be more than 0"),
+    (["--run-name", "smoke"], "--run-name smoke names the teacher's own run"),
+])
+def test_settings_a_distillation_cannot_run_with_are_refused_in_flag_words(teacher, flags, said):
+    code, out, err = run_cli("distill", "--teacher-dir", str(teacher), "--output-root", str(teacher.parent.parent),
+                             *flags)
     assert code == 1 and out == ""
-    assert err.startswith("distilnb distill: --student-layers 1 goes with")
+    assert err.startswith(f"distilnb distill: {said}") and (teacher / "model.safetensors").is_file()
 
 
 def test_the_parser_spells_the_librarys_defaults():
