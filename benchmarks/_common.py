@@ -53,6 +53,15 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def instruction_sets() -> str:
+    """Return the CPU's int8 instruction sets (distilnb.hardware): int8's speed follows them more than the cores."""
+    try:
+        from distilnb.hardware import cpu_summary
+    except Exception:  # the package mid-edit under a long run: say so rather than stop the benchmark
+        return "n/a (distilnb.hardware could not be imported)"
+    return cpu_summary().rpartition("; ")[2]
+
+
 def library_versions() -> str:
     """Return 'name version' of every library a result depends on, comma-separated.
 
@@ -131,6 +140,7 @@ def header(title: str, details: dict[str, Any] | None = None) -> str:
         "",
         f"- machine: {cpu_model()}, {os.cpu_count()} logical cores, torch threads {torch.get_num_threads()}, "
         f"{memory_gib()}, {platform.system()} {platform.release()}",
+        f"- CPU instruction sets for int8: {instruction_sets()}",
         f"- load average (1/5/15 min): {START_LOAD} at start, {load_average()} at end (other users may share this "
         "machine)",
         f"- libraries: {library_versions()}",

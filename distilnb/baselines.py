@@ -8,6 +8,7 @@ build the same models (a test proves it). The TF-IDF and logistic-regression set
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -157,6 +158,15 @@ def multi_hot(table: Dataset, n_labels: int) -> np.ndarray:
     return np.asarray(table["labels"], dtype=float).reshape(-1, n_labels)
 
 
+def multilabel_majority(splits: DatasetDict, split: str) -> dict:
+    """Return the scores of answering every text of `split` with the training rows' commonest label set (often none)."""
+    names = label_names(splits)
+    train = multi_hot(splits["train"], len(names))
+    commonest = np.asarray(Counter(map(tuple, train)).most_common(1)[0][0], dtype=float)
+    truth = multi_hot(splits[split], len(names))
+    return multilabel_metrics(truth, np.tile(commonest, (len(truth), 1)), names, 0.5)
+
+
 def multilabel_baseline(splits: DatasetDict, split: str, seed: int = 0) -> dict:
     """Return TF-IDF + one-vs-rest logistic regression's multi-label scores on `split`, its one threshold tuned on the
     validation rows as the fine-tuned model's are (0.5 when the splits hold none)."""
@@ -185,12 +195,13 @@ def pair_baseline(train: Dataset, held_out: Dataset, names: list[str], seed: int
 
 def baseline_scores(splits: DatasetDict, split: str = "validation", seed: int = 0) -> dict[str, dict]:
     """Return {row name: scores on `split`} of the quick baselines trained on splits["train"], for the splits' task:
-    the majority class and TF-IDF (a text or a pair), or TF-IDF one-vs-rest (several labels). The frozen-features
-    baseline needs the encoder and is the notebooks' (all_baselines)."""
+    the majority class (for several labels: the commonest label set) and TF-IDF (one-vs-rest for several labels).
+    The frozen-features baseline needs the encoder and is the notebooks' (all_baselines)."""
     names, train, held_out = label_names(splits), splits["train"], splits[split]
     task = task_of(splits)
     if task == MULTI_LABEL:
-        return {TFIDF_ONE_VS_REST: multilabel_baseline(splits, split, seed)}
+        return {MAJORITY: multilabel_majority(splits, split),
+                TFIDF_ONE_VS_REST: multilabel_baseline(splits, split, seed)}
     majority = majority_baseline(train["label"], held_out["label"], names)
     if task == PAIRS:
         return {MAJORITY: majority, TFIDF: pair_baseline(train, held_out, names, seed)}

@@ -8,15 +8,10 @@ Predictor.quantized() gives an int8 copy for the CPU, run by ONNX Runtime.
 
 from __future__ import annotations
 
-import contextlib
-import copy
-import inspect
 import json
-import logging
 import sys
 import tempfile
-import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -111,13 +106,18 @@ class Predictor:
     @classmethod
     def from_folder(cls, model: str | Path, max_length: int | None = None, batch_size: int = 64,
                     on: str | None = None, default_thresholds: bool = False) -> Predictor:
-        """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU if any.
+        """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU if any;
+        for a folder `distilnb export` wrote, its ONNX graph run by ONNX Runtime on the CPU.
 
         A multi-label distilnb model needs its thresholds.json (every label, numbers in [0, 1]); without one it is
         refused, unless default_thresholds=True scores every label at 0.5 (as a model from elsewhere is).
         """
-        network = load_classifier(model)
-        predictor = cls(network.to(on or device()), load_tokenizer(model),
+        from distilnb.export import ONNX_FILE, is_onnx_folder, onnx_config
+
+        # An exported folder (distilnb export) runs through ONNX Runtime on the CPU; any other loads its safetensors.
+        onnx = is_onnx_folder(model)
+        network = OnnxClassifier(Path(model) / ONNX_FILE, onnx_config(model)) if onnx else load_classifier(model)
+        predictor = cls(network if onnx else network.to(on or device()), load_tokenizer(model),
                         max_length or trained_max_length(str(model)), batch_size)
         if predictor.multi_label:
             predictor.thresholds = folder_thresholds(model, predictor.label_names, default_thresholds)
@@ -229,69 +229,19 @@ class Predictor:
 
     def quantized(self) -> Predictor:
         """Return an int8 copy run by ONNX Runtime on the CPU, with the same interface, order and chunking."""
+        from distilnb.export import onnx_graph
+
         if isinstance(self.model, OnnxClassifier):
             return self
-        with tempfile.TemporaryDirectory(prefix="distilnb-int8-") as folder, exporter_notices_hidden():
-            # The session keeps the model in memory once built, so the exported files need not outlive this block.
-            fp32 = export_onnx(self.model, Path(folder) / "model.onnx")
-            network = OnnxClassifier(quantize_onnx(fp32, Path(folder) / "model.int8.onnx"), self.model.config)
+        with tempfile.TemporaryDirectory(prefix="distilnb-int8-") as folder:
+            # The session keeps the model in memory once built, so the exported file need not outlive this block.
+            network = OnnxClassifier(onnx_graph(self.model, Path(folder), int8=True), self.model.config)
         copy_ = Predictor(network, self.tokenizer, self.max_length, self.batch_size)
         copy_.progress, copy_.chunk, copy_.thresholds = self.progress, self.chunk, self.thresholds
         return copy_
 
 
 # ---------------------------------------------------------------- int8 on the CPU, through ONNX Runtime
-
-# What the exporters say on every export of a text classifier, none of it about the learner's model: torch.onnx lists
-# torchvision's operators it skips and the axis names it merges, torch's pytree warns of its own deprecation, and
-# ONNX Runtime's quantizer, on the root logger, suggests a pre-processing step meant for image models.
-EXPORTER_WARNINGS = (r"# The axis name: .* will not be used", r".*LeafSpec.* is deprecated")
-QUANTIZER_NOTICE = "Please consider to run pre-processing before quantization"
-
-
-@contextlib.contextmanager
-def exporter_notices_hidden() -> Iterator[None]:
-    """Hide the exporters' routine notices inside the block: torch.onnx's below ERROR, the others by their text."""
-    exporter, root = logging.getLogger("torch.onnx"), logging.getLogger()
-    level = exporter.level
-
-    def not_the_quantizer_notice(record: logging.LogRecord) -> bool:
-        return QUANTIZER_NOTICE not in record.getMessage()
-
-    with warnings.catch_warnings():
-        for message in EXPORTER_WARNINGS:
-            warnings.filterwarnings("ignore", message=message)
-        exporter.setLevel(logging.ERROR)
-        root.addFilter(not_the_quantizer_notice)  # the root logger's own records only: others' warnings still show
-        try:
-            yield
-        finally:
-            exporter.setLevel(level)
-            root.removeFilter(not_the_quantizer_notice)
-
-
-def export_onnx(model, path: Path) -> Path:
-    """Write a sequence classifier to path as ONNX, batch size and length left dynamic; return the path."""
-    model = model if model.device.type == "cpu" else copy.deepcopy(model).cpu()
-    # Two distinct tensors, some padding: an input passed twice or a mask of ones could be traced as a special case.
-    example = {"input_ids": torch.full((2, 8), 1000), "attention_mask": torch.tensor([[1] * 8, [1] * 4 + [0] * 4])}
-    if "token_type_ids" in inspect.signature(model.forward).parameters:  # BERT-like: a pair's segments, 0 then 1
-        example["token_type_ids"] = torch.tensor([[0] * 4 + [1] * 4, [0] * 2 + [1] * 2 + [0] * 4])
-    batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=model.config.max_position_embeddings)
-    program = torch.onnx.export(model.eval(), (), kwargs=example, dynamo=True, verbose=False, external_data=False,
-                                input_names=list(example), output_names=["logits"],
-                                dynamic_shapes={name: {0: batch, 1: length} for name in example})
-    program.save(str(path))
-    return path
-
-
-def quantize_onnx(source: Path, target: Path) -> Path:
-    """Write an int8 copy of an ONNX model (weights per output channel, activations on the fly); return target."""
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
-    return target
-
 
 class OnnxClassifier(torch.nn.Module):
     """An ONNX Runtime session on the CPU, called like the transformers classifier it was exported from."""

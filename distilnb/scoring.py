@@ -192,27 +192,7 @@ def baselines_on(splits: DatasetDict, model: str, split: str, seed: int) -> dict
     # the validation rows tune the multi-label baseline's threshold, as they tuned the model's
     tuning = {"validation": source["validation"]} if split != "validation" and "validation" in source else {}
     scored = DatasetDict({"train": source["train"], **tuning, split: splits[split]})
-    found = baseline_scores(scored, split, seed)
-    if task_of(splits) == MULTI_LABEL:
-        found = {**multilabel_majority(scored, split), **found}
-    return found
-
-
-def multilabel_majority(splits: DatasetDict, split: str) -> dict[str, dict]:
-    """Return the scores of answering every text with the training rows' commonest label set (often: no label)."""
-    from collections import Counter
-
-    import numpy as np
-
-    from distilnb import multilabel
-    from distilnb.data import label_names
-    from distilnb.metrics import MAJORITY
-
-    width = len(label_names(splits))
-    train = np.asarray(splits["train"]["labels"], dtype=int).reshape(-1, width)
-    commonest = np.asarray(Counter(map(tuple, train)).most_common(1)[0][0])
-    truth = np.asarray(splits[split]["labels"], dtype=int).reshape(-1, width)
-    return {MAJORITY: multilabel.scores(truth, np.tile(commonest, (len(truth), 1)))}
+    return baseline_scores(scored, split, seed)
 
 
 def save_figures(evaluation: Evaluation, folder: Path, name: str) -> list[Path]:

@@ -161,13 +161,15 @@ def last_checkpoint(folder: Path) -> str | None:
 
 
 def build_trainer(cfg: Config, model: PreTrainedModel, tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase,
-                  callbacks: list[TrainerCallback] | None = None) -> Trainer:
-    """Return a Trainer over tokenized train and validation splits with the course's defaults and early stopping."""
+                  callbacks: list[TrainerCallback] | None = None, *,
+                  trainer_class: Callable[..., Trainer] | None = None) -> Trainer:
+    """Return a Trainer over tokenized train and validation splits with the course's defaults and early stopping;
+    trainer_class: a Trainer subclass (or a partial of one) to build instead, e.g. distill.DistillationTrainer."""
     from transformers import DataCollatorWithPadding, EarlyStoppingCallback, Trainer
 
     names = label_names_of(model)
     multi = is_multi_label(model)
-    return Trainer(
+    return (trainer_class or Trainer)(
         model=model,
         args=training_arguments(cfg, learning_rate_for(cfg, model)),
         train_dataset=tokenized["train"],

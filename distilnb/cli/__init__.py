@@ -10,11 +10,11 @@ import argparse
 import os
 import sys
 
-from distilnb.cli import demo, download, evaluate, predict, train, tune
+from distilnb.cli import demo, distill, download, evaluate, export, predict, train, tune
 from distilnb.cli.options import in_flag_words
 from distilnb.errors import DistilnbError
 
-COMMANDS = (train, evaluate, predict, download, demo, tune)
+COMMANDS = (train, evaluate, predict, download, demo, tune, distill, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

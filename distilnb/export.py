@@ -1,0 +1,152 @@
+"""Export: a model folder's ONNX graph (fp32, or int8 for the CPU) with its tokenizer and label names beside it.
+
+This module is the one place distilnb writes an ONNX graph: `distilnb export` saves it in a folder that
+`Predictor.from_folder` (and `distilnb predict --model-dir`) run through ONNX Runtime, and Predictor.quantized()
+builds its int8 copy with the same functions in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import inspect
+import json
+import logging
+import shutil
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from distilnb.errors import NotFoundError
+from distilnb.folder import CONFIG_FILE, READING_FILE, THRESHOLDS_FILE, TRAINING_ROWS_FILE
+from distilnb.models import label_names_of, load_classifier, load_tokenizer
+
+ONNX_FILE = "model.onnx"  # the graph in an exported folder, fp32 or int8 (EXPORT_FILE says which)
+EXPORT_FILE = "distilnb_export.json"  # what was exported, from where, in which precision
+LABELS_FILE = "labels.json"  # the label names in output order, for a serving stack that reads no config.json
+# The records beside a model that evaluate and predict read: its settings, thresholds, training rows, how it was read.
+RECORDS = (CONFIG_FILE, THRESHOLDS_FILE, TRAINING_ROWS_FILE, READING_FILE, "README.md")
+FP32, INT8 = "fp32", "int8"
+
+# What the exporters say on every export of a text classifier, none of it about the learner's model: torch.onnx lists
+# torchvision's operators it skips and the axis names it merges, torch's pytree warns of its own deprecation, and
+# ONNX Runtime's quantizer, on the root logger, suggests a pre-processing step meant for image models.
+EXPORTER_WARNINGS = (r"# The axis name: .* will not be used", r".*LeafSpec.* is deprecated")
+QUANTIZER_NOTICE = "Please consider to run pre-processing before quantization"
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    """What `export` wrote: the folder, the graph's precision and size, and the files beside it."""
+
+    folder: Path
+    precision: str
+    graph_bytes: int
+    files: list[str]
+
+
+@contextlib.contextmanager
+def exporter_notices_hidden() -> Iterator[None]:
+    """Hide the exporters' routine notices inside the block: torch.onnx's below ERROR, the others by their text."""
+    exporter, root = logging.getLogger("torch.onnx"), logging.getLogger()
+    level = exporter.level
+
+    def not_the_quantizer_notice(record: logging.LogRecord) -> bool:
+        return QUANTIZER_NOTICE not in record.getMessage()
+
+    with warnings.catch_warnings():
+        for message in EXPORTER_WARNINGS:
+            warnings.filterwarnings("ignore", message=message)
+        exporter.setLevel(logging.ERROR)
+        root.addFilter(not_the_quantizer_notice)  # the root logger's own records only: others' warnings still show
+        try:
+            yield
+        finally:
+            exporter.setLevel(level)
+            root.removeFilter(not_the_quantizer_notice)
+
+
+def export_onnx(model, path: Path) -> Path:
+    """Write a sequence classifier to path as ONNX, batch size and length left dynamic; return the path."""
+    model = model if model.device.type == "cpu" else copy.deepcopy(model).cpu()
+    # Two distinct tensors, some padding: an input passed twice or a mask of ones could be traced as a special case.
+    example = {"input_ids": torch.full((2, 8), 1000), "attention_mask": torch.tensor([[1] * 8, [1] * 4 + [0] * 4])}
+    if uses_segments(model):  # BERT-like: a pair's segments, 0 then 1
+        example["token_type_ids"] = torch.tensor([[0] * 4 + [1] * 4, [0] * 2 + [1] * 2 + [0] * 4])
+    batch, length = torch.export.Dim("batch"), torch.export.Dim("length", max=model.config.max_position_embeddings)
+    program = torch.onnx.export(model.eval(), (), kwargs=example, dynamo=True, verbose=False, external_data=False,
+                                input_names=list(example), output_names=["logits"],
+                                dynamic_shapes={name: {0: batch, 1: length} for name in example})
+    program.save(str(path))
+    return path
+
+
+def quantize_onnx(source: Path, target: Path) -> Path:
+    """Write an int8 copy of an ONNX model (weights per output channel, activations on the fly); return target."""
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(source, target, weight_type=QuantType.QInt8, per_channel=True)
+    return target
+
+
+def onnx_graph(model, folder: Path, *, int8: bool = False) -> Path:
+    """Write the classifier's ONNX graph to folder/model.onnx, fp32 or dynamic int8; return its path."""
+    target = folder / ONNX_FILE
+    with exporter_notices_hidden():
+        if not int8:
+            return export_onnx(model, target)
+        with tempfile.TemporaryDirectory(prefix="distilnb-export-") as scratch:  # the fp32 graph is a step only
+            return quantize_onnx(export_onnx(model, Path(scratch) / ONNX_FILE), target)
+
+
+def is_onnx_folder(model: str | Path) -> bool:
+    """Return True for a folder `export` wrote (an ONNX graph and its record)."""
+    folder = Path(model)
+    return (folder / ONNX_FILE).is_file() and (folder / EXPORT_FILE).is_file()
+
+
+def onnx_config(folder: str | Path):
+    """Return the transformers config saved beside an exported graph (labels, task, longest input)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(str(folder))
+
+
+def default_target(model_dir: str | Path, int8: bool) -> Path:
+    """Return where an export goes unless told: beside the model folder, in its run (outputs/X/onnx or onnx-int8),
+    so evaluate finds the run's saved splits next to it as it does for the model."""
+    return Path(model_dir).parent / ("onnx-int8" if int8 else "onnx")
+
+
+def export(model_dir: str | Path, target: str | Path | None = None, *, int8: bool = False) -> ExportResult:
+    """Write model_dir's ONNX graph (fp32, or int8) into target with its tokenizer, config, label names and records;
+    return what was written. An existing target is replaced."""
+    if not (Path(model_dir) / "config.json").is_file():
+        raise NotFoundError(f"{model_dir} holds no model (no config.json): export a folder `distilnb train` wrote.")
+    folder = Path(target) if target is not None else default_target(model_dir, int8)
+    shutil.rmtree(folder, ignore_errors=True)  # an older export's graph must not sit beside this one's config
+    folder.mkdir(parents=True)
+    model = load_classifier(model_dir)
+    graph = onnx_graph(model, folder, int8=int8)
+    model.config.save_pretrained(folder)
+    load_tokenizer(model_dir).save_pretrained(folder)
+    (folder / LABELS_FILE).write_text(json.dumps(label_names_of(model), indent=2))
+    for name in RECORDS:
+        if (Path(model_dir) / name).is_file():
+            shutil.copy2(Path(model_dir) / name, folder / name)
+    precision = INT8 if int8 else FP32
+    record = {"exported_from": str(model_dir), "precision": precision, "graph": ONNX_FILE,
+              "inputs": ["input_ids", "attention_mask", *(["token_type_ids"] if uses_segments(model) else [])],
+              "output": "logits", "runtime": "onnxruntime, CPUExecutionProvider"}
+    (folder / EXPORT_FILE).write_text(json.dumps(record, indent=2))
+    return ExportResult(folder=folder, precision=precision, graph_bytes=graph.stat().st_size,
+                        files=sorted(path.name for path in folder.iterdir()))
+
+
+def uses_segments(model) -> bool:
+    """Return True for a model that takes segment ids (token_type_ids): BERT-like encoders, for pairs."""
+    return "token_type_ids" in inspect.signature(model.forward).parameters
