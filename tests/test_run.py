@@ -53,6 +53,16 @@ def test_a_whole_run_returns_what_it_wrote_in_the_one_schema(finished):
     assert json.loads(json.dumps(finished.summary()))["scores"] == written  # --json prints the same
 
 
+def test_a_run_of_several_labels_writes_the_same_schema_with_its_thresholds(tmp_path):
+    labels = {"dataset": "data/support_tickets_multilabel.csv", "label_column": "labels", "label_separator": ";"}
+    result = run.train(smoke(tmp_path, epochs=1.0, **labels))
+    written = json.loads(result.metrics_path.read_text())
+    jsonschema.validate(written, SCHEMA)
+    assert set(written["validation"]) == {metrics.MAJORITY, metrics.TFIDF_ONE_VS_REST, metrics.FINE_TUNED}
+    assert written["thresholds"]["thresholds"] == written["validation"][metrics.FINE_TUNED]["thresholds"]
+    assert result.thresholds is not None and result.task == "multi-label"
+
+
 def test_a_file_with_an_old_row_name_breaks_the_schema(finished):
     written = json.loads(finished.metrics_path.read_text())
     written["validation"]["fine-tuned (Trainer)"] = written["validation"].pop(metrics.FINE_TUNED)
