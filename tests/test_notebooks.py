@@ -251,7 +251,7 @@ def test_no_apparatus_in_the_teaching_cells(path):
     assert [word for word in APPARATUS if word in source] == []
 
 
-# The notebook evaluates ten times for its curves; the command line, unwatched, once per epoch. use_cpu and
+# The notebook evaluates every half epoch for its curves; the command line, unwatched, once per epoch. use_cpu and
 # average_tokens_across_devices matter only under torchrun, which notebooks never run under.
 NOT_THE_RECIPE = {"eval_strategy", "eval_steps", "save_strategy", "save_steps", "logging_strategy", "logging_steps",
                   "use_cpu", "average_tokens_across_devices"}
@@ -273,7 +273,7 @@ def test_the_notebooks_training_arguments_are_the_command_lines(tmp_path):
     command_line = train.training_arguments(cfg, 1e-4).to_dict()
     differing = {key for key in notebook.keys() | command_line.keys() if notebook.get(key) != command_line.get(key)}
     assert differing <= NOT_THE_RECIPE, differing - NOT_THE_RECIPE
-    assert notebook["eval_steps"] == notebook["save_steps"] == math.ceil(2 * 94) // 10  # ten points a curve
+    assert notebook["eval_steps"] == notebook["save_steps"] == 94 // 2  # every half epoch: at each epoch's end
 
 
 def test_the_notebooks_compute_metrics_with_evaluate_offline_gives_the_packages_scores():
