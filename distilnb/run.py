@@ -220,8 +220,8 @@ def write_run(result: RunResult, trainer: Trainer, splits: DatasetDict, read_opt
     cfg = result.config
     trainer.save_model(str(cfg.paths.model))
     validation = result.rows("validation")
-    runs.write_run_files(cfg, trainer, result.split_sizes, validation[FINE_TUNED], splits)
-    runs.update_metrics(cfg.paths.metrics, "validation", validation)
+    baselines = {row: scores for row, scores in validation.items() if row != FINE_TUNED}
+    runs.write_run_files(cfg, trainer, result.split_sizes, validation[FINE_TUNED], splits, baselines=baselines)
     runs.record_reading(cfg.paths.model, read_options or ReadOptions())
     if result.thresholds is not None:  # predict and evaluate apply them; metrics.json says how they were chosen
         record = {**result.thresholds, "during_training": TRAINING_THRESHOLD}  # what the logged epoch scores used

@@ -254,10 +254,12 @@ def save_thresholds(folder: Path, record: dict) -> Path:
 
 
 def write_run_files(cfg: Config, trainer_or_model: Any, split_sizes: dict[str, int], validation_scores: dict,
-                    splits: DatasetDict, *, folder: Path | None = None, row: str = FINE_TUNED) -> Path:
+                    splits: DatasetDict, *, folder: Path | None = None, row: str = FINE_TUNED,
+                    baselines: dict[str, dict] | None = None) -> Path:
     """Write card, training_args.json, distilnb_config.json and training_rows.json beside a saved model; return it.
 
-    The validation scores also go to metrics.json under `row`: this is their one writer (scores training logged).
+    The validation scores also go to metrics.json under `row`, beside the `baselines` rows scored on the same rows:
+    this is their one writer.
     """
     folder = folder or cfg.paths.model
     args = getattr(trainer_or_model, "args", None)
@@ -274,7 +276,7 @@ def write_run_files(cfg: Config, trainer_or_model: Any, split_sizes: dict[str, i
     (folder / CONFIG_FILE).write_text(json.dumps(recorded_settings(cfg), indent=2))
     rows = {split: sorted(set(row_hashes(splits[split]["text"], second_texts(splits[split])))) for split in TRAINED_ON}
     (folder / TRAINING_ROWS_FILE).write_text(json.dumps(rows))
-    update_metrics(cfg.paths.metrics, "validation", {row: validation_scores})
+    update_metrics(cfg.paths.metrics, "validation", {**(baselines or {}), row: validation_scores})
     return folder
 
 
