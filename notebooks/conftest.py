@@ -56,9 +56,11 @@ def path_problem(outputs: list[dict]) -> str | None:
 
 
 def reference_quotes(guide: str) -> dict[str, list[str]]:
-    """Return, per chapter ("01" to "05"), the backticked quotes holding a digit in the guide's reference outputs."""
-    section = guide.split("## Reference outputs", 1)[1].split("\n## ", 1)[0]
+    """Return, per chapter ("01" to "07"), the backticked quotes holding a digit in the guide's reference outputs
+    (every section whose title starts "Reference outputs": an optional chapter's may stand apart)."""
+    sections = [part.split("\n## ", 1)[0] for part in guide.split("\n## Reference outputs")[1:]]
     return {chapter: [quote for quote in re.findall(r"`([^`]*)`", row) if re.search(r"\d", quote)]
+            for section in sections
             for chapter, row in re.findall(r"^\| (0\d) \|(.*)$", section, flags=re.MULTILINE)}
 
 

@@ -151,3 +151,36 @@ def test_06_a_swapped_pair_is_scored_in_both_orders(smoke_cfg):
     swapped = predictor.logits(list(zip(second, first, strict=True))).argmax(-1)
     assert scores["accuracy swapped"] == float((swapped == [1, 0]).mean())
     assert scores["agreement"] == float((in_order == swapped).mean())
+
+
+def test_07_the_best_of_n_flatters_more_with_more_trials_and_less_with_more_rows():
+    small = chapter(7).best_of_n_gain(0.8, rows=187, trials=(1, 3, 30), repeats=4000)
+    large = chapter(7).best_of_n_gain(0.8, rows=1870, trials=(1, 3, 30), repeats=4000)
+    assert abs(small[1]) < 0.003  # one trial: no choice, no flattery
+    assert 0 < small[3] < small[30]
+    assert 0 < large[30] < small[30] / 2  # ten times the rows, about a third of the gain
+
+
+def test_07_the_interval_holds_the_accuracy_and_narrows_with_more_rows():
+    low, high = chapter(7).accuracy_interval(150, 187)
+    assert low < 150 / 187 < high and 0.1 < high - low < 0.13
+    wide, narrow = chapter(7).accuracy_interval(8, 10), chapter(7).accuracy_interval(800, 1000)
+    assert narrow[1] - narrow[0] < wide[1] - wide[0] and wide[0] >= 0 and wide[1] <= 1
+
+
+@pytest.mark.parametrize("mine, finished, stop", [
+    ([0.5], [[0.6], [0.7]], True), ([0.65, 0.8], [[0.6, 0.7], [0.7, 0.9]], False), ([0.5], [[0.6]], False),
+    ([0.5, 0.55], [[0.6], [0.7], [0.2, 0.3]], False), ([0.5, 0.1], [[0.6, 0.6], [0.7, 0.2], [0.2, 0.3]], True),
+])
+def test_07_should_prune_is_the_rule_of_distilnb_tune(mine, finished, stop):
+    import optuna
+
+    from distilnb import tune
+
+    assert chapter(7).should_prune(mine, finished) is stop
+    study = optuna.create_study(direction="maximize")
+    for scores in finished:
+        study.add_trial(optuna.trial.create_trial(value=scores[-1], intermediate_values=dict(enumerate(scores))))
+    running = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING,
+                                        intermediate_values=dict(enumerate(mine)))
+    assert tune.epoch_pruner().prune(study, running) is stop

@@ -11,7 +11,8 @@ import pytest
 from conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
-EXPECTED = ["01_data", "02_tokenize", "03_finetune", "04_evaluate", "05_inference", "06_labels_and_pairs"]
+EXPECTED = ["01_data", "02_tokenize", "03_finetune", "04_evaluate", "05_inference", "06_labels_and_pairs",
+            "07_choosing_settings"]
 MAX_LINES = 22  # about 20 lines a cell: the plain loop of 03 is read as one piece
 
 # The library calls each chapter teaches, written out in its code cells.
@@ -112,11 +113,25 @@ LIBRARY_CALLS = {
         r"token_type_ids",
         r"train_test_split\(.*stratify=",
     ],
+    "07_choosing_settings": [
+        r"train_test_split\(.*stratify_by_column=\"label\"",
+        r"evaluate\.load\(metrics\.evaluation_module\(\"f1\"\)\)",
+        r"TrainingArguments\(",
+        r"disable_tqdm=True",
+        r"Trainer\(model_init=model_init",
+        r"log=True",
+        r"\.hyperparameter_search\(.*hp_space=hp_space.*compute_objective=compute_objective.*n_trials=.*"
+        r"direction=\"maximize\".*pruner=",
+        r"trials_dataframe\(",
+        r"metric_key_prefix=\"test\"",
+        r"set_verbosity_error\(\)",
+    ],
 }
 # Functions a chapter defines because defining them is the lesson (or the evaluation step of the written-out loop).
 ALLOWED_DEFS = {"02_tokenize": {"tokenize"}, "03_finetune": {"tokenize", "embed", "compute_metrics", "validation_f1"},
                 "04_evaluate": {"calibration_bins"},
-                "06_labels_and_pairs": {"tokenize", "tokenize_pair", "new_model", "weighted_loss", "compute_metrics"}}
+                "06_labels_and_pairs": {"tokenize", "tokenize_pair", "new_model", "weighted_loss", "compute_metrics"},
+                "07_choosing_settings": {"tokenize", "model_init", "compute_metrics", "hp_space", "compute_objective"}}
 # What a learner need not read: set-up and bookkeeping that the package or the tests do instead.
 APPARATUS = ["use_cpu", "average_tokens_across_devices", "checkpoint_every", "rmtree", "update_metrics",
              "args.to_dict()", "subprocess", "os.environ"]
