@@ -106,8 +106,8 @@ def write_smoke_data(folder: Path, rows: int = 240) -> Path:
             pd.DataFrame({"text": part["text"], "ids": ids, "id": range(len(part))}).to_csv(
                 root / f"{file}.tsv", sep="\t", header=False, index=False, quoting=csv.QUOTE_NONE)
     pairs = pd.read_csv(ROOT / "data" / "ticket_pairs.csv").head(rows)
-    entailment = pairs["label"].map({"answers": "entailment", "does_not_answer": "not_entailment"})
-    rte = pd.DataFrame({"premise": pairs["message"], "hypothesis": pairs["reply"], "label": entailment,
+    entailment = pairs["label"].map({"same_team": "entailment", "different_team": "not_entailment"})
+    rte = pd.DataFrame({"premise": pairs["first"], "hypothesis": pairs["second"], "label": entailment,
                         "idx": range(len(pairs))})
     (folder / "rte").mkdir()
     for file, part in (("train", rte[: 3 * rows // 4]), ("val", rte[3 * rows // 4:])):

@@ -281,16 +281,19 @@ def project_root(start: Path | None = None) -> Path:
     return start
 
 
-def sample_data_folders() -> list[Path]:
-    """Return where the sample data can be: the repository's data/ beside the package, else the wheel's copy."""
+def sample_file(name: str) -> Path | None:
+    """Return a sample data file (a name under the repository's data/): the checkout's, else the installed wheel's
+    copy, found with importlib.resources; None when neither has it."""
     from importlib import resources
 
-    beside = Path(__file__).resolve().parent.parent / "data"
+    beside = Path(__file__).resolve().parent.parent / "data" / name
+    if beside.is_file():
+        return beside
     try:  # an installed wheel maps the repository's data/ to the package distilnb.sample_data
-        packaged = [Path(str(resources.files("distilnb.sample_data")))]
+        packaged = resources.files("distilnb.sample_data").joinpath(name)
     except ModuleNotFoundError:
-        packaged = []
-    return [beside, *packaged]
+        return None
+    return Path(str(packaged)) if packaged.is_file() else None
 
 
 def resolve_path(source: str | Path) -> Path:
@@ -301,7 +304,6 @@ def resolve_path(source: str | Path) -> Path:
         return path
     if (project_root() / path).exists():
         return project_root() / path
-    if path.parts[:1] == ("data",):
-        found = [folder / Path(*path.parts[1:]) for folder in sample_data_folders()]
-        return next((candidate for candidate in found if candidate.exists()), path)
+    if path.parts[:1] == ("data",) and len(path.parts) == 2:
+        return sample_file(path.parts[1]) or path
     return path

@@ -89,10 +89,7 @@ def model_task(model: str, cfg: Config) -> tuple[str, list[str]]:
 
 
 def check_columns_fit(cfg: Config, task: str) -> None:
-    """Refuse a second text column equal to the text column, and a second text column for a single-text model."""
-    if cfg.text_pair_column is not None and cfg.text_pair_column == cfg.text_column:
-        raise SettingError("is also the text column: a pair needs two different columns", "text_pair_column",
-                           cfg.text_pair_column)
+    """Refuse a second text column for a single-text model (the Config refuses one equal to the text column)."""
     if cfg.text_pair_column is not None and task != PAIRS:
         raise SettingError(f"names a second text, but the model was trained on single texts ({task}): leave it out",
                            "text_pair_column", cfg.text_pair_column)

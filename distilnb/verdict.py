@@ -116,13 +116,14 @@ def likely_causes(evidence: Evidence) -> list[Advice]:
 
 
 def more_epochs_can_help(evidence: Evidence) -> bool:
-    """Return whether more epochs could change the model kept: not when early stopping kept the first epoch or ended
-    the run before its last epoch, since then the limit on epochs was not what stopped it."""
+    """Return whether more epochs could change the model kept: only when the best checkpoint was the run's last (the
+    score still rising when the epochs ran out); not when early stopping ended the run or an earlier epoch was kept
+    (the 250-pair set kept its first of six), since then the limit on epochs was not what stopped it."""
     if evidence.best_epoch is None:
         return True
-    first_kept = evidence.best_epoch <= 1
     stopped_early = evidence.epochs_run < evidence.epochs - 1e-6
-    return not first_kept and not stopped_early
+    best_at_end = evidence.best_epoch >= evidence.epochs_run - 1e-6
+    return best_at_end and not stopped_early
 
 
 def small_validation(evidence: Evidence) -> list[Advice]:

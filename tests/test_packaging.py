@@ -113,9 +113,9 @@ def test_the_wheel_ships_every_module_and_the_sample_data_that_an_installed_copy
     # Installed as pip would (unpacked into a site folder) and imported from elsewhere, away from the checkout.
     site = tmp_path / "site"
     wheel.extractall(site)
-    check = ("from distilnb.config import Config; from distilnb.readers import read_source; "
+    check = ("from distilnb.config import Config, resolve_path; from distilnb.readers import read_source; "
              "cfg = Config.from_env(profile='offline'); import distilnb; "
-             "print(cfg.dataset); print(distilnb.__file__); print(len(read_source(cfg.dataset)['all']))")
+             "print(resolve_path(cfg.dataset)); print(distilnb.__file__); print(len(read_source(cfg.dataset)['all']))")
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, cwd=tmp_path,
                           env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(site), "HOME": str(tmp_path)}, check=False)
     assert done.returncode == 0, done.stderr[-2000:]

@@ -6,6 +6,7 @@ import pytest
 from conftest import write
 
 from distilnb import Config, data, readers, runs, train
+from distilnb.cli.options import in_flag_words
 from distilnb.folder import run_of_model
 
 
@@ -144,8 +145,9 @@ def test_rows_to_score_refuses_skips_or_notes_the_seen_rows(trained, sample_spli
     train_texts = list(sample_splits["train"]["text"][:3])
     new = ["a text nobody wrote", "another one nobody wrote"]
     texts = train_texts + new
-    with pytest.raises(runs.SeenRowsError, match="3 of the 5 rows .* --skip-seen"):
+    with pytest.raises(runs.SeenRowsError, match="3 of the 5 rows .* skip_seen=True") as refused:
         runs.rows_to_score(folder, texts, "test", own_split=False, skip_seen=False)
+    assert "Set --skip-seen to score" in in_flag_words(refused.value)  # the command line's words for the same cause
     kept, note = runs.rows_to_score(folder, texts, "test", own_split=False, skip_seen=True)
     assert kept == [3, 4] and note.startswith("Skipped 3 of the 5 rows")
     kept, note = runs.rows_to_score(folder, texts, "test", own_split=True, skip_seen=False)

@@ -245,7 +245,7 @@ def test_a_pair_model_refuses_single_texts_and_a_single_text_model_refuses_pairs
 def test_a_pair_column_equal_to_the_text_column_is_refused(pairs, tmp_path):
     table = write_lines(tmp_path / "p.csv", ["question,answer", "where is my parcel,it left the depot"])
     done = run_cli("predict", "--model-dir", str(pairs), "--file", str(table), "--text-pair-column", "question")
-    assert done.code == 1 and "--text-pair-column question is also the text column" in done.err
+    assert done.code == 1 and "--text-pair-column question is the text column too" in done.err
 
 
 def test_a_blank_second_text_is_named_as_such(pairs, tmp_path):

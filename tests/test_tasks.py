@@ -265,7 +265,9 @@ def test_the_demo_takes_a_pair(pair_run):
 
     predictor = Predictor.from_folder(pair_run[0] / "model")
     scores, words, message = demo.classify(predictor, "my parcel", second="the courier", pairs=True)
-    assert set(scores) == {"same", "different"} and words is None and "confident" in message
+    assert set(scores) == {"same", "different"} and "confident" in message
+    shaded = [piece for piece, score in words if score is not None]
+    assert {"parcel", "courier"} <= set(shaded)  # the words of both texts are attributed
     assert demo.classify(predictor, "my parcel", second=" ", pairs=True)[2] == demo.EMPTY_MESSAGE
 
 

@@ -57,6 +57,12 @@ def test_more_epochs_is_never_advised_when_early_stopping_kept_the_first_epoch_o
     assert advise(used_them_all)[1] == Advice("too few epochs (2)", "epochs", 4.0)
 
 
+def test_more_epochs_is_advised_when_the_last_epoch_was_the_best_even_a_single_one():
+    assert "epochs" in settings(advise(evidence(epochs=1.0, best_epoch=1.0, epochs_run=1.0)))  # one epoch: still rising
+    assert "epochs" in settings(advise(evidence(epochs=3.0, best_epoch=3.0, epochs_run=3.0)))
+    assert "epochs" not in settings(advise(evidence(epochs=3.0, best_epoch=2.0, epochs_run=3.0)))  # it peaked before
+
+
 def test_a_validation_split_too_small_to_choose_on_is_named_with_its_fix_even_when_the_model_wins():
     tiny = advise(evidence(0.9, validation_rows=25))
     assert settings(tiny) == ["validation_size"] and "(25 rows)" in tiny[0].words()
