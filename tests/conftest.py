@@ -16,6 +16,17 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("DISTILNB_SHARED_DATA", ROOT.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Yield with torch on one thread: for tiny models on a busy 2-core machine, hand-offs cost more than maths."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="session")
 def smoke_cfg(tmp_path_factory) -> Config:
     """A smoke-profile Config writing to a fresh folder, ignoring any DISTILNB_* variables of the caller."""

@@ -17,13 +17,7 @@ SYMBOLS = ("& login", ": late/lost", "👍", "question?", "— request")
 REPEATED = "my parcel never arrived "  # four words, one token each
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Yield with torch on one thread: for tiny models on a busy 2-core machine, hand-offs cost more than maths."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on a busy 2-core machine
 
 
 def briefly_trained(model, tokenizer, texts: list[str], labels: list[int], steps: int = 80):

@@ -23,13 +23,7 @@ WORDS = {"delivery": ["parcel", "courier", "tracking", "package", "arrived", "sh
          "login": ["password", "login", "account", "locked", "reset", "email", "code", "sign"]}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Torch on one thread: tiny models on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny models on a busy 2-core machine
 
 
 def messages(n: int, seed: int, labels: int = 1) -> list[tuple[str, list[str]]]:
