@@ -145,7 +145,6 @@ def test_06_a_swapped_pair_is_scored_in_both_orders(smoke_cfg):
     first, second = ["my parcel is late", "I want a refund"], ["where is my order", "reset my password"]
     scores = chapter(6).swapped_pair_accuracy(predictor, first, second, [1, 0])
     assert set(scores) == {"accuracy", "accuracy swapped", "agreement"}
-    assert all(0 <= value <= 1 for value in scores.values())
     in_order = predictor.logits(list(zip(first, second, strict=True))).argmax(-1)
     assert scores["accuracy"] == float((in_order == [1, 0]).mean())
     swapped = predictor.logits(list(zip(second, first, strict=True))).argmax(-1)
