@@ -190,6 +190,13 @@ class RunPaths:
 
     root: Path
 
+    def shown(self, path: str | Path) -> str:
+        """Return a path as a chapter prints it: from the run's folder name when inside the run (`offline/model`), else
+        relative to the working directory, so that no output names this machine's folders."""
+        if Path(path).resolve().is_relative_to(self.root.resolve()):
+            return str(Path(self.root.name) / Path(path).resolve().relative_to(self.root.resolve()))
+        return os.path.relpath(path)
+
     @property
     def data(self) -> Path:
         """Return the folder of the saved splits and load report."""

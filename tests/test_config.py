@@ -113,6 +113,15 @@ def test_paths_follow_the_run_layout(tmp_path):
     assert Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path)).paths.root == tmp_path / "smoke"
 
 
+def test_a_path_in_the_run_is_shown_from_the_run_name_whatever_folder_holds_the_outputs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    outputs = tmp_path / "far" / "away"
+    paths = Config.from_env(profile="smoke", environ={}, output_root=str(outputs), run_name="exp1").paths
+    assert paths.shown(paths.model) == "exp1/model"
+    assert str(tmp_path) not in paths.shown(paths.model)
+    assert paths.shown(tmp_path / "mine" / "model") == "mine/model"
+
+
 def test_project_root_is_found_from_a_subfolder_and_relative_paths_resolve_against_it(tmp_path, monkeypatch):
     here = Path(__file__).resolve().parent
     assert project_root(here) == here.parent
