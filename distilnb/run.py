@@ -102,6 +102,7 @@ def train(cfg: Config, *, read_options: ReadOptions | None = None, frames: dict[
             tokenizer = models.load_tokenizer(cfg.resolved_model)
             encoded = encode(splits, tokenizer)
         cfg, length = choose_length(cfg, encoded, tokenizer, auto=auto_max_length)
+        cfg, weighting = decide_class_weights(cfg, splits)
         if resume:  # the same run or none: splits, model and schedule as they were when it stopped
             runs.check_resume(cfg, cfg.paths.checkpoints)
         if main:
@@ -110,6 +111,8 @@ def train(cfg: Config, *, read_options: ReadOptions | None = None, frames: dict[
         for line in [*report.console_lines(mention), *report.notes]:
             say(f"Data: {line}")
         say(length_line(length, cfg, auto_max_length))
+        if weighting:
+            say(f"Class weights: on, because {weighting}; {{class_weights=False}} trains without them.")
         cfg.check_steps(training.total_training_steps(len(splits["train"]), cfg.batch_size, cfg.epochs))
         tokenized = truncate(encoded, tokenizer, cfg.max_length)
         if not resume:
@@ -148,6 +151,17 @@ def choose_length(cfg: Config, encoded: DatasetDict, tokenizer: PreTrainedTokeni
         cfg = dataclasses.replace(cfg, max_length=chosen)
     training.check_max_length(cfg, limit)
     return cfg, tokens.truncation_report(lengths, cfg.max_length, model_max=limit)
+
+
+def decide_class_weights(cfg: Config, splits: DatasetDict) -> tuple[Config, str | None]:
+    """Return cfg with class_weights decided from the training labels when left unset (None), and why they turned on
+    (None when off or set by the user); the run folder records the decision, so `train --config` repeats it."""
+    if cfg.class_weights is not None:
+        return cfg, None
+    multi = data.task_of(splits) == MULTI_LABEL
+    shares = training.label_shares(splits["train"], len(data.label_names(splits)), multi)
+    reason = training.class_weights_reason(shares, multi)
+    return dataclasses.replace(cfg, class_weights=reason is not None), reason
 
 
 def length_line(length: tokens.TruncationReport, cfg: Config, auto: bool) -> str:
@@ -242,7 +256,7 @@ def advice_for(result: RunResult, splits: DatasetDict) -> list[Advice]:
                         smallest_validation_class=int(counts["validation"].min()),
                         largest_class_share=float(share.max()), rarest_share=float(share.min()),
                         cut_share=result.length.truncated / max(result.length.texts, 1),
-                        class_weights=result.config.class_weights)
+                        class_weights=bool(result.config.class_weights))  # decided by now
     return advise(evidence)
 
 

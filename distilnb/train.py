@@ -12,7 +12,7 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 
 from distilnb import multilabel
-from distilnb.config import Config
+from distilnb.config import RARE_LABEL_SHARE, SKEWED_CLASS_SHARE, Config
 from distilnb.errors import SettingError
 from distilnb.metrics import classification_metrics, multilabel_metrics, trainer_metrics
 from distilnb.models import (
@@ -85,10 +85,34 @@ def weighted_multilabel_loss(pos_weight: torch.Tensor) -> Callable[..., torch.Te
     return loss
 
 
+def label_shares(train_split, n_labels: int, multi: bool) -> np.ndarray:
+    """Return each class's share of the training rows (several labels: the share of texts each label is on)."""
+    if multi:
+        return np.asarray(train_split["labels"], dtype=float).reshape(-1, n_labels).mean(axis=0)
+    return np.bincount(train_split["label"], minlength=n_labels) / max(len(train_split), 1)
+
+
+def class_weights_reason(shares: np.ndarray, multi: bool) -> str | None:
+    """Return why class_weights left unset turns on for labels of these shares (config.SKEWED_CLASS_SHARE and
+    RARE_LABEL_SHARE say where it was measured to help), or None when it stays off."""
+    if multi and shares.min() < RARE_LABEL_SHARE:
+        return f"a label is on {shares.min():.1%} of the training texts (under {RARE_LABEL_SHARE:.0%})"
+    if not multi and shares.max() > SKEWED_CLASS_SHARE:
+        return f"one class holds {shares.max():.0%} of the training rows (over {SKEWED_CLASS_SHARE:.0%})"
+    return None
+
+
+def uses_class_weights(cfg: Config, train_split, n_labels: int, multi: bool) -> bool:
+    """Return cfg.class_weights, or, left unset (None), whether the training labels are skewed enough to want them."""
+    if cfg.class_weights is not None:
+        return cfg.class_weights
+    return class_weights_reason(label_shares(train_split, n_labels, multi), multi) is not None
+
+
 def loss_for(cfg: Config, train_split, n_labels: int, multi: bool) -> Callable[..., torch.Tensor] | None:
-    """Return the Trainer's loss when cfg.class_weights asks for one (per class, or per label for several labels),
-    else None (the model's own loss)."""
-    if not cfg.class_weights:
+    """Return the Trainer's loss when class weights are used (per class, or per label for several labels), else None
+    (the model's own loss)."""
+    if not uses_class_weights(cfg, train_split, n_labels, multi):
         return None
     if multi:
         return weighted_multilabel_loss(label_weights(np.asarray(train_split["labels"]).reshape(-1, n_labels)))

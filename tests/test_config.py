@@ -91,7 +91,8 @@ def test_bad_profile_and_unknown_parameter_are_named():
 
 def test_field_types_are_real_types_and_parse_value_follows_them():
     types = field_types()
-    assert types["epochs"] is float and types["max_train_examples"] == int | None and types["class_weights"] is bool
+    assert types["epochs"] is float and types["max_train_examples"] == int | None
+    assert types["class_weights"] == bool | None  # None: decided from the training labels
     assert parse_value("none", types["learning_rate"], "--learning-rate") is None
     assert parse_value("3", types["epochs"], "--epochs") == 3.0 and parse_value("off", bool, "x") is False
     assert "extra" not in types

@@ -180,6 +180,25 @@ def test_a_setting_given_explicitly_beats_the_options_it_comes_with(tmp_path):
     assert readers.read_table(path, options, encoding="latin-1")["text"][0] == "café au lait"
 
 
+def test_class_weights_left_unset_are_decided_from_the_training_labels_said_and_recorded(tmp_path):
+    import pandas as pd
+
+    tickets = pd.read_csv(ROOT / "data" / "support_tickets.csv").head(200)
+    tickets["label"] = ["delivery"] * 150 + ["refund"] * 50  # one class holds 75 % of the rows
+    skewed = tmp_path / "skewed.csv"
+    tickets.to_csv(skewed, index=False)
+    said: list[str] = []
+    result = run.train(smoke(tmp_path, dataset=str(skewed), epochs=1.0, run_name="unset"), notify=said.append)
+    assert result.config.class_weights is True
+    assert any(line.startswith("Class weights: on, because one class holds 75%") for line in said)
+    recorded = json.loads((result.model_dir / "distilnb_config.json").read_text())
+    assert recorded["class_weights"] is True  # `train --config` repeats the decision
+    said.clear()
+    kept = run.train(smoke(tmp_path, dataset=str(skewed), epochs=1.0, run_name="off", class_weights=False),
+                     notify=said.append)
+    assert kept.config.class_weights is False and not any("Class weights" in line for line in said)
+
+
 def test_resume_without_a_checkpoint_says_so(tmp_path):
     with pytest.raises(NotFoundError, match="Nothing to resume"):
         run.train(smoke(tmp_path), resume=True)

@@ -62,6 +62,26 @@ def test_class_weights_for_several_labels_weigh_each_labels_positives(smoke_cfg)
     assert train.loss_for(dataclasses.replace(smoke_cfg, class_weights=False), train_split, 2, multi=True) is None
 
 
+def test_class_weights_left_unset_turn_on_only_past_the_measured_skews(smoke_cfg):
+    import dataclasses
+
+    from datasets import Dataset
+
+    def reason(shares, multi):
+        return train.class_weights_reason(np.asarray(shares), multi)
+
+    assert "74%" in reason([0.74, 0.2, 0.06], multi=False)  # imbalanced emotion: weights measured to help
+    assert reason([0.58, 0.42], multi=False) is None  # SST-2's and the pair sample's skew: left as it was
+    assert "0.5%" in reason([0.3, 0.005], multi=True)  # a label as rare as GoEmotions' rarest
+    assert reason([0.3, 0.017], multi=True) is None  # Ekman's seven: no weights
+    assert reason([0.74, 0.26], multi=True) is None  # a common label is no skew for several labels a text
+    skewed = Dataset.from_dict({"label": [0] * 7 + [1] * 3})
+    unset = dataclasses.replace(smoke_cfg, class_weights=None)
+    assert train.loss_for(unset, skewed, 2, multi=False) is not None
+    assert train.loss_for(unset, Dataset.from_dict({"label": [0] * 6 + [1] * 4}), 2, multi=False) is None
+    assert train.loss_for(dataclasses.replace(smoke_cfg, class_weights=False), skewed, 2, multi=False) is None
+
+
 def test_history_frame_has_one_row_per_epoch():
     log = [{"loss": 1.0, "epoch": 1.0}, {"eval_loss": 0.9, "eval_f1_macro": 0.5, "eval_runtime": 3, "epoch": 1.0},
            {"loss": 0.5, "epoch": 2.0}, {"eval_loss": 0.8, "eval_f1_macro": 0.6, "epoch": 2.0},

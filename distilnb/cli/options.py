@@ -13,7 +13,16 @@ import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from distilnb.config import ENV_PREFIX, PROFILES, Config, base_type, field_types, parse_value
+from distilnb.config import (
+    ENV_PREFIX,
+    PROFILES,
+    RARE_LABEL_SHARE,
+    SKEWED_CLASS_SHARE,
+    Config,
+    base_type,
+    field_types,
+    parse_value,
+)
 from distilnb.errors import DistilnbError, SettingError
 
 CONFIG_FIELDS = [name for name in field_types() if name != "profile"]
@@ -30,6 +39,9 @@ TASK_HELP = {"text_pair_column": "the second text column: each row a pair of tex
              "dataset_config": "a Hub dataset's config name, e.g. rte for --dataset glue; ",
              "warmup": "the learning rate's warm-up: below 1 a share of the training steps (0.1), from 1 a number of "
                        "steps (200); "}
+UNSET_HELP = {"class_weights": f"default: decided from the training labels, on when one class holds over "
+                               f"{SKEWED_CLASS_SHARE:.0%} of the rows or a label is on under {RARE_LABEL_SHARE:.0%} "
+                               "of the texts"}
 # readers.FORMATS, spelt here so that building the parser imports no pandas; a test checks that the two agree.
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 THREADS_HELP = ("CPU threads for torch, 1 or more (default: torch's own, $OMP_NUM_THREADS when set, else one per "
@@ -87,7 +99,7 @@ def setting_help(name: str, trained: bool) -> str:
     else:
         per_profile = {profile: values[name] for profile, values in PROFILES.items() if name in values}
         default = ", ".join(f"{profile}: {value}" for profile, value in per_profile.items())
-        default = default or f"default: {Config.__dataclass_fields__[name].default}"
+        default = default or UNSET_HELP.get(name) or f"default: {Config.__dataclass_fields__[name].default}"
     extra = "; 'auto': the 99th percentile of the training texts' token lengths" if name == "max_length" else ""
     return f"{TASK_HELP.get(name, '')}{default}{extra}; beats {ENV_PREFIX}{name.upper()}"
 
