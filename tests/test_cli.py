@@ -693,3 +693,14 @@ def test_what_reading_replaced_or_detected_is_in_the_notes_train_prints(tmp_path
     assert any("replaced 2 undecodable characters" in note for note in notes)
     assert any("no header line" in note for note in notes) and any("sniffed" in note for note in notes)
     assert len(notes) == len(set(notes))
+
+
+def test_loading_a_pretrained_encoder_after_the_command_lines_set_up_prints_no_notice(capfd):
+    import argparse
+
+    from distilnb import models
+    from distilnb.config import Config
+
+    options.prepare_machine(argparse.Namespace(threads=None))
+    models.load_classifier(Config.from_env(profile="offline", environ={}).resolved_model, ["a", "b"], multi_label=False)
+    assert "were not sharded" not in capfd.readouterr().err  # the tensor-parallel notice: noise on one process

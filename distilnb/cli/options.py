@@ -229,6 +229,9 @@ def prepare_machine(args: argparse.Namespace) -> None:
     # The LOAD REPORT says a new head was initialised, which the command line does by design, and names the model's
     # cache folder: chapter 03 shows and explains it once; here it would only be noise with a machine path in it.
     logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
+    # A quieter modeling_utils makes transformers 5 check the tensor-parallel plan and list every layer of a BERT
+    # encoder as "not sharded": a notice about multi-GPU sharding, meaningless here.
+    logging.getLogger("transformers.distributed.tensor_parallel").setLevel(logging.ERROR)
     if not progress_bars():
         import datasets
         import transformers
