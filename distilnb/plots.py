@@ -159,7 +159,7 @@ def reliability_diagram(bins: pd.DataFrame, ece: float | None = None, label: str
                      xytext=(0, -14), ha="center", fontsize=8, color="#4a6f96")
     top.set_ylabel("accuracy (numbers: predictions in the bin)")
     top.set_ylim(min(start, float(bins["accuracy"].min())) - 0.05, 1.03)
-    top.legend(loc="upper left")
+    top.legend(loc="best")  # wherever the points and their counts leave room
     top.set_title("Reliability diagram")
     bottom.bar(bins["low"], bins["count"], width=(bins["high"] - bins["low"]).clip(lower=0.005), align="edge",
                color="#8fb3d9", edgecolor="#4a6f96")
