@@ -14,7 +14,7 @@ from sklearn.model_selection import train_test_split
 
 from distilnb import multilabel
 from distilnb.config import MULTI_LABEL, PAIRS, SINGLE_LABEL, Config
-from distilnb.errors import ColumnError, DataError, DataTypeError, parameter_words, short_list, spell
+from distilnb.errors import ColumnError, DataError, DataTypeError, parameter_words, plural, short_list, spell
 from distilnb.keys import normalise_text, row_key
 from distilnb.readers import ReadOptions, dataset_frames, read_source, source_notes
 
@@ -47,7 +47,7 @@ class LoadReport:
     def summary(self) -> str:
         """Return a few readable lines: rows read, each drop and conversion with its count, split sizes."""
         lines = [f"source: {self.source}", f"rows read: {self.rows_read}"]
-        lines += [f"dropped {n} rows: {reason}" for reason, n in self.dropped.items()] or ["dropped: none"]
+        lines += [f"dropped {plural(n, 'row')}: {reason}" for reason, n in self.dropped.items()] or ["dropped: none"]
         lines += [f"converted {n} values: {reason}" for reason, n in self.converted.items()]
         lines += [f"split sizes: {self.split_sizes}"] + [f"note: {note}" for note in self.notes]
         return "\n".join(lines + [f"warning: {warning}" for warning in self.warnings])
@@ -287,11 +287,6 @@ def clip(value: object, width: int = 40) -> str:
     """Return a value as a string of at most `width` characters, cut with '…' (a label or text quoted in a message)."""
     text = str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def plural(n: int, word: str, words: str | None = None) -> str:
-    """Return '1 label' or '3 labels' (with thousands separators)."""
-    return f"{n:,} {word if n == 1 else words or word + 's'}"
 
 
 def swapped_hint(labels: np.ndarray) -> str:

@@ -130,6 +130,11 @@ class ModelError(DistilnbError, ValueError):
     """A model folder or id cannot be used as asked (unsafe weights, labels that do not match, ...)."""
 
 
+def plural(n: int, word: str, words: str | None = None) -> str:
+    """Return '1 label' or '3 labels' (with thousands separators)."""
+    return f"{n:,} {word if n == 1 else words or word + 's'}"
+
+
 def short_list(items: Iterable[object], limit: int = 5, width: int = 60) -> str:
     """Return items joined by commas, cut after `limit` with '… and N more' and each to `width` characters."""
     shown = [str(item) for item in items]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from distilnb.errors import DataError
+from distilnb.errors import DataError, plural
 from distilnb.keys import pair_key
 
 if TYPE_CHECKING:
@@ -34,8 +34,9 @@ def check_pair_encoding(input_ids: Sequence[int], tokenizer: PreTrainedTokenizer
     ids = [token for token in input_ids if token != tokenizer.pad_token_id]
     found, wanted = ids.count(tokenizer.sep_token_id), expected_separators(tokenizer)
     if found != wanted:
-        raise DataError(f"The pair encoding holds {found} separator tokens ({tokenizer.sep_token}) where a pair has "
-                        f"{wanted}: tokenize the two texts as tokenizer(first, second), not joined into one string.")
+        raise DataError(f"The pair encoding holds {plural(found, 'separator token')} ({tokenizer.sep_token}) where a "
+                        f"pair has {wanted}: tokenize the two texts as tokenizer(first, second), not joined into one "
+                        "string.")
     if token_type_ids is None:
         return
     types = list(token_type_ids)[:len(ids)]

@@ -29,7 +29,7 @@ def test_a_pair_encoded_with_the_tokenizer_passes(bert_tokenizer):
 
 def test_a_pair_joined_into_one_string_is_caught(bert_tokenizer):
     joined = bert_tokenizer("where is my parcel it is at the depot")
-    with pytest.raises(DataError, match="holds 1 separator tokens .* where a pair has 2"):
+    with pytest.raises(DataError, match="holds 1 separator token .* where a pair has 2"):
         pairs.check_pair_encoding(joined["input_ids"], bert_tokenizer)
 
 
