@@ -1,5 +1,5 @@
 # Two commands on a fresh machine:
-#   make course   set up, then run the six notebooks headless (PROFILE=offline by default: a pretrained encoder, no network)
+#   make course   set up, then run the chapters headless (PROFILE=offline by default: a pretrained encoder, no network)
 #   make test     set up, then lint, type-check, the unit tests and every notebook under nbval (offline profile)
 # Set-up uses the active virtual environment, or creates .venv. torch is installed first, pinned, so that
 # machines with a local CPU build take it instead of downloading a CUDA build of several GB.
@@ -35,7 +35,7 @@ course: setup
 		--ExecutePreprocessor.timeout=-1 --output-dir $(EXECUTED) notebooks/0*.ipynb
 	@echo "Executed notebooks: $(EXECUTED)/  Artifacts: outputs/$(PROFILE)/"
 
-# Two pytest-xdist workers, one thread each: one runs the six notebooks in order under nbval, in the offline profile
+# Two pytest-xdist workers, one thread each: one runs the chapters in order under nbval, in the offline profile
 # (the pretrained encoder, as `make course` runs them; notebooks/conftest.py keeps them together), the other the unit
 # tests, whose tiny models run fastest on one thread.
 test: setup

@@ -183,3 +183,35 @@ def test_07_should_prune_is_the_rule_of_distilnb_tune(mine, finished, stop):
     running = optuna.trial.create_trial(state=optuna.trial.TrialState.RUNNING,
                                         intermediate_values=dict(enumerate(mine)))
     assert tune.epoch_pruner().prune(study, running) is stop
+
+
+def test_08_a_higher_temperature_flattens_the_teachers_probabilities():
+    logits = np.random.default_rng(0).normal(scale=4.0, size=(50, 5))
+    table = chapter(8).softened(logits, temperatures=(1, 2, 4, 10, 1000))
+    assert table["top class"].is_monotonic_decreasing and table["entropy"].is_monotonic_increasing
+    assert table.loc[1, "top class"] > 0.5 > table.loc[10, "top class"]
+    assert table.loc[1000, "entropy"] == pytest.approx(table.attrs["uniform entropy"], abs=1e-3)  # nothing left
+
+
+def test_08_t_squared_keeps_the_soft_gradients_in_scale():
+    rng = np.random.default_rng(0)
+    norms = chapter(8).soft_gradient_norms(rng.normal(size=(16, 5)), rng.normal(size=(16, 5)), temperatures=(4, 8, 16))
+    assert norms.loc[8, "without T²"] < norms.loc[4, "without T²"] / 3  # about a quarter: 1 / T²
+    assert norms.loc[16, "with T²"] == pytest.approx(norms.loc[8, "with T²"], rel=0.1)
+
+
+def test_08_a_student_keeps_the_chosen_layers_of_its_teacher(smoke_cfg):
+    import torch
+
+    from distilnb import distill
+    from distilnb.models import load_classifier
+
+    teacher = load_classifier(smoke_cfg.resolved_model, ["a", "b", "c"])
+    top = chapter(8).student_with_layers(teacher, [1])
+    layer = "distilbert.transformer.layer.{}.ffn.lin1.weight"
+    assert top.config.num_hidden_layers == 1
+    assert torch.equal(top.state_dict()[layer.format(0)], teacher.state_dict()[layer.format(1)])
+    assert torch.equal(top.state_dict()["classifier.weight"], teacher.state_dict()["classifier.weight"])
+    bottom, _ = distill.student_from_teacher(teacher, 1)  # the package keeps layer 0 of 2
+    ours = chapter(8).student_with_layers(teacher, [0]).state_dict()
+    assert all(torch.equal(ours[name], weight) for name, weight in bottom.state_dict().items())

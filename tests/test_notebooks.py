@@ -12,7 +12,7 @@ from conftest import ROOT
 
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("0*.ipynb"))
 EXPECTED = ["01_data", "02_tokenize", "03_finetune", "04_evaluate", "05_inference", "06_labels_and_pairs",
-            "07_choosing_settings"]
+            "07_choosing_settings", "08_smaller_faster"]
 MAX_LINES = 22  # about 20 lines a cell: the plain loop of 03 is read as one piece
 
 # The library calls each chapter teaches, written out in its code cells.
@@ -126,12 +126,35 @@ LIBRARY_CALLS = {
         r"metric_key_prefix=\"test\"",
         r"set_verbosity_error\(\)",
     ],
+    "08_smaller_faster": [
+        r"AutoModelForSequenceClassification\.from_pretrained\(teacher_dir, use_safetensors=True\)",
+        r"num_hidden_layers = keep",
+        r"AutoModelForSequenceClassification\.from_config\(",
+        r"\.load_state_dict\(weights\)",
+        r"with torch\.no_grad\(\):",
+        r"\.add_column\(\"teacher_logits\"",
+        r"class DistillationTrainer\(Trainer\)",
+        r"def compute_loss\(self, model, inputs",
+        r"inputs\.pop\(\"teacher_logits\"",
+        r"F\.kl_div\(F\.log_softmax\(outputs\.logits / t.*F\.softmax\(teacher_logits / t.*reduction=\"batchmean\"\)",
+        r"self\.alpha \* outputs\.loss \+ \(1 - self\.alpha\) \* t\*\*2 \* soft",
+        r"TrainingArguments\(",
+        r"remove_unused_columns=False",
+        r"trainer\.train\(\)",
+        r"quantize_dynamic\(",
+        r"hardware\.cpu_summary\(\)",
+        r"time\.perf_counter\(\)",
+        r"np\.median\(",
+        r"metrics\.evaluate_split\(",
+        r"plt\.show\(\)",
+    ],
 }
 # Functions a chapter defines because defining them is the lesson (or the evaluation step of the written-out loop).
 ALLOWED_DEFS = {"02_tokenize": {"tokenize"}, "03_finetune": {"tokenize", "embed", "compute_metrics", "validation_f1"},
                 "04_evaluate": {"calibration_bins"},
                 "06_labels_and_pairs": {"tokenize", "tokenize_pair", "new_model", "weighted_loss", "compute_metrics"},
-                "07_choosing_settings": {"tokenize", "model_init", "compute_metrics", "hp_space", "compute_objective"}}
+                "07_choosing_settings": {"tokenize", "model_init", "compute_metrics", "hp_space", "compute_objective"},
+                "08_smaller_faster": {"tokenize", "__init__", "compute_loss"}}
 # What a learner need not read: set-up and bookkeeping that the package or the tests do instead.
 APPARATUS = ["use_cpu", "average_tokens_across_devices", "checkpoint_every", "rmtree", "update_metrics",
              "args.to_dict()", "subprocess", "os.environ"]

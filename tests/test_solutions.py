@@ -74,3 +74,12 @@ class FixedPredictor:
 def test_predict_or_abstain():
     assert chapter(5).predict_or_abstain(FixedPredictor(), ["a", "b"], 0.7) == ["pos", "unsure"]
     assert chapter(5).predict_or_abstain(FixedPredictor(), ["a", "b"], 0.5) == ["pos", "neg"]
+
+
+def test_teacher_ablation_distils_a_student_per_alpha(trained, one_thread):
+    table = chapter(8).teacher_ablation(trained[1], alphas=(1.0, 0.5), epochs=1.0)
+    assert table.index.tolist() == ["alpha=1 (labels only)", "alpha=0.5"]
+    assert table.columns.tolist() == ["accuracy", "f1_macro"]
+    for alpha in ("1", "0.5"):
+        student = trained[1].parent.parent / f"{trained[1].parent.name}-alpha-{alpha}" / "model"
+        assert json.loads((student / "distillation.json").read_text())["alpha"] == float(alpha)
