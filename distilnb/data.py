@@ -38,6 +38,7 @@ class LoadReport:
     stripped_labels: dict[str, list[str]] = field(default_factory=dict)  # label: its spellings with spaces around
     warnings: list[str] = field(default_factory=list)  # what looks wrong in the data although it loads
     settings: dict = field(default_factory=dict)
+    pair_column: str | None = None  # the second text's column, which the lines about blank second texts name
 
     def count(self, table: dict[str, int], reason: str, n: int) -> None:
         """Add n to a reason's count (nothing when n is 0)."""
@@ -58,7 +59,7 @@ class LoadReport:
 
         A number written as its label name ('1.0' as '1') changes nothing a reader would miss, so it has no line.
         """
-        lines = [f"dropped {plural(n, 'row')} {what}{by_split(self.dropped, reason)}"
+        lines = [f"dropped {plural(n, 'row')} {what.format(column=self.pair_column)}{by_split(self.dropped, reason)}"
                  for reason, what in DROP_LINES.items() if (n := total(self.dropped, reason))]
         stripped = total(self.converted, STRIPPED)
         if stripped:
@@ -77,11 +78,15 @@ class LoadReport:
 
 # The load report's reasons (after "<split>: ") and how console_lines says each.
 MISSING_TEXT, EMPTY_TEXT, MISSING_LABEL = "missing text", "empty or whitespace-only text", "missing label"
+MISSING_SECOND, EMPTY_SECOND = "missing second text", "empty or whitespace-only second text"
+BLANK_TEXT_REASONS = (MISSING_TEXT, EMPTY_TEXT, MISSING_SECOND, EMPTY_SECOND)  # a row with nothing to classify
 WITHIN, LEAKED = "duplicate text within the split", "text already in an earlier split"
 EMPTY_SET = "empty label set"
 STRIPPED, RENAMED = "label stripped of surrounding spaces", "label written as its name (1.0 as 1, ...)"
 MERGED, NON_STRING = "label merged into its most frequent spelling", "non-string text turned into a string"
 DROP_LINES = {MISSING_TEXT: "without a text", EMPTY_TEXT: "whose text is empty or only spaces",
+              MISSING_SECOND: "without a second text (column {column!r})",
+              EMPTY_SECOND: "whose second text (column {column!r}) is empty or only spaces",
               MISSING_LABEL: "without a label (empty or only spaces)", WITHIN: "repeating a text of their split",
               LEAKED: "whose text an earlier split already holds", EMPTY_SET: "whose label set is empty"}
 
@@ -169,17 +174,21 @@ def clean_frame(frame: pd.DataFrame, text_column: str, label_column: str, report
     cleaned = pd.DataFrame({"text": texts, **({"text_pair": seconds} if pair_column else {}), "label": labels},
                            dtype=object)
     missing_text, empty_text = missing_or_empty(cleaned["text"])
-    if pair_column:  # a pair missing either text is a pair without a text
+    blank = {MISSING_TEXT: missing_text, EMPTY_TEXT: empty_text}
+    if pair_column:  # a pair whose first text is there but not its second: counted apart, the column named
+        report.pair_column = pair_column
+        first = missing_text | empty_text
         missing_second, empty_second = missing_or_empty(cleaned["text_pair"])
-        missing_text, empty_text = missing_text | missing_second, ~missing_text & (empty_text | empty_second)
-    missing_label = ~missing_text & ~empty_text & cleaned["label"].isna()
-    report.count(report.dropped, f"{split}: {MISSING_TEXT}", missing_text.sum())
-    report.count(report.dropped, f"{split}: {EMPTY_TEXT}", empty_text.sum())
+        blank.update({MISSING_SECOND: ~first & missing_second, EMPTY_SECOND: ~first & empty_second})
+    no_text = pd.concat(blank, axis=1).any(axis=1)
+    missing_label = ~no_text & cleaned["label"].isna()
+    for reason, rows in blank.items():
+        report.count(report.dropped, f"{split}: {reason}", rows.sum())
     report.count(report.dropped, f"{split}: {MISSING_LABEL}", missing_label.sum())
     report.count(report.converted, f"{split}: {NON_STRING}", non_strings)
     report.count(report.converted, f"{split}: {STRIPPED}", len(spaced))
     report.count(report.converted, f"{split}: {RENAMED}", rewritten)
-    return cleaned[~(missing_text | empty_text | missing_label)].reset_index(drop=True)
+    return cleaned[~(no_text | missing_label)].reset_index(drop=True)
 
 
 def holds_lists(frames: dict[str, pd.DataFrame], label_column: str) -> bool:

@@ -115,8 +115,7 @@ def file_rows(path: str, cfg: Config, task: str, names: list[str],
         report = data.LoadReport(source=path)
         frame = data.clean_frame(table, cfg.text_column, cfg.label_column, report, split="test",
                                  pair_column=cfg.text_pair_column)
-        dropped = {BLANK_TEXT: data.total(report.dropped, data.MISSING_TEXT) + data.total(report.dropped,
-                                                                                           data.EMPTY_TEXT),
+        dropped = {BLANK_TEXT: sum(data.total(report.dropped, reason) for reason in data.BLANK_TEXT_REASONS),
                    BLANK_LABEL: data.total(report.dropped, data.MISSING_LABEL)}
         notes = []
     unknown = sorted(set(data.label_items(frame["label"])) - set(names))

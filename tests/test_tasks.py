@@ -217,6 +217,23 @@ def test_a_reversed_pair_is_a_duplicate_across_splits():
     assert kept["test"]["text"].tolist() == ["a  B"] and report.dropped == {f"test: {data.LEAKED}": 1}
 
 
+def test_a_blank_second_text_is_counted_apart_naming_its_column(tmp_path):
+    rows = [f"{first},{second},{label}" for first, second, label in pair_rows(36)]
+    rows += ["a premise with no hypothesis,,same", "another premise alone,,different", "a premise,   ,same",
+             ",a hypothesis with no premise,same"]
+    source = tmp_path / "p.csv"
+    source.write_text("premise,hypothesis,label\n" + "\n".join(rows) + "\n")
+    cfg = Config.from_env("smoke", environ={}, dataset=str(source), text_column="premise",
+                          text_pair_column="hypothesis")
+    splits, report = data.load_splits(cfg)
+    assert report.console_lines() == [
+        "dropped 1 row without a text",
+        "dropped 2 rows without a second text (column 'hypothesis')",
+        "dropped 1 row whose second text (column 'hypothesis') is empty or only spaces",
+    ]
+    assert sum(len(rows) for rows in splits.values()) == 36  # every whole pair kept
+
+
 def test_pairs_are_encoded_with_their_separator(tokenizer):
     batch = {"text": ["where is my parcel", "refund please"], "text_pair": ["it is late", "charged twice"]}
     encoded = tokenize_batch(tokenizer, batch, 32)
