@@ -38,6 +38,10 @@ SOURCE_SETTINGS = ("dataset", "text_column", "label_column", "text_pair_column",
 SPLIT_SETTINGS = ("seed", "validation_size", "test_size", "drop_duplicates", "merge_label_variants",
                   "max_train_examples")
 TRAINED_ON = ("train", "validation")
+# Where the rows evaluate scores come from, which decides what a row seen in fine-tuning means (rows_to_score).
+CUT_SPLIT = "cut"  # a split the run cut from its training rows: a repeat is the data's own duplicate
+GIVEN_SPLIT = "given"  # a split the data came with at train time: a test file, a folder's or a Hub dataset's split
+OTHER_ROWS = "other"  # a file given to evaluate, or splits rebuilt in memory under other data settings
 RESUME_FILE = "distilnb_resume.json"  # in checkpoints/: the settings the interrupted run trained with
 # What shapes the data, the model or the schedule: a resumed run must train with the values it was interrupted with.
 RESUME_SETTINGS = (*SOURCE_SETTINGS, *SPLIT_SETTINGS, "model", "max_length", "batch_size", "learning_rate", "epochs",
@@ -318,13 +322,15 @@ def seen_rows(model_folder: str | Path, texts: Sequence[str], splits: Sequence[s
     return [key in seen for key in row_hashes(texts, pairs)]
 
 
-def rows_to_score(model_folder: str | Path, texts: Sequence[str], split: str, *, own_split: bool,
+def rows_to_score(model_folder: str | Path, texts: Sequence[str], split: str, *, origin: str,
                   skip_seen: bool, pairs: Sequence[str] | None = None) -> tuple[list[int], str | None]:
     """Return (the indices of the texts to score, a note or None): every row, unless some were seen in fine-tuning.
 
     A row the model was trained or validated on would flatter it: refused, or left out with skip_seen (named in the
-    note). The run's own split is the exception: its repeats are the data's duplicates, so it is scored, with a note.
-    Validation rows count as seen only when scoring another split.
+    note), whether the rows come from a file given to evaluate or from a split the data came with at train time (an
+    official test file). A split the run cut from its own training rows (origin CUT_SPLIT) is the exception: its
+    repeats are the data's duplicates, so it is scored, with a note. Validation rows count as seen only when scoring
+    another split.
     """
     every = list(range(len(texts)))
     parts = [part for part in TRAINED_ON if not part == split == "validation"]
@@ -334,15 +340,17 @@ def rows_to_score(model_folder: str | Path, texts: Sequence[str], split: str, *,
     count = sum(seen)
     if not count:
         return every, None
-    if own_split:
+    if origin == CUT_SPLIT:
         return every, (f"{count} of the {len(texts)} {split} texts also appear in the model's training data: the "
                        "data repeats them. Train with {drop_duplicates=True} to keep each text in one split.")
     if skip_seen:
         kept = [i for i in every if not seen[i]]
         return kept, f"Skipped {count} of the {len(texts)} rows: the model saw them in fine-tuning; scored {len(kept)}."
+    instead = ("train again with {drop_duplicates=True}, which leaves them out of the " + split + " split"
+               if origin == GIVEN_SPLIT else "score the run's own split (the data settings the model was trained with)")
     raise SeenRowsError(f"{count} of the {len(texts)} rows to score were seen in fine-tuning, so their scores would "
-                        "flatter the model. Set {skip_seen=True} to score only the rows it never saw, or score the "
-                        "run's own split (the data settings the model was trained with).")
+                        "flatter the model. Set {skip_seen=True} to score only the rows it never saw, or "
+                        f"{instead}.")
 
 
 # ---------------------------------------------------------------- records beside the model, and the run's lock
@@ -384,43 +392,21 @@ def run_lock(folder: Path) -> Iterator[Path]:
 DATA_SETTINGS = (*SOURCE_SETTINGS, *SPLIT_SETTINGS)
 
 
-def labelled_file_splits(path: str, cfg: Config, split: str, model: str,
-                         options: ReadOptions | None = None) -> DatasetDict:
-    """Return a DatasetDict holding a labelled file's rows as `split` (and an empty train), labels named as the model
-    names them; refuse labels the model was not trained on."""
-    from transformers import AutoConfig
-
-    from distilnb import data
-    from distilnb.errors import DataError, from_hub
-    from distilnb.readers import read_table
-
-    table = read_table(path, options)
-    multi = data.is_multi_label({split: table}, cfg)
-    frame = data.clean_for(table, cfg, LoadReport(source=path), split=split, multi=multi)
-    names = label_names_of(from_hub(f"the model {model!r}", lambda: AutoConfig.from_pretrained(model)))
-    unknown = sorted(set(data.label_items(frame["label"])) - set(names))
-    if unknown:
-        raise DataError(f"The file has labels the model was not trained on: {unknown[:10]}; it knows {names[:10]}.")
-    return data.to_dataset_dict({"train": frame.iloc[:0], split: frame}, names)
-
-
-def evaluation_splits(cfg: Config, model: str, *, test_file: str | None, split: str,
-                      options: ReadOptions | None = None) -> tuple[DatasetDict, str, bool]:
-    """Return (splits, where they come from, whether they are the run's saved splits): the test file; else the run's
-    saved splits (read, never rewritten) when the data settings are the ones the model was trained with; else the
-    splits rebuilt in memory as cfg says."""
-    import datasets
-
-    if test_file:
-        return labelled_file_splits(test_file, cfg, split, model, options), f"every row of {test_file}", False
+def evaluation_splits(cfg: Config, model: str, *, split: str,
+                      options: ReadOptions | None = None) -> tuple[DatasetDict, str, str]:
+    """Return (the run's splits, where they come from, where `split`'s rows come from: CUT_SPLIT, GIVEN_SPLIT or
+    OTHER_ROWS): its saved splits (read, never rewritten) when the data settings are the ones the model was trained
+    with; else the splits rebuilt in memory as cfg says. (A file given to evaluate is read by scoring.file_rows.)"""
     recorded = fine_tuning_record(model)
     changed = [name for name in DATA_SETTINGS if recorded and getattr(cfg, name) != recorded.get(name)]
     saved = Path(model).parent / "data"
-    if not changed and recorded and (saved / "dataset_dict.json").is_file():
-        return datasets.load_from_disk(str(saved)), f"the run's saved splits in {saved}", True
+    found = saved_splits(saved) if not changed and recorded else None
+    if found is not None:
+        origin = GIVEN_SPLIT if split in found[1].rows_read else CUT_SPLIT  # read as a split of its own, or cut
+        return found[0], f"the run's saved splits in {saved}", origin
     splits, _ = load_splits(cfg, options)
     settings = ", ".join(f"{name} {getattr(cfg, name)}" for name in changed) or "the model's record"
-    return splits, f"{cfg.dataset}, split again in memory ({settings})", False
+    return splits, f"{cfg.dataset}, split again in memory ({settings})", OTHER_ROWS
 
 
 def training_split(model: str) -> DatasetDict | None:

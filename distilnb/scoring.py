@@ -257,14 +257,14 @@ def evaluate_run(cfg: Config, model: str, *, split: str = "test", test_file: str
     notes: list[str] = []
     if test_file:
         frame, dropped, found = file_rows(test_file, cfg, task, names, read_options)
-        splits, source, own, notes = file_splits(frame, split, names), test_file, False, found
+        splits, source, origin, notes = file_splits(frame, split, names), test_file, runs.OTHER_ROWS, found
         rows_read = len(frame) + sum(dropped.values())
     else:
-        splits, source, own = own_splits(cfg, model, split, read_options)
+        splits, source, origin = own_splits(cfg, model, split, read_options)
         rows_read, dropped = len(splits[split]), {BLANK_TEXT: 0, BLANK_LABEL: 0}
     if split == "validation":
         notes.append(VALIDATION_NOTE)
-    keep, note = runs.rows_to_score(model, splits[split]["text"], split, own_split=own, skip_seen=skip_seen,
+    keep, note = runs.rows_to_score(model, splits[split]["text"], split, origin=origin, skip_seen=skip_seen,
                                     pairs=runs.second_texts(splits[split]))
     notes += [note] if note else []
     dropped[SEEN] = len(splits[split]) - len(keep)
@@ -286,17 +286,18 @@ def evaluate_run(cfg: Config, model: str, *, split: str = "test", test_file: str
 
 
 def own_splits(cfg: Config, model: str, split: str,
-               read_options: ReadOptions | None) -> tuple[DatasetDict, str, bool]:
-    """Return (the run's splits, where they come from, whether they are the saved ones); refuse a missing split."""
+               read_options: ReadOptions | None) -> tuple[DatasetDict, str, str]:
+    """Return (the run's splits, where they come from, where the split's rows come from: runs.CUT_SPLIT, GIVEN_SPLIT
+    or OTHER_ROWS); refuse a missing split."""
     from distilnb import runs
     from distilnb.folder import recorded_reading
     from distilnb.readers import ReadOptions
 
     recorded = ReadOptions(**recorded_reading(model)) if read_options is None else read_options
-    splits, source, own = runs.evaluation_splits(cfg, model, test_file=None, split=split, options=recorded)
+    splits, source, origin = runs.evaluation_splits(cfg, model, split=split, options=recorded)
     if split not in splits:
         raise DataError(f"The data has no {split} split.")
-    return splits, source, own
+    return splits, source, origin
 
 
 def write_reports(cfg: Config, model: str, name: str, scores: dict, baselines: dict[str, dict], *, source: str,

@@ -148,14 +148,15 @@ def test_rows_to_score_refuses_skips_or_notes_the_seen_rows(trained, sample_spli
     train_texts = list(sample_splits["train"]["text"][:3])
     new = ["a text nobody wrote", "another one nobody wrote"]
     texts = train_texts + new
-    with pytest.raises(runs.SeenRowsError, match="3 of the 5 rows .* skip_seen=True") as refused:
-        runs.rows_to_score(folder, texts, "test", own_split=False, skip_seen=False)
-    assert "Set --skip-seen to score" in in_flag_words(refused.value)  # the command line's words for the same cause
-    kept, note = runs.rows_to_score(folder, texts, "test", own_split=False, skip_seen=True)
-    assert kept == [3, 4] and note.startswith("Skipped 3 of the 5 rows")
-    kept, note = runs.rows_to_score(folder, texts, "test", own_split=True, skip_seen=False)
+    for origin in (runs.OTHER_ROWS, runs.GIVEN_SPLIT):  # a file given now, or a test file given at train time
+        with pytest.raises(runs.SeenRowsError, match="3 of the 5 rows .* skip_seen=True") as refused:
+            runs.rows_to_score(folder, texts, "test", origin=origin, skip_seen=False)
+        assert "Set --skip-seen to score" in in_flag_words(refused.value)  # the command line's words for the cause
+        kept, note = runs.rows_to_score(folder, texts, "test", origin=origin, skip_seen=True)
+        assert kept == [3, 4] and note.startswith("Skipped 3 of the 5 rows")
+    kept, note = runs.rows_to_score(folder, texts, "test", origin=runs.CUT_SPLIT, skip_seen=False)
     assert kept == [0, 1, 2, 3, 4] and "the data repeats them" in note
-    assert runs.rows_to_score(folder, new, "test", own_split=False, skip_seen=False) == ([0, 1], None)
+    assert runs.rows_to_score(folder, new, "test", origin=runs.OTHER_ROWS, skip_seen=False) == ([0, 1], None)
 
 
 def test_run_of_model_is_the_folder_holding_a_distilnb_model(trained, tmp_path):

@@ -16,6 +16,7 @@ import torch
 from distilnb import runs
 from distilnb.config import Config
 from distilnb.folder import THRESHOLDS_FILE
+from distilnb.readers import ReadOptions
 from tests.test_cli import run_cli
 
 WORDS = {"delivery": ["parcel", "courier", "tracking", "package", "arrived", "shipping", "van", "doorstep"],
@@ -43,14 +44,17 @@ def write_lines(path: Path, lines: list[str]) -> Path:
     return path
 
 
-def make_run(root: Path, name: str, data_file: Path, *, multi: bool = False, **settings) -> Path:
-    """Return the model folder of a run built without the Trainer: splits saved, the tiny model with a head for the
-    data's labels, its run files (and thresholds for several labels)."""
+def make_run(root: Path, name: str, data_file: Path, *, multi: bool = False, options: ReadOptions | None = None,
+             **settings) -> Path:
+    """Return the model folder of a run built without the Trainer: splits saved (read with `options`, such as a test
+    file given at train time), the tiny model with a head for the data's labels, its run files (and thresholds for
+    several labels)."""
     from distilnb import data, models
 
     cfg = Config.from_env(profile="smoke", environ={}, output_root=str(root), run_name=name, dataset=str(data_file),
                           **settings)
-    splits, report = runs.build_and_save_splits(cfg)
+    splits, report = data.load_splits(cfg, options)
+    runs.save_splits(splits, report, cfg)
     names = data.label_names(splits)
     torch.manual_seed(0)
     model = models.load_classifier(cfg.resolved_model, names, multi_label=multi)
@@ -124,6 +128,22 @@ def test_blank_rows_and_seen_rows_are_counted_apart_with_skip_seen(single, tmp_p
     assert "1 with a blank text, 1 with a blank label, 4 seen in fine-tuning" in done.err
     rows = json.loads((single / "eval_file_mixed.json").read_text())["rows"]
     assert rows["left out"] == {"blank text": 1, "blank label": 1, "seen": 4}
+
+
+def test_a_test_file_given_at_train_time_gets_the_seen_row_rule_of_one_given_to_evaluate(root):
+    train = [f"{text},{names[0]}" for text, names in messages(90, seed=30)]
+    unseen = [f"new {text},{names[0]}" for text, names in messages(20, seed=31)]
+    train_file = write_lines(root / "given_train.csv", ["text,label", *train])
+    test_file = write_lines(root / "given_test.csv", ["text,label", *train[:4], *unseen])  # repeats 4 training rows
+    model = make_run(root, "given", train_file, options=ReadOptions(split_files={"test": str(test_file)}))
+    for flags in ((), ("--test-file", str(test_file))):  # the run's test split is that file; the file itself
+        refused = evaluate(model, *flags)
+        assert refused.code == 1, refused.err[-3000:]
+        assert "4 of the 24 rows to score were seen in fine-tuning" in refused.err and "Set --skip-seen" in refused.err
+        done = evaluate(model, *flags, "--skip-seen")
+        assert done.code == 0, done.err[-3000:]
+        assert "Skipped 4 of the 24 rows" in done.err and "scored 20 of the 24 rows" in done.err
+    assert "train again with --drop-duplicates" in evaluate(model).err  # the run's own split: the fix at train time
 
 
 def test_a_multi_label_test_file_scores_its_rows_without_a_label(multi, tmp_path):
