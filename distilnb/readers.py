@@ -3,6 +3,8 @@ folders of split files, separate split files, Hub ids; any encoding, with undeco
 
 A wrong option is a SettingError naming it (the command line says it as its flag); other messages name options in
 setting mentions ({encoding}) that each front end spells: `--encoding` on the command line, `encoding=` in a notebook.
+
+pandas is imported by the functions that build a table: `distilnb predict` decodes plain lines without loading it.
 """
 
 from __future__ import annotations
@@ -22,12 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pandas as pd
-
 from distilnb.config import resolve_path
 from distilnb.errors import DataError, NotFoundError, SettingError, from_hub, short_list
 
 if TYPE_CHECKING:
+    import pandas as pd
     from datasets import DatasetDict
 
 # File stems that name a split when a folder of files is given (emotion ships train/val/test, SST-2 train/dev/test).
@@ -154,6 +155,8 @@ def read_table(path: str | Path, options: ReadOptions | None = None, **changes: 
     data, inner = decompressed(data, path)
     kind = file_format(inner, data, chosen)
     if kind == "parquet":
+        import pandas as pd
+
         return _checked(pd.read_parquet(io.BytesIO(data)), path)
     text, replaced = decode(data, path.name, chosen.encoding, chosen.encoding_errors)
     if kind in ("jsonl", "json"):
@@ -216,6 +219,8 @@ def records_frame(records: list, path: Path) -> pd.DataFrame:
     if odd is not None:
         raise DataError(f"{path.name} holds {type(odd).__name__} values where JSON objects are expected, such as "
                         f"{str(odd)[:60]!r}: give one object per example, like {{\"text\": ..., \"label\": ...}}.")
+    import pandas as pd
+
     return pd.json_normalize(records)
 
 
@@ -303,6 +308,8 @@ def _parse_keeping_lines(text: str, separator: str) -> pd.DataFrame:
 
 def _read_with_quoting(text: str, separator: str, quoting: int) -> pd.DataFrame:
     """Return the text parsed with pandas under one quoting rule (no header: the caller decides), strings only."""
+    import pandas as pd
+
     try:
         return pd.read_csv(io.StringIO(text), sep=separator, quoting=quoting, dtype=str, keep_default_na=False,
                            na_values=[""], header=None, engine="python" if len(separator) > 1 else "c")

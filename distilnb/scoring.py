@@ -3,6 +3,9 @@
 Every row of a test file is scored or reported: rows left out are counted by reason (blank text, blank label, seen in
 fine-tuning) on the result and in the report written beside the model. A model scores only data of its own shape:
 several labels a text, one, or pairs.
+
+Imports only light modules at the top (the data stack inside the functions that score): `distilnb predict` checks and
+loads its model through this module without pandas, scikit-learn or datasets.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 from distilnb.config import MULTI_LABEL, PAIRS, SINGLE_LABEL, Config
 from distilnb.errors import DataError, SettingError, short_list
-from distilnb.metrics import FINE_TUNED
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -305,6 +307,7 @@ def write_reports(cfg: Config, model: str, name: str, scores: dict, baselines: d
     """Write the scores (with the baselines) into metrics.json under `name` and, beside a local model,
     eval_<name>.json with the rows read, scored and left out; return the files written."""
     from distilnb import runs
+    from distilnb.metrics import FINE_TUNED
 
     runs.update_metrics(cfg.paths.metrics, name, {**baselines, FINE_TUNED: scores})
     folder = Path(model)

@@ -1,4 +1,7 @@
-"""Stage 02: token lengths, a max_length suggestion, truncation counts, padding share and length-grouped batches."""
+"""Stage 02: token lengths, a max_length suggestion, truncation counts, padding share and length-grouped batches.
+
+pandas is imported inside the functions that return tables: `distilnb predict` counts cut texts without loading it.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 import torch
 
 if TYPE_CHECKING:
+    import pandas as pd
     from transformers import PreTrainedTokenizerBase
 
 PADDING_STRATEGIES = ("pad to longest in dataset", "pad each random batch", "pad length-grouped batches")
@@ -25,6 +28,8 @@ def token_lengths(texts: list[str], tokenizer: PreTrainedTokenizerBase) -> np.nd
 
 def length_table(lengths_by_split: dict[str, np.ndarray]) -> pd.DataFrame:
     """Return token-length statistics per split: count, mean, median, 95th and 99th percentile, max."""
+    import pandas as pd
+
     return pd.DataFrame({
         split: {"texts": len(lengths), "mean": lengths.mean(), "median": np.median(lengths),
                 "p95": np.percentile(lengths, 95), "p99": np.percentile(lengths, 99), "max": lengths.max()}
@@ -113,12 +118,16 @@ def padding_share(lengths: np.ndarray, batch_size: int, strategy: str, seed: int
 
 def padding_table(lengths: np.ndarray, batch_size: int, seed: int = 0) -> pd.DataFrame:
     """Return the padding share of each strategy in PADDING_STRATEGIES on the same lengths."""
+    import pandas as pd
+
     shares = {strategy: padding_share(lengths, batch_size, strategy, seed) for strategy in PADDING_STRATEGIES}
     return pd.DataFrame(shares).T
 
 
 def show_tokens(text: str, tokenizer: PreTrainedTokenizerBase, max_length: int | None = None) -> pd.DataFrame:
     """Return one row per token of a text: the WordPiece token, its id and its attention mask value."""
+    import pandas as pd
+
     encoded = tokenizer(text, truncation=max_length is not None, max_length=max_length)
     return pd.DataFrame({"token": tokenizer.convert_ids_to_tokens(encoded["input_ids"]),
                          "id": encoded["input_ids"], "attention_mask": encoded["attention_mask"]})

@@ -25,6 +25,7 @@ from distilnb.errors import DistilnbError
 
 COMMANDS = ("train", "evaluate", "predict", "download", "demo")
 HEAVY = ("torch", "transformers", "datasets", "pandas", "sklearn", "matplotlib", "gradio")
+DATA_STACK = ("datasets", "pandas", "sklearn")  # what reading and scoring data needs, and classifying texts does not
 WORDS = {"delivery": ["parcel", "courier", "tracking", "package", "arrived", "shipping", "van", "doorstep"],
          "refund": ["refund", "money", "charged", "twice", "reimburse", "payment", "card", "back"],
          "login": ["password", "login", "account", "locked", "reset", "email", "code", "sign"]}
@@ -502,6 +503,22 @@ def test_predict_gives_one_output_per_input_line_with_its_index(trained, run_arg
     labels = json.loads((trained[0] / "model" / "config.json").read_text())["id2label"].values()
     for row in (rows[0], rows[3], rows[4]):
         assert row["label"] in labels and len(row["scores"]) == 2 and row["score"] == max(row["scores"].values())
+
+
+def test_predict_loads_no_data_stack_for_texts_given_as_arguments_lines_or_standard_input(trained, run_args, tmp_path):
+    # Start-up: predict needs torch and the model classes, never pandas, scikit-learn or datasets (seconds each).
+    lines = tmp_path / "lines.txt"
+    lines.write_text("my parcel is late\n", "utf-8")
+    check = ("import sys\nfrom distilnb import cli\n"
+             f"codes = [cli.main(['predict', *{run_args!r}, *given]) for given in "
+             f"(['where is my parcel'], ['--file', {str(lines)!r}], [])]\n"
+             f"print(codes, sorted(set({DATA_STACK!r}) & set(sys.modules)))")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300,
+                          input="my card was charged twice\n",
+                          env={k: v for k, v in os.environ.items() if not k.startswith("DISTILNB_")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(json_lines(done.stdout)) == 3  # the measure saw each command do its work
+    assert done.stdout.strip().splitlines()[-1] == "[0, 0, 0] []"
 
 
 @pytest.mark.parametrize("kind", ["csv", "jsonl"])

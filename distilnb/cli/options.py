@@ -217,9 +217,9 @@ def progress_bars() -> bool:
     return sys.stderr.isatty()
 
 
-def prepare_machine(args: argparse.Namespace) -> None:
+def prepare_machine(args: argparse.Namespace, *, reads_datasets: bool = True) -> None:
     """Set torch's threads when --threads is given (else torch keeps its own default) and turn progress bars off
-    when stderr is a log file."""
+    when stderr is a log file (datasets' too when the command reads data through it: predict does not)."""
     import logging
 
     if getattr(args, "threads", None):
@@ -233,14 +233,16 @@ def prepare_machine(args: argparse.Namespace) -> None:
     # encoder as "not sharded": a notice about multi-GPU sharding, meaningless here.
     logging.getLogger("transformers.distributed.tensor_parallel").setLevel(logging.ERROR)
     if not progress_bars():
-        import datasets
         import transformers
 
-        datasets.disable_progress_bars()
         transformers.utils.logging.disable_progress_bar()
         # TrainingArguments(disable_tqdm=None) turns the Trainer's bar off when its module's logger is quieter than
         # WARNING; the Trainer then prints one line per log (each epoch) instead, which a log file can hold.
         logging.getLogger("transformers.training_args").setLevel(logging.ERROR)
+        if reads_datasets:  # importing datasets only to quiet its bars cost predict about 3 s of start-up
+            import datasets
+
+            datasets.disable_progress_bars()
 
 
 def progress_display() -> bool | str:

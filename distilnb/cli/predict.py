@@ -7,7 +7,7 @@ import json
 import re
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from distilnb.cli import options
 from distilnb.cli.evaluate import add_default_thresholds, beside_the_model, load_predictor
@@ -15,8 +15,6 @@ from distilnb.cli.options import UsageError, err
 from distilnb.errors import short_list
 
 if TYPE_CHECKING:
-    import pandas as pd
-
     from distilnb.config import Config
     from distilnb.predict import Predictor
 
@@ -24,6 +22,7 @@ SETTINGS = ("text_column", "text_pair_column", "max_length", "batch_size", *opti
 TABLE_INPUTS = (".csv", ".tsv", ".jsonl", ".json", ".parquet")  # --file as a table; anything else: one text per line
 OUTPUTS = (".csv", ".jsonl")
 BLANK = "blank line: nothing to classify"
+Row = dict[str, Any]  # an input: its text (and text_pair), and its id when the table has one
 PAIR_PARTS = {"text": "first text (--text-column)", "text_pair": "second text (--text-pair-column)"}
 
 
@@ -62,10 +61,9 @@ def split_lines(text: str) -> list[str]:
     return lines[:-1] if lines and lines[-1] == "" else lines
 
 
-def read_inputs(args: argparse.Namespace, cfg: Config) -> pd.DataFrame:
-    """Return the inputs as rows with `text` (and `id` when the input has one), in order, blank lines kept."""
-    import pandas as pd
-
+def read_inputs(args: argparse.Namespace, cfg: Config) -> list[Row]:
+    """Return the inputs as rows with `text` (and `id` when the input has one), in order, blank lines kept; only a
+    table needs pandas (its reader), so texts given as arguments, lines or standard input start without it."""
     from distilnb.readers import decode
 
     if args.texts and args.file:
@@ -78,25 +76,23 @@ def read_inputs(args: argparse.Namespace, cfg: Config) -> pd.DataFrame:
                          "columns --text-column and --text-pair-column.")
     read = options.read_options(args)
     if args.texts:
-        return pd.DataFrame({"text": args.texts})
+        return [{"text": text} for text in args.texts]
     if args.file:
         path = Path(args.file).expanduser()
         if not path.is_file():
             raise UsageError(f"No file at {path}: --file wants a text file (one text per line) or a table of texts.")
         if args.format or path.suffix.lower() in TABLE_INPUTS:
             return table_inputs(path, args, cfg)
-        return pd.DataFrame({"text": split_lines(decode(path.read_bytes(), str(path), read.encoding,
-                                                        read.encoding_errors)[0])})
+        text, _ = decode(path.read_bytes(), str(path), read.encoding, read.encoding_errors)
+        return [{"text": line} for line in split_lines(text)]
     if sys.stdin.isatty():
         err("Reading texts from standard input, one per line; end with Ctrl-D.")
     text, _ = decode(sys.stdin.buffer.read(), "standard input", read.encoding, read.encoding_errors)
-    return pd.DataFrame({"text": split_lines(text)})
+    return [{"text": line} for line in split_lines(text)]
 
 
-def table_inputs(path: Path, args: argparse.Namespace, cfg: Config) -> pd.DataFrame:
+def table_inputs(path: Path, args: argparse.Namespace, cfg: Config) -> list[Row]:
     """Return the text column (--text-column) and id column (--id-column, else 'id' when present) of a table."""
-    import pandas as pd
-
     from distilnb.readers import read_table
 
     read = options.read_options(args)
@@ -108,12 +104,11 @@ def table_inputs(path: Path, args: argparse.Namespace, cfg: Config) -> pd.DataFr
         if column is not None and column not in frame.columns:
             raise UsageError(f"{path.name} has no column {column!r} ({flag}); its columns are "
                              f"{short_list(map(repr, frame.columns), 10)}.")
-    rows = pd.DataFrame({"text": frame[cfg.text_column].fillna("").astype(str)})
-    if cfg.text_pair_column:
-        rows["text_pair"] = frame[cfg.text_pair_column].fillna("").astype(str)
-    if id_column:
-        rows.insert(0, "id", frame[id_column].tolist())
-    return rows
+    columns = {"text": cfg.text_column, **({"text_pair": cfg.text_pair_column} if cfg.text_pair_column else {})}
+    texts = {key: frame[column].fillna("").astype(str).tolist() for key, column in columns.items()}
+    ids = frame[id_column].tolist() if id_column else None
+    return [{**({"id": ids[i]} if ids is not None else {}), **{key: values[i] for key, values in texts.items()}}
+            for i in range(len(frame))]
 
 
 def truncation_warning(predictor: Predictor, texts: list[str]) -> str | None:
@@ -129,27 +124,27 @@ def truncation_warning(predictor: Predictor, texts: list[str]) -> str | None:
             "beginning: pass --chunk to score each whole, in overlapping windows.")
 
 
-def predictions(inputs: pd.DataFrame, predictor: Predictor, top_k: int | None, echo: bool = False) -> list[dict]:
+def predictions(inputs: list[Row], predictor: Predictor, top_k: int | None, echo: bool = False) -> list[dict]:
     """Return one result per input row, in order, with its index (and its text with echo); a blank row gets an error
     naming what is blank instead of a label."""
-    columns = [column for column in ("text", "text_pair") if column in inputs.columns]
-    blanks = inputs[columns].apply(lambda column: column.str.strip()) == ""
-    blank = blanks.any(axis=1)
-    texts = inputs.loc[~blank, "text"].tolist()
+    columns: list[str] = [column for column in ("text", "text_pair") if column in inputs[0]]
+    blanks = [{column: not row[column].strip() for column in columns} for row in inputs]
+    kept = [row for row, blank in zip(inputs, blanks, strict=True) if not any(blank.values())]
+    texts = [row["text"] for row in kept]
     warning = truncation_warning(predictor, texts) if columns == ["text"] else None
     if warning:
         err(warning)
-    given = list(inputs.loc[~blank, columns].itertuples(index=False, name=None)) if len(columns) == 2 else texts
+    given = [(row["text"], row["text_pair"]) for row in kept] if len(columns) == 2 else texts
     results = iter(predictor.predict(given, top_k=top_k) if given else [])
     rows = []
-    for index, row in enumerate(inputs.to_dict("records")):
-        outcome = {"error": blank_error(blanks.iloc[index])} if blank.iloc[index] else next(results)
+    for index, (row, blank) in enumerate(zip(inputs, blanks, strict=True)):
+        outcome = {"error": blank_error(blank)} if any(blank.values()) else next(results)
         shown = row if echo else {key: value for key, value in row.items() if key not in columns}
         rows.append({"index": index, **shown, **outcome})
     return rows
 
 
-def blank_error(blanks: pd.Series) -> str:
+def blank_error(blanks: dict[str, bool]) -> str:
     """Return a blank row's error: a blank line, or which text of a pair is blank."""
     if len(blanks) == 1:
         return BLANK
@@ -171,8 +166,6 @@ def output_path(output: str) -> Path:
 def write_predictions(rows: list[dict], path: Path | None) -> None:
     """Print the rows as JSON lines, or write them to the --output path: .jsonl, or .csv with a score_<class> column
     per class."""
-    import pandas as pd
-
     if path is None:
         for row in rows:
             print(json.dumps(row, ensure_ascii=False), flush=True)
@@ -180,6 +173,8 @@ def write_predictions(rows: list[dict], path: Path | None) -> None:
     if path.suffix.lower() == ".jsonl":
         path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows), encoding="utf-8")
     else:
+        import pandas as pd  # a .csv output only: printed lines and .jsonl need no pandas
+
         # a multi-label row's labels in one cell, joined by ';'
         flat = [{**{k: ";".join(v) if k == "labels" else v for k, v in row.items() if k != "scores"},
                  **{f"score_{name}": value for name, value in row.get("scores", {}).items()}} for row in rows]
@@ -193,7 +188,7 @@ def run(args: argparse.Namespace) -> None:
     if args.top_k is not None and args.top_k < 1:
         raise UsageError(f"--top-k {args.top_k}: keep at least 1 class (leave it out for every class).")
     target = output_path(args.output) if args.output else None
-    options.prepare_machine(args)
+    options.prepare_machine(args, reads_datasets=False)
     from distilnb import models, scoring
     from distilnb.folder import fine_tuning_record
 
@@ -203,6 +198,6 @@ def run(args: argparse.Namespace) -> None:
     cfg = beside_the_model(options.build_config(args, recorded=fine_tuning_record(model)), args, model)
     scoring.check_columns_fit(cfg, scoring.model_task(model, cfg)[0])
     inputs = read_inputs(args, cfg)
-    if inputs.empty:
+    if not inputs:
         raise UsageError("No texts to classify: give them as arguments, with --file, or on standard input.")
     write_predictions(predictions(inputs, load_predictor(model, cfg, args), args.top_k, args.echo), target)
