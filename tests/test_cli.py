@@ -505,7 +505,8 @@ def test_predict_gives_one_output_per_input_line_with_its_index(trained, run_arg
         assert row["label"] in labels and len(row["scores"]) == 2 and row["score"] == max(row["scores"].values())
 
 
-def test_predict_loads_no_data_stack_for_texts_given_as_arguments_lines_or_standard_input(trained, run_args, tmp_path):
+def test_predict_of_texts_from_arguments_lines_or_standard_input_loads_no_data_stack_and_notes_nothing(
+        trained, run_args, tmp_path):
     # Start-up: predict needs torch and the model classes, never pandas, scikit-learn or datasets (seconds each).
     lines = tmp_path / "lines.txt"
     lines.write_text("my parcel is late\n", "utf-8")
@@ -519,6 +520,7 @@ def test_predict_loads_no_data_stack_for_texts_given_as_arguments_lines_or_stand
     assert done.returncode == 0, done.stderr[-3000:]
     assert len(json_lines(done.stdout)) == 3  # the measure saw each command do its work
     assert done.stdout.strip().splitlines()[-1] == "[0, 0, 0] []"
+    assert done.stderr == ""  # nothing to note: no transformers warning listing every layer "not sharded"
 
 
 @pytest.mark.parametrize("kind", ["csv", "jsonl"])
