@@ -423,7 +423,10 @@ def prepare_frames(source_frames: dict[str, pd.DataFrame], cfg: Config, report: 
                for split, frame in source_frames.items() if split not in extra}
     if not multi:  # several labels a row: multilabel.encode already refused what merging would hide
         cleaned = merge_variants(cleaned, report, cfg.merge_label_variants)
-    warnings = (conflicting_labels(cleaned), numeric_texts(cleaned, cfg.text_column))
+    # One label a row whose labels look like lists (x;y, or JSON stored as text) trains their combinations as classes.
+    labels = [label for frame in cleaned.values() for label in frame["label"]]
+    listed = None if multi else multilabel.label_list_hint(labels)
+    warnings = (conflicting_labels(cleaned), numeric_texts(cleaned, cfg.text_column), listed)
     report.warnings += [warning for warning in warnings if warning]
     train = cleaned.pop("all") if "all" in cleaned else cleaned.pop("train")
     shares = {"validation": cfg.validation_size, "test": cfg.test_size}

@@ -149,8 +149,8 @@ def check_separator_used(cells: pd.Series, separator: str | None) -> None:
     strings = [value for value in cells if isinstance(value, str)]
     if separator and strings and not any(separator in value for value in strings):
         raise DataError(f"No label holds the label separator {separator!r}: every row has one label, so this is a "
-                        "one-label task. Leave the label separator out, or give the character that joins the labels "
-                        f"(such as {short_list(map(repr, sorted(used_characters(strings))))}).")
+                        "one-label task. Leave {label_separator} out, or set it to the character that joins the "
+                        f"labels (such as {short_list(map(repr, sorted(used_characters(strings))))}).")
 
 
 def used_characters(labels: Sequence[str]) -> set[str]:
@@ -167,14 +167,14 @@ def label_list_hint(labels: Sequence[Any]) -> str | None:
     listed = [name for name in names if name.startswith("[") and name.endswith("]")]
     if listed and len(listed) >= len(names) / 2:
         return (f"The labels look like lists stored as text ({short_list(map(repr, sorted(listed)), 2)}): read each "
-                "as a list (a JSON Lines file with real lists), or write the names joined by a character and give it "
-                "as the label separator.")
+                "as a list (a JSON Lines file with real lists), or write the names joined by a character and set "
+                "{label_separator} to it.")
     for character in OTHER_SEPARATORS:
         joined = [name for name in names if character in name]
         parts = {part.strip() for name in joined for part in name.split(character)}
         if joined and parts & names:
             return (f"{len(joined):,} labels join others with {character!r} ({short_list(map(repr, sorted(joined)), 2)}"
-                    f"): for several labels a row, set the label separator to {character!r}.")
+                    f"): for several labels a row, set {{label_separator={character!r}}}.")
     return None
 
 
@@ -264,8 +264,8 @@ def check_every_label_in_every_split(matrices: dict[str, np.ndarray], label_name
         missing = [name for name, count in zip(label_names, np.asarray(matrix).sum(axis=0), strict=True) if count == 0]
         if missing:
             joined = next((c for c in OTHER_SEPARATORS if c in missing[0]), None)
-            hint = (f" It contains {joined!r}: if it joins several labels, write them with the label separator "
-                    "instead." if joined else "")
+            hint = (f" It contains {joined!r}: if it joins several labels, join them with the character of "
+                    "{label_separator} instead." if joined else "")
             raise DataError(f"The {split} split has no row with the label {missing[0]!r}: add rows of that label or "
                             f"make the split larger.{hint}")
 

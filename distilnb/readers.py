@@ -284,8 +284,8 @@ def refuse_header_line(rows: pd.DataFrame, path: Path) -> None:
     if len(rows) > 2 and looks_like_header(rows) and all(
             re.fullmatch(r"[A-Za-z_][\w.-]{0,30}", str(value).strip() or "-") for value in rows.iloc[0]):
         first = ", ".join(str(value) for value in rows.iloc[0])
-        raise DataError(f"{path.name} starts with a header line ({first}), but the header setting says it has none: "
-                        "leave the header setting out (it is detected) or remove that line.")
+        raise DataError(f"{path.name} starts with a header line ({first}), but {{header=False}} says it has none: "
+                        "leave that setting out (a header line is detected) or remove the line.")
 
 
 def _parse_keeping_lines(text: str, separator: str) -> pd.DataFrame:

@@ -322,10 +322,11 @@ def test_two_known_labels_joined_by_a_comma_under_a_semicolon_separator_are_name
                for warning in report.warnings), report.warnings
 
 
-@pytest.mark.parametrize(("cell", "says"), [
-    (lambda names: ";".join(names), "set the label separator to ';'"),
-    (lambda names: json.dumps(names).replace('"', '""'), "look like lists stored as text"),
-])
+LABEL_LISTS = [(lambda names: ";".join(names), "set label_separator=';'"),
+               (lambda names: json.dumps(names).replace('"', '""'), "look like lists stored as text")]
+
+
+@pytest.mark.parametrize(("cell", "says"), LABEL_LISTS)
 def test_label_lists_without_a_separator_name_the_separator_not_swapped_columns(tmp_path, cell, says):
     from distilnb.errors import DataError
 
@@ -334,6 +335,14 @@ def test_label_lists_without_a_separator_name_the_separator_not_swapped_columns(
     with pytest.raises(DataError) as error:
         load(write_lines(tmp_path / "lists.csv", ["text,label", *rows]))
     assert says in str(error.value) and "swapped" not in str(error.value)
+
+
+@pytest.mark.parametrize(("cell", "says"), LABEL_LISTS)
+def test_label_lists_in_a_one_label_column_that_trains_are_a_warning_naming_the_separator(tmp_path, cell, says):
+    rows = [f'{text},"{cell(names)}"' for text, names in messages(60, seed=36) + messages(90, seed=37, labels=2)]
+    splits, report = load(write_lines(tmp_path / "lists.csv", ["text,label", *rows]))
+    assert len(splits["train"].features["label"].names) > 3  # each combination became a class of its own
+    assert [says in line for line in report.console_lines()] == [True], report.console_lines()
 
 
 def test_a_label_separator_no_row_holds_is_refused_in_one_sentence(tmp_path):
@@ -400,7 +409,7 @@ def test_no_header_on_a_file_that_has_one_is_one_sentence_naming_the_line(single
     file = write_lines(tmp_path / "headed.csv", ["text,label", *(f"new {t},{n[0]}" for t, n in messages(9, seed=50))])
     done = evaluate(single, "--test-file", str(file), "--no-header")
     assert done.code == 1 and len(done.err.splitlines()) == 1, done.err[-2000:]
-    assert "headed.csv starts with a header line (text, label), but the header setting says it has none" in done.err
+    assert "headed.csv starts with a header line (text, label), but --no-header says it has none" in done.err
     assert evaluate(single, "--test-file", str(file)).code == 0
 
 
