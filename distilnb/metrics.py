@@ -13,7 +13,7 @@ from sklearn import metrics as skm
 from distilnb import multilabel
 from distilnb.data import label_names as data_label_names
 from distilnb.data import task_of
-from distilnb.errors import DataError
+from distilnb.errors import DataError, short_list
 
 SUMMARY_METRICS = ("accuracy", "f1_macro", "f1_weighted")
 EVALUATION_MODULES = Path(__file__).resolve().parent / "assets" / "metrics"  # loadable by evaluate.load(path)
@@ -101,7 +101,8 @@ def labels_in_model_order(labels, data_label_names: list[str], model_label_names
     unknown = sorted({data_label_names[i] for i in labels} - set(index))
     if unknown:
         raise DataError(
-            f"The data has labels the model was not trained on: {unknown}; the model knows {model_label_names}. "
+            f"The data has labels the model was not trained on: {short_list(map(repr, unknown), 10)}; the model knows "
+            f"{short_list(map(repr, model_label_names), 10)}. "
             "Evaluate a model fine-tuned on this dataset (chapter 03), or remove those rows."
         )
     return np.array([index[data_label_names[i]] for i in labels], dtype=int)

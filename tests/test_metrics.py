@@ -71,8 +71,12 @@ def test_temperature_scaling_recovers_a_known_temperature():
 
 def test_labels_the_model_does_not_know_are_named():
     assert metrics.labels_in_model_order([0, 1], ["b", "a"], ["a", "b"]).tolist() == [1, 0]
-    with pytest.raises(DataError, match=r"labels the model was not trained on: \['z'\]"):
+    with pytest.raises(DataError, match=r"labels the model was not trained on: 'z'; the model knows 'a', 'b'\. "):
         metrics.labels_in_model_order([0, 1], ["a", "z"], ["a", "b"])
+    known, data_names = [f"k{i:02}" for i in range(14)], [f"u{i:02}" for i in range(12)]
+    with pytest.raises(DataError) as error:  # long lists are cut, and say how many more there are
+        metrics.labels_in_model_order(list(range(12)), data_names, known)
+    assert "'u09' … and 2 more; the model knows 'k00'" in str(error.value) and "'k09' … and 4 more." in str(error.value)
 
 
 def test_predictions_texts_and_labels_stay_aligned_where_trainer_predict_reorders(trained, sample_splits, tokenized):
