@@ -264,8 +264,8 @@ def check_every_label_in_every_split(matrices: dict[str, np.ndarray], label_name
         missing = [name for name, count in zip(label_names, np.asarray(matrix).sum(axis=0), strict=True) if count == 0]
         if missing:
             joined = next((c for c in OTHER_SEPARATORS if c in missing[0]), None)
-            hint = (f" It contains {joined!r}: if it joins several labels, join them with the character of "
-                    "{label_separator} instead." if joined else "")
+            hint = (f" It contains {joined!r}: if it joins several labels, join them with the label separator's "
+                    "character ({label_separator}) instead." if joined else "")
             raise DataError(f"The {split} split has no row with the label {missing[0]!r}: add rows of that label or "
                             f"make the split larger.{hint}")
 

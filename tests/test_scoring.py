@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from distilnb import runs
+from distilnb.cli.options import in_flag_words
 from distilnb.config import Config
 from distilnb.folder import THRESHOLDS_FILE
 from distilnb.readers import ReadOptions
@@ -349,8 +350,9 @@ def test_a_label_separator_no_row_holds_is_refused_in_one_sentence(tmp_path):
     from distilnb.errors import DataError
 
     rows = [f"{text},{names[0]}" for text, names in messages(60, seed=34)]
-    with pytest.raises(DataError, match="No label holds the label separator ';': every row has one label"):
+    with pytest.raises(DataError, match="No label holds the label separator ';': every row has one label") as error:
         load(write_lines(tmp_path / "one.csv", ["text,label", *rows]), label_separator=";")
+    assert "Leave --label-separator out, or set it to the character" in in_flag_words(error.value)
 
 
 # ---------------------------------------------------------------- a resume is the same run or refused
@@ -418,5 +420,6 @@ def test_mixed_separators_name_the_joined_label_when_a_split_lacks_it(tmp_path):
 
     rows = [f"{text},{';'.join(names)}" for text, names in messages(90, seed=51) + messages(30, seed=52, labels=2)]
     rows.append("my parcel and my money,\"delivery,refund\"")  # one row, so some split has none of it
-    with pytest.raises(DataError, match="no row with the label 'delivery,refund'.* It contains ','"):
+    with pytest.raises(DataError, match="no row with the label 'delivery,refund'.* It contains ','") as error:
         load(write_lines(tmp_path / "mixed.csv", ["text,labels", *rows]), label_column="labels", label_separator=";")
+    assert "the label separator's character (--label-separator) instead" in in_flag_words(error.value)
