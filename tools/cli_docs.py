@@ -45,7 +45,8 @@ def command_section(name: str, parser: argparse.ArgumentParser, summary: str) ->
         if not actions:
             continue
         lines += [f"**{group.title}**", "", "| argument | what it does |", "|---|---|"]
-        lines += [f"| {flag_cell(action)} | {cell(action.help or '')} |" for action in actions]
+        # argparse's help is a %-format: 60%% reads 60%
+        lines += [f"| {flag_cell(action)} | {cell((action.help or '').replace('%%', '%'))} |" for action in actions]
         lines.append("")
     return lines
 

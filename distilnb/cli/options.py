@@ -101,7 +101,8 @@ def setting_help(name: str, trained: bool) -> str:
         default = ", ".join(f"{profile}: {value}" for profile, value in per_profile.items())
         default = default or UNSET_HELP.get(name) or f"default: {Config.__dataclass_fields__[name].default}"
     extra = "; 'auto': the 99th percentile of the training texts' token lengths" if name == "max_length" else ""
-    return f"{TASK_HELP.get(name, '')}{default}{extra}; beats {ENV_PREFIX}{name.upper()}"
+    # argparse formats a help with %: a share such as 60% is written 60%% to reach the reader as 60%.
+    return f"{TASK_HELP.get(name, '')}{default}{extra}; beats {ENV_PREFIX}{name.upper()}".replace("%", "%%")
 
 
 def add_settings(parser: argparse.ArgumentParser, names: list[str] | tuple[str, ...], *, trained: bool = False,
