@@ -24,7 +24,7 @@ from transformers import Trainer
 from distilnb import runs
 from distilnb.config import MULTI_LABEL, Config
 from distilnb.data import label_names, task_of
-from distilnb.errors import ModelError, SettingError
+from distilnb.errors import ModelError, SettingError, short_list
 from distilnb.folder import fine_tuning_record
 from distilnb.local_models import resolve_model
 from distilnb.models import batched_forward, is_multi_label, label_names_of, load_classifier, load_tokenizer
@@ -241,6 +241,16 @@ def check_settings(cfg: Config, teacher_dir: str | Path, *, student: str | None,
                            cfg.run)
 
 
+def check_same_labels(teacher_dir: str | Path, names: list[str], multi: bool, splits: DatasetDict) -> None:
+    """Refuse a teacher whose labels (or whether a text has several) differ from its run's data, in one sentence."""
+    data_names, data_multi = label_names(splits), task_of(splits) == MULTI_LABEL
+    if names != data_names or multi != data_multi:
+        shape = {True: "several labels a text", False: "one label a text"}
+        raise ModelError(f"{teacher_dir} predicts {short_list(names, 10)} ({shape[multi]}), but its run's data has "
+                         f"{short_list(data_names, 10)} ({shape[data_multi]}): give the run folder the teacher was "
+                         "trained in, unchanged since.")
+
+
 def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None = None, student: str | None = None,
             alpha: float = DEFAULT_ALPHA, temperature: float = DEFAULT_TEMPERATURE) -> DistillResult:
     """Train a student on the teacher's splits to match the teacher; save it in cfg's run folder like any run.
@@ -259,8 +269,7 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
     splits, report = teacher_splits(teacher_dir, cfg)
     teacher = load_classifier(teacher_dir)
     names, multi = label_names_of(teacher), is_multi_label(teacher)
-    if names != label_names(splits) or multi != (task_of(splits) == MULTI_LABEL):
-        raise ModelError(f"{teacher_dir} predicts {names[:10]}, but its run's data has {label_names(splits)[:10]}.")
+    check_same_labels(teacher_dir, names, multi, splits)
     runs.save_splits(splits, report, cfg)  # the student's run evaluates on the teacher's very splits
     source = resolve_model(student) if student else str(teacher_dir)
     tokenizer = load_tokenizer(source)  # a student given by name reads its own vocabulary; the teacher reads its own

@@ -82,7 +82,27 @@ def export_onnx(model, path: Path) -> Path:
                                 input_names=list(example), output_names=["logits"],
                                 dynamic_shapes={name: {0: batch, 1: length} for name in example})
     program.save(str(path))
+    drop_source_traces(path)
     return path
+
+
+def drop_source_traces(path: Path) -> None:
+    """Strip each node's metadata from a saved graph: torch.onnx records the Python stack that made each node, so
+    the file would name this machine's folders (the virtual environment's) and its size would depend on them."""
+    import onnx
+
+    model = onnx.load(path)
+    graphs = [model.graph]
+    while graphs:
+        graph = graphs.pop()
+        for node in graph.node:
+            del node.metadata_props[:]
+            graphs.extend(attribute.g for attribute in node.attribute if attribute.HasField("g"))
+            graphs.extend(subgraph for attribute in node.attribute for subgraph in attribute.graphs)
+    for function in model.functions:
+        for node in function.node:
+            del node.metadata_props[:]
+    onnx.save(model, path)
 
 
 def quantize_onnx(source: Path, target: Path) -> Path:

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import statistics
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -231,6 +233,12 @@ def search_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[s
     return trainer
 
 
+def not_the_best_model_notice(record: logging.LogRecord) -> bool:
+    """Drop the Trainer's notice that early stopping will not load the best model: a trial loads none by design (its
+    score is its best epoch's), so every trial would print a warning that says nothing about the search."""
+    return "without load_best_model_at_end" not in record.getMessage()
+
+
 def trial_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[str], multi: bool) -> Trainer:
     """Return train.build_trainer's Trainer for one trial: it saves no checkpoint (a trial keeps only its scores) and,
     for several labels, scores each epoch at tuned thresholds."""
@@ -240,6 +248,7 @@ def trial_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[st
     model = load_classifier(cfg.resolved_model, names, multi_label=multi)
     trainer = train.build_trainer(search_config(cfg), model, tokenized, tokenizer)
     trainer.args = dataclasses.replace(trainer.args, save_strategy="no", load_best_model_at_end=False)
+    logging.getLogger("transformers.trainer_callback").addFilter(not_the_best_model_notice)  # once: filters are a set
     trainer.create_accelerator_and_postprocess()  # new arguments reset accelerate's state: rebuild it on them
     if multi:
         trainer.compute_metrics = tuned_threshold_metrics(names)
@@ -519,7 +528,9 @@ def save_figures(study: optuna.Study, folder: Path) -> list[Path]:
     if len(complete) >= 2:  # importances need finished trials that differ
         drawings["tune_importance.png"] = plots.plot_param_importances
     for name, draw in drawings.items():
-        axes = draw(study)
+        with warnings.catch_warnings():  # Optuna marks its matplotlib plots experimental on every call: not the user's
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            axes = draw(study)
         figure = axes.get_figure(root=True)
         figure.savefig(folder / name, dpi=100, bbox_inches="tight")
         plt.close(figure)

@@ -14,7 +14,7 @@ import torch
 
 from distilnb import cli, distill, runs
 from distilnb.cli import distill as distill_cli
-from distilnb.errors import SettingError
+from distilnb.errors import ModelError, SettingError
 from distilnb.folder import THRESHOLDS_FILE, fine_tuning_record
 from distilnb.models import load_classifier, load_tokenizer
 from distilnb.predict import Predictor
@@ -75,6 +75,21 @@ def test_the_student_is_the_teachers_own_weights_with_every_other_layer(teacher)
 
 
 # ---------------------------------------------------------------- the loss
+
+
+def test_a_teacher_whose_labels_differ_from_its_runs_data_is_refused_with_both_lists_cut_and_counted():
+    from datasets import ClassLabel, Dataset, DatasetDict, Features, Value
+
+    names = [f"label{i:02d}" for i in range(14)]
+    features = Features(text=Value("string"), label=ClassLabel(names=names))
+    splits = DatasetDict(train=Dataset.from_dict({"text": ["a"], "label": [0]}, features=features))
+    distill.check_same_labels(Path("teacher"), names, False, splits)  # the same labels: no error
+    with pytest.raises(ModelError) as refused:
+        distill.check_same_labels(Path("teacher"), names[::-1], False, splits)
+    assert "label13, label12" in str(refused.value) and "… and 4 more" in str(refused.value)
+    assert "label10" not in str(refused.value).split("but")[1]  # the data's list is cut after ten too
+    with pytest.raises(ModelError, match=r"several labels a text\), but .*\(one label a text\)"):
+        distill.check_same_labels(Path("teacher"), names, True, splits)
 
 
 def test_the_soft_loss_is_t_squared_times_kl_of_the_softened_distributions():

@@ -91,6 +91,15 @@ def test_the_export_holds_the_graph_tokenizer_labels_and_records(exported, train
     assert (folder / "model.onnx").stat().st_size < (exported[export.FP32] / "model.onnx").stat().st_size / 2
 
 
+@pytest.mark.parametrize("precision", [export.FP32, export.INT8])
+def test_an_exported_graph_names_no_folder_of_this_machine(exported, precision):
+    # torch.onnx records each node's Python stack, with the virtual environment's path: a shipped file must not, and
+    # its size must not depend on where the project was installed (chapter 08 prints it).
+    graph = (exported[precision] / "model.onnx").read_bytes()
+    assert sys.prefix.encode() not in graph and str(ROOT).encode() not in graph
+    assert b"pkg.torch.onnx.stack_trace" not in graph
+
+
 @pytest.mark.parametrize(("precision", "tolerance"), [(export.FP32, FP32_TOLERANCE), (export.INT8, INT8_TOLERANCE)])
 def test_exported_scores_equal_pytorchs_within_the_stated_tolerance(exported, trained, texts, precision, tolerance):
     _, model = trained

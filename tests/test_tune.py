@@ -1,7 +1,10 @@
 import json
+import logging
+import logging.handlers
 import os
 import subprocess
 import sys
+import warnings
 from dataclasses import replace
 from pathlib import Path
 
@@ -60,15 +63,36 @@ def test_a_search_over_a_study_with_trials_is_refused_unless_resumed(ten_trials)
     cfg, _ = ten_trials
     with pytest.raises(SettingError, match="already holds a search of 10 trials: continue it with resume"):
         tune.search(cfg, tune.Budget(trials=11), say=lambda line: None, final=False)
-    said = []
-    resumed = tune.search(cfg, tune.Budget(trials=11), resume=True, say=said.append, final=False)
+    said, notices = [], logging.getLogger("transformers.trainer_callback")
+    seen = logging.handlers.BufferingHandler(capacity=1000)
+    notices.addHandler(seen)
+    notices.setLevel(logging.WARNING)  # whatever verbosity another test left: the Trainer's warnings reach `seen`
+    try:
+        resumed = tune.search(cfg, tune.Budget(trials=11), resume=True, say=said.append, final=False)
+    finally:
+        notices.removeHandler(seen)
+        notices.setLevel(logging.NOTSET)
     assert len(resumed.trials) == 11 and any("holds 10 finished trials; 1 to go" in line for line in said)
+    # A trial loads no best model by design: the Trainer's notice that early stopping will not would only mislead.
+    assert not [record for record in seen.buffer if "load_best_model_at_end" in record.getMessage()]
 
 
 def frozen(values: list[float]):
     return create_trial(state=TrialState.COMPLETE, value=max(values), params={"x": 0.5},
                         distributions={"x": FloatDistribution(0, 1)},
                         intermediate_values=dict(zip((10, 20, 30), values, strict=False)))
+
+
+def test_the_search_figures_are_drawn_without_optunas_experimental_notices(tmp_path):
+    study = optuna.create_study(direction="maximize")
+    for x, values in ((0.2, [0.5, 0.6]), (0.7, [0.6, 0.8]), (0.4, [0.4, 0.7])):
+        study.add_trial(create_trial(state=TrialState.COMPLETE, value=max(values), params={"x": x},
+                                     distributions={"x": FloatDistribution(0, 1)}))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        saved = tune.save_figures(study, tmp_path)
+    assert [path.name for path in saved] == ["tune_history.png", "tune_importance.png"]
+    assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
 
 
 def test_the_pruner_stops_a_trial_below_the_median_at_the_same_epoch_whatever_its_steps():
