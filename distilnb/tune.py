@@ -204,7 +204,7 @@ def search_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[s
                    objective: BestSoFar, default_lr: float, limit: int | None = None) -> Trainer:
     """Return the course's Trainer (train.build_trainer) set up for hyperparameter_search: a model_init that loads
     the same pretrained weights for every trial and sets its loss, no checkpoints, and the best epoch's score."""
-    from transformers import TrainerCallback
+    from transformers import TrainerCallback, set_seed
 
     from distilnb import train
     from distilnb.models import load_classifier
@@ -220,7 +220,12 @@ def search_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[s
             weighted = dataclasses.replace(cfg, class_weights=chosen)
             trainer.compute_loss_func = train.loss_for(weighted, tokenized["train"], len(names), multi)
             mark_start(trial)
-        return load_classifier(cfg.resolved_model, names, multi_label=multi)
+        model = load_classifier(cfg.resolved_model, names, multi_label=multi)
+        # The whole run that retrains the best settings seeds again after loading its model (Trainer.__init__); the
+        # Trainer seeds a trial only before model_init. Seeding here too gives a trial the run's dropout draws, so the
+        # final model is the best trial's, not another draw from its settings.
+        set_seed(cfg.seed)
+        return model
 
     class TrialClock(TrainerCallback):
         def on_train_end(self, args, state, control, **kwargs):  # also when pruned: the Trainer calls it first
