@@ -15,7 +15,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         description="Write the model folder's ONNX graph (model.onnx: fp32, or dynamic int8 with --int8) with its "
                     "tokenizer, config.json, labels.json and the run's records beside it. `predict --model-dir` and "
                     "`evaluate --model-dir` run the folder through ONNX Runtime on the CPU; any ONNX Runtime serving "
-                    "stack can load model.onnx (inputs input_ids, attention_mask[, token_type_ids]; output logits).",
+                    "stack can load model.onnx (inputs input_ids, attention_mask[, token_type_ids]; output logits). "
+                    "The graph names no folder of this machine: the exporter's per-node source traces are removed.",
         epilog="example: python -m distilnb export --model-dir outputs/offline/model --int8")
     export.add_argument("--model-dir", help="model folder to export (default: this run's model folder)")
     export.add_argument("--output-dir", help="folder to write (replaced if it exists; default: onnx/, or onnx-int8/ "
