@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,24 @@ from distilnb import Config
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("DISTILNB_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+@pytest.fixture(autouse=True)
+def torch_threads_kept():
+    """Put torch's thread count back after each test that changed it (a benchmark's `main`, a command's --threads).
+
+    Left at two threads, a pytest-xdist worker beside another busy worker oversubscribes the two cores, and OpenMP
+    then waits on descheduled threads: in `make test` the smoke model's training fixture took 419 s instead of 11 s.
+    """
+    loaded = "torch" in sys.modules
+    threads = sys.modules["torch"].get_num_threads() if loaded else None
+    yield
+    if "torch" not in sys.modules:
+        return
+    if threads is None and os.environ.get("OMP_NUM_THREADS", "").isdigit():
+        threads = int(os.environ["OMP_NUM_THREADS"])  # torch's own default when the test imported it
+    if threads is not None and sys.modules["torch"].get_num_threads() != threads:
+        sys.modules["torch"].set_num_threads(threads)
 
 
 @pytest.fixture(scope="module")
