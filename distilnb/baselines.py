@@ -28,9 +28,11 @@ if TYPE_CHECKING:
 
     import torch
     from datasets import Dataset, DatasetDict
+    from scipy.sparse import csr_matrix
 
 
-def majority_baseline(train_labels, eval_labels, label_names: list[str]) -> dict:
+def majority_baseline(train_labels: Sequence[int] | np.ndarray, eval_labels: Sequence[int] | np.ndarray,
+                      label_names: list[str]) -> dict:
     """Return the metrics of always predicting the most frequent training class."""
     model = DummyClassifier(strategy="most_frequent").fit(np.zeros((len(train_labels), 1)), train_labels)
     return classification_metrics(eval_labels, model.predict(np.zeros((len(eval_labels), 1))), label_names)
@@ -51,7 +53,8 @@ def tfidf_model(seed: int = 0) -> Pipeline:
     return Pipeline([("tfidf", tfidf_vectorizer()), ("classifier", logistic_regression(seed))])
 
 
-def tfidf_baseline(train_texts, train_labels, eval_texts, eval_labels, label_names: list[str], seed: int = 0) -> dict:
+def tfidf_baseline(train_texts: Sequence[str], train_labels: Sequence[int] | np.ndarray, eval_texts: Sequence[str],
+                   eval_labels: Sequence[int] | np.ndarray, label_names: list[str], seed: int = 0) -> dict:
     """Return the metrics of TF-IDF + logistic regression trained on the training texts."""
     model = tfidf_model(seed).fit(list(train_texts), list(train_labels))
     return classification_metrics(eval_labels, model.predict(list(eval_texts)), label_names)
@@ -104,7 +107,8 @@ def frozen_classifier(seed: int = 0) -> LogisticRegression:
     return LogisticRegression(max_iter=3000, random_state=seed)
 
 
-def frozen_baseline(model_name: str | Path, train_texts, train_labels, eval_texts, eval_labels, label_names: list[str],
+def frozen_baseline(model_name: str | Path, train_texts: Sequence[str], train_labels: Sequence[int] | np.ndarray,
+                    eval_texts: Sequence[str], eval_labels: Sequence[int] | np.ndarray, label_names: list[str],
                     *, max_length: int = 128, seed: int = 0) -> dict:
     """Return the metrics of logistic regression on the frozen encoder's pooled features."""
     train_x = frozen_features(model_name, list(train_texts), max_length)
@@ -145,7 +149,7 @@ def tfidf_pair_probabilities(train_first: Sequence[str], train_second: Sequence[
 
     vectorizer = tfidf_vectorizer().fit(list(train_first) + list(train_second))
 
-    def features(a: Sequence[str], b: Sequence[str]):
+    def features(a: Sequence[str], b: Sequence[str]) -> csr_matrix:
         left, right = vectorizer.transform(list(a)), vectorizer.transform(list(b))
         return hstack([left, right, left.multiply(right)]).tocsr()
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -486,39 +486,14 @@ def to_dataset_dict(frames: dict[str, pd.DataFrame], label_names: list[str]) -> 
                                  for split, frame in frames.items()})
 
 
-def aligned(splits: DatasetDict, names: list[str]) -> DatasetDict:
-    """Return the splits with label ids in the order of `names` (a model's id2label), each row keeping its label."""
-    frames = {split: named_rows(table) for split, table in splits.items()}
-    present = {name for frame in frames.values() for name in label_items(frame["label"])}
-    unknown = sorted(present - set(names))
+def check_known_labels(present: Iterable[str], model_label_names: list[str], source: str = "The data") -> None:
+    """Refuse labels a model was not trained on, naming them and the ones it knows: the one check before scoring."""
+    unknown = sorted(set(present) - set(model_label_names))
     if unknown:
-        raise DataError(f"The data has {plural(len(unknown), 'label')} the model was not trained on: "
-                        f"{short_list(map(repr, unknown))}; it knows {short_list(map(repr, names), 10)}.")
-    if label_names(splits) == list(names):
-        return splits
-    if task_of(splits) != MULTI_LABEL and len({name.lower() for name in names}) == len(names):
-        return splits.align_labels_with_mapping({name: i for i, name in enumerate(names)}, "label")
-    # align_labels_with_mapping lower-cases names, which would join labels kept apart by case ('Spam', 'spam'), and
-    # knows nothing of a multi-hot column: both are rebuilt from the label names.
-    return to_dataset_dict(frames, list(names))
-
-
-def named_rows(table: Any) -> pd.DataFrame:
-    """Return a split's rows as a frame whose labels are names (tuples of names for several labels a row)."""
-    feature: Any = table.features["label"]
-    if isinstance(feature, datasets_list()):
-        labels = [tuple(feature.feature.int2str(ids)) for ids in table["label"]]
-    else:
-        labels = feature.int2str(table["label"])
-    texts = {column: table[column] for column in ("text", "text_pair") if column in table.column_names}
-    return pd.DataFrame({**texts, "label": labels}, dtype=object)
-
-
-def datasets_list() -> Any:
-    """Return datasets' List feature type (imported only when splits exist)."""
-    import datasets
-
-    return datasets.List
+        raise DataError(f"{source} has {plural(len(unknown), 'label')} the model was not trained on: "
+                        f"{short_list(map(repr, unknown), 10)}; the model knows "
+                        f"{short_list(map(repr, model_label_names), 10)}. Score it with a model fine-tuned on these "
+                        "labels, or remove those rows.")
 
 
 def prepare_splits(raw: DatasetDict | dict[str, pd.DataFrame], cfg: Config) -> tuple[DatasetDict, LoadReport]:

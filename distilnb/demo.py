@@ -11,10 +11,16 @@ Needs the demo extra (``pip install -e ".[demo]"``); gradio and captum are impor
 from __future__ import annotations
 
 from pathlib import Path
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 from distilnb.errors import DistilnbError
 from distilnb.explain import require, word_attributions
+
+if TYPE_CHECKING:
+    import gradio
+    import pandas as pd
+
+    from distilnb.predict import Predictor
 
 DEFAULT_HOST = "127.0.0.1"  # this machine only; 0.0.0.0 opens the app to the whole network
 DEFAULT_MAX_CHARS = 2000
@@ -39,7 +45,7 @@ def check_text(text: str | None, max_chars: int = DEFAULT_MAX_CHARS) -> str | No
 PAIR_JOIN = "\n\n"  # between a pair's two texts in the highlighted words
 
 
-def highlighted(attributions) -> list[tuple[str, float | None]]:
+def highlighted(attributions: pd.DataFrame) -> list[tuple[str, float | None]]:
     """Return the text as (piece, score) pairs for gr.HighlightedText: each word's attribution scaled to [-1, 1]
     (positive toward the predicted class), the spaces and anything between words with None; a pair's two texts
     (explain.word_attributions with second) one after the other, scaled together."""
@@ -51,7 +57,7 @@ def highlighted(attributions) -> list[tuple[str, float | None]]:
             *text_pieces(second, attributions.attrs["second"], largest)]
 
 
-def text_pieces(attributions, text: str, largest: float) -> list[tuple[str, float | None]]:
+def text_pieces(attributions: pd.DataFrame, text: str, largest: float) -> list[tuple[str, float | None]]:
     """Return one text's (piece, score) pairs, each word's attribution divided by `largest`."""
     pieces: list[tuple[str, float | None]] = []
     cursor = 0
@@ -82,8 +88,9 @@ PAIR_NOTE = ("The words of both texts are shaded, the first text's above: a pair
 LIKELIEST = "the likeliest label"  # the multi-label explanation's default choice
 
 
-def classify(predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50, *,
-             second: str | None = None, pairs: bool = False, explain: str | None = None):
+def classify(predictor: Predictor, text: str | None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50, *,
+             second: str | None = None, pairs: bool = False,
+             explain: str | None = None) -> tuple[dict[str, float] | None, list[tuple[str, float | None]] | None, str]:
     """Return what the app shows for a text (or, with pairs, the pair text and second): (every class's score,
     highlighted words, message); on a text that cannot be classified, (None, None, the message). A pair's words are
     attributed over both texts; a multi-label model's explain the label `explain` (default: the likeliest), which the
@@ -120,8 +127,8 @@ def shown_examples(examples: list | None, pairs: bool, max_chars: int) -> list[l
     return [[text[:max_chars] for text in row] for row in fit[:MAX_EXAMPLES]]
 
 
-def build_app(predictor, examples: list | None = None, max_chars: int = DEFAULT_MAX_CHARS, n_steps: int = 50,
-              title: str | None = None, *, pairs: bool = False):
+def build_app(predictor: Predictor, examples: list | None = None, max_chars: int = DEFAULT_MAX_CHARS,
+              n_steps: int = 50, title: str | None = None, *, pairs: bool = False) -> gradio.Blocks:
     """Return a gradio.Blocks app over a Predictor: text box, label and confidence (a multi-label model: every label
     above its threshold, and a choice of the label the words explain), every class's score as bars, word attributions
     as highlighted text, and `examples` (say, a few texts of the test split; (first, second) pairs for pairs=True) to
@@ -135,7 +142,8 @@ def build_app(predictor, examples: list | None = None, max_chars: int = DEFAULT_
     title = title or title_for(multi, pairs)
     shown = shown_examples(examples, pairs, max_chars)
 
-    def answer(text: str | None, *rest: str | None):
+    def answer(text: str | None,
+               *rest: str | None) -> tuple[dict[str, float] | None, list[tuple[str, float | None]] | None, str]:
         second = rest[0] if pairs else None
         explain = rest[0] if multi and rest else None
         scores, words, message = classify(predictor, text, max_chars, n_steps, second=second, pairs=pairs,
@@ -175,7 +183,8 @@ def build_app(predictor, examples: list | None = None, max_chars: int = DEFAULT_
     return app
 
 
-def launch(app, share: bool = False, host: str = DEFAULT_HOST, port: int | None = None, block: bool = True) -> str:
+def launch(app: gradio.Blocks, share: bool = False, host: str = DEFAULT_HOST, port: int | None = None,
+           block: bool = True) -> str:
     """Start the app and return its address; block=True (the command line) serves until Ctrl-C.
 
     host 127.0.0.1 lets only this machine in; port None takes the first free one from 7860. share=True also asks

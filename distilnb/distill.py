@@ -15,7 +15,7 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -32,6 +32,7 @@ from distilnb.models import batched_forward, is_multi_label, label_names_of, loa
 if TYPE_CHECKING:
     from datasets import Dataset, DatasetDict
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
+    from transformers.utils import ModelOutput
 
 # Equal weight to the labels and the teacher, softened enough (T 2) that the teacher's second choices count. On the
 # sample tickets (benchmarks/RESULTS.md, section 17) alpha 0.2 with T 4 did no better on test and worse on validation;
@@ -78,7 +79,8 @@ class DistillationTrainer(Trainer):
 
     loss_is_scaled_for_ga = False  # a per-batch mean: the Trainer divides it over gradient accumulation steps
 
-    def __init__(self, *args, alpha: float = DEFAULT_ALPHA, temperature: float = DEFAULT_TEMPERATURE, **kwargs):
+    def __init__(self, *args: Any, alpha: float = DEFAULT_ALPHA, temperature: float = DEFAULT_TEMPERATURE,
+                 **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.alpha, self.temperature = alpha, temperature
 
@@ -88,7 +90,9 @@ class DistillationTrainer(Trainer):
         if TEACHER_COLUMN not in self._signature_columns:
             self._signature_columns.append(TEACHER_COLUMN)
 
-    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+    def compute_loss(self, model: PreTrainedModel, inputs: dict[str, torch.Tensor], return_outputs: bool = False,
+                     num_items_in_batch: int | torch.Tensor | None = None
+                     ) -> torch.Tensor | tuple[torch.Tensor, ModelOutput]:
         """Return alpha * the labels' loss + (1 - alpha) * soft_loss; evaluation batches, with no teacher logits,
         get the labels' loss alone (so eval_loss stays comparable with the teacher's)."""
         teacher = inputs.pop(TEACHER_COLUMN, None)
@@ -295,7 +299,7 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
                          validation=scores, thresholds=thresholds)
 
 
-def student_config(teacher_dir: str | Path, **settings) -> Config:
+def student_config(teacher_dir: str | Path, **settings: Any) -> Config:
     """Return the student's Config: the teacher's recorded data settings and max_length, the run named
     '<teacher's run>-student' beside it unless `settings` say otherwise, and any other settings given."""
     recorded = fine_tuning_record(teacher_dir)

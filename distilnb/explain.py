@@ -24,12 +24,22 @@ from __future__ import annotations
 import html
 import importlib
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
 from distilnb.errors import DistilnbError
+
+if TYPE_CHECKING:
+    from types import ModuleType
+
+    import torch
+    from IPython.display import HTML
+    from transformers import BatchEncoding
+
+    from distilnb.predict import Predictor
 
 EXTRA_HINT = 'pip install -e ".[demo]"'  # the optional dependencies of explain.py and demo.py
 POSITIVE, NEGATIVE = (26, 150, 65), (215, 48, 39)  # green toward the target class, red away from it
@@ -40,7 +50,7 @@ class MissingExtraError(DistilnbError, ImportError):
     """Raised when a package of the optional demo extra (captum, gradio) is not installed."""
 
 
-def require(module: str, purpose: str):
+def require(module: str, purpose: str) -> ModuleType:
     """Return an optional module, imported now; raise MissingExtraError saying how to install it."""
     try:
         return importlib.import_module(module)
@@ -65,7 +75,7 @@ def target_index(label_names: Sequence[str], target: int | str | None, predicted
     return int(target)
 
 
-def baseline_ids(input_ids, special_tokens_mask, pad_id: int):
+def baseline_ids(input_ids: torch.Tensor, special_tokens_mask: torch.Tensor, pad_id: int) -> torch.Tensor:
     """Return the baseline of a token-id row: special tokens ([CLS], [SEP]) kept, every other token [PAD]."""
     import torch
 
@@ -93,7 +103,7 @@ def merge_to_words(text: str, word_ids: Sequence[int | None], offsets: Sequence[
     return frame.astype({"word": str, "attribution": float, "start": int, "end": int})
 
 
-def word_attributions(predictor, text: str, target: int | str | None = None, n_steps: int = 50, *,
+def word_attributions(predictor: Predictor, text: str, target: int | str | None = None, n_steps: int = 50, *,
                       second: str | None = None) -> pd.DataFrame:
     """Return each word's Integrated Gradients attribution toward `target` (default: the predicted class); with
     `second`, over both texts of the pair, encoded as the model reads them (a column `part`: 0 first, 1 second;
@@ -135,7 +145,7 @@ def word_attributions(predictor, text: str, target: int | str | None = None, n_s
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.unk_token_id
     reference = baseline_ids(input_ids, encoding["special_tokens_mask"].to(device), pad_id)
 
-    def logits(ids, mask, *segments):
+    def logits(ids: torch.Tensor, mask: torch.Tensor, *segments: torch.Tensor) -> torch.Tensor:
         rows = {"token_type_ids": segments[0].expand(ids.shape[0], -1)} if segments else {}
         return model(input_ids=ids, attention_mask=mask.expand(ids.shape[0], -1), **rows).logits.float()
 
@@ -167,7 +177,7 @@ def word_attributions(predictor, text: str, target: int | str | None = None, n_s
     return frame
 
 
-def words_of_each_text(encoding, texts: Sequence[str], per_token: np.ndarray) -> pd.DataFrame:
+def words_of_each_text(encoding: BatchEncoding, texts: Sequence[str], per_token: np.ndarray) -> pd.DataFrame:
     """Return merge_to_words of one text, or of each text of a pair (a column `part`, 0 or 1), from its encoding."""
     offsets, word_ids = encoding["offset_mapping"][0].tolist(), encoding.word_ids(0)
     if len(texts) == 1:
@@ -229,7 +239,7 @@ def html_text(attributions: pd.DataFrame) -> str:
             f"{legend}</div></div>")
 
 
-def as_html(attributions: pd.DataFrame):
+def as_html(attributions: pd.DataFrame) -> HTML:
     """Return the text coloured by its word attributions (green toward the class, red away), for a notebook."""
     from IPython.display import HTML
 

@@ -18,12 +18,16 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from distilnb.errors import NotFoundError
 from distilnb.folder import CONFIG_FILE, READING_FILE, THRESHOLDS_FILE, TRAINING_ROWS_FILE
 from distilnb.models import label_names_of, load_classifier, load_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel
 
 ONNX_FILE = "model.onnx"  # the graph in an exported folder, fp32 or int8 (EXPORT_FILE says which)
 EXPORT_FILE = "distilnb_export.json"  # what was exported, from where, in which precision
@@ -70,7 +74,7 @@ def exporter_notices_hidden() -> Iterator[None]:
             root.removeFilter(not_the_quantizer_notice)
 
 
-def export_onnx(model, path: Path) -> Path:
+def export_onnx(model: PreTrainedModel, path: Path) -> Path:
     """Write a sequence classifier to path as ONNX, batch size and length left dynamic; return the path."""
     model = model if model.device.type == "cpu" else copy.deepcopy(model).cpu()
     # Two distinct tensors, some padding: an input passed twice or a mask of ones could be traced as a special case.
@@ -113,7 +117,7 @@ def quantize_onnx(source: Path, target: Path) -> Path:
     return target
 
 
-def onnx_graph(model, folder: Path, *, int8: bool = False) -> Path:
+def onnx_graph(model: PreTrainedModel, folder: Path, *, int8: bool = False) -> Path:
     """Write the classifier's ONNX graph to folder/model.onnx, fp32 or dynamic int8; return its path."""
     target = folder / ONNX_FILE
     with exporter_notices_hidden():
@@ -129,7 +133,7 @@ def is_onnx_folder(model: str | Path) -> bool:
     return (folder / ONNX_FILE).is_file() and (folder / EXPORT_FILE).is_file()
 
 
-def onnx_config(folder: str | Path):
+def onnx_config(folder: str | Path) -> PretrainedConfig:
     """Return the transformers config saved beside an exported graph (labels, task, longest input)."""
     from transformers import AutoConfig
 
@@ -167,6 +171,6 @@ def export(model_dir: str | Path, target: str | Path | None = None, *, int8: boo
                         files=sorted(path.name for path in folder.iterdir()))
 
 
-def uses_segments(model) -> bool:
+def uses_segments(model: PreTrainedModel) -> bool:
     """Return True for a model that takes segment ids (token_type_ids): BERT-like encoders, for pairs."""
     return "token_type_ids" in inspect.signature(model.forward).parameters

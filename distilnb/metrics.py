@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -11,9 +12,16 @@ from scipy.special import softmax
 from sklearn import metrics as skm
 
 from distilnb import multilabel
+from distilnb.data import check_known_labels, task_of
 from distilnb.data import label_names as data_label_names
-from distilnb.data import task_of
-from distilnb.errors import DataError, short_list
+from distilnb.errors import DataError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from datasets import Dataset, DatasetDict
+    from numpy.typing import ArrayLike
+    from transformers import EvalPrediction
 
 SUMMARY_METRICS = ("accuracy", "f1_macro", "f1_weighted")
 EVALUATION_MODULES = Path(__file__).resolve().parent / "assets" / "metrics"  # loadable by evaluate.load(path)
@@ -21,7 +29,7 @@ MULTI_LABEL_METRICS = ("f1_micro", "f1_macro", "f1_samples", "subset_accuracy", 
 TRAINING_THRESHOLD = 0.5  # a multi-label model's decision rule while it trains; thresholds are tuned after
 
 
-def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
+def classification_metrics(y_true: ArrayLike, y_pred: ArrayLike, label_names: list[str]) -> dict:
     """Return accuracy, macro and weighted precision/recall/F1, and per-class scores, as plain floats."""
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if len(y_true) != len(y_pred) or len(y_true) == 0:
@@ -42,14 +50,14 @@ def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
     return result
 
 
-def trainer_metrics(label_names: list[str], multi_label: bool = False):
+def trainer_metrics(label_names: list[str], multi_label: bool = False) -> Callable[[EvalPrediction], dict]:
     """Return a compute_metrics function for the Trainer: it scores predictions against the label_ids they came with.
 
     multi_label: micro, macro and samples F1 of the sigmoid scores at TRAINING_THRESHOLD (0.5), since the tuned
     thresholds come from the finished model's validation scores.
     """
 
-    def compute(eval_prediction) -> dict:
+    def compute(eval_prediction: EvalPrediction) -> dict:
         # label_ids travel with their predictions, so this holds even when evaluation batches are length-grouped.
         logits, labels = eval_prediction.predictions, eval_prediction.label_ids
         if multi_label:
@@ -95,25 +103,21 @@ def report_frame(scores: dict) -> pd.DataFrame:
     return pd.DataFrame(rows).T.astype({"support": int})
 
 
-def labels_in_model_order(labels, data_label_names: list[str], model_label_names: list[str]) -> np.ndarray:
+def labels_in_model_order(labels: Sequence[int] | np.ndarray, data_label_names: list[str],
+                          model_label_names: list[str]) -> np.ndarray:
     """Return data label ids translated to the model's label ids, or raise a clear error for labels the model lacks."""
     index = {name: i for i, name in enumerate(model_label_names)}
-    unknown = sorted({data_label_names[i] for i in labels} - set(index))
-    if unknown:
-        raise DataError(
-            f"The data has labels the model was not trained on: {short_list(map(repr, unknown), 10)}; the model knows "
-            f"{short_list(map(repr, model_label_names), 10)}. "
-            "Evaluate a model fine-tuned on this dataset (chapter 03), or remove those rows."
-        )
+    check_known_labels({data_label_names[i] for i in labels}, model_label_names)
     return np.array([index[data_label_names[i]] for i in labels], dtype=int)
 
 
-def confusion(y_true, y_pred, n_classes: int) -> np.ndarray:
+def confusion(y_true: ArrayLike, y_pred: ArrayLike, n_classes: int) -> np.ndarray:
     """Return the confusion matrix: row = true class, column = predicted class, counts."""
     return skm.confusion_matrix(y_true, y_pred, labels=list(range(n_classes)))
 
 
-def prediction_frame(texts: list[str], y_true, logits: np.ndarray, label_names: list[str]) -> pd.DataFrame:
+def prediction_frame(texts: list[str], y_true: ArrayLike, logits: np.ndarray,
+                     label_names: list[str]) -> pd.DataFrame:
     """Return one row per example: text, true and predicted label, confidence, and loss (-log p of the true class)."""
     y_true = np.asarray(y_true)
     if not len(texts) == len(y_true) == len(logits):
@@ -153,7 +157,7 @@ def evaluation_module(name: str) -> str:
     return str(path)
 
 
-def reliability_bins(probabilities: np.ndarray, labels, n_bins: int = 10) -> pd.DataFrame:
+def reliability_bins(probabilities: np.ndarray, labels: ArrayLike, n_bins: int = 10) -> pd.DataFrame:
     """Return, per confidence bin holding about 1/n_bins of the predictions: low, high, count, confidence, accuracy.
 
     The bins are quantiles of the confidence (scikit-learn's calibration_curve, strategy="quantile"): each point of
@@ -176,13 +180,13 @@ def reliability_bins(probabilities: np.ndarray, labels, n_bins: int = 10) -> pd.
                          "accuracy": accuracy})
 
 
-def expected_calibration_error(probabilities: np.ndarray, labels, n_bins: int = 10) -> float:
+def expected_calibration_error(probabilities: np.ndarray, labels: ArrayLike, n_bins: int = 10) -> float:
     """Return the ECE: the count-weighted mean gap between confidence and accuracy over the calibration bins."""
     bins = reliability_bins(probabilities, labels, n_bins)
     return float((bins["count"] * (bins["confidence"] - bins["accuracy"]).abs()).sum() / bins["count"].sum())
 
 
-def fit_temperature(logits: np.ndarray, labels) -> float:
+def fit_temperature(logits: np.ndarray, labels: ArrayLike) -> float:
     """Return the temperature T > 0 minimising the negative log-likelihood of softmax(logits / T) on held-out data."""
     import torch
 
@@ -190,7 +194,7 @@ def fit_temperature(logits: np.ndarray, labels) -> float:
     log_t = torch.zeros(1, dtype=torch.float64, requires_grad=True)  # optimise log T so T stays positive
     optimizer = torch.optim.LBFGS([log_t], lr=0.1, max_iter=200, line_search_fn="strong_wolfe")
 
-    def closure():
+    def closure() -> torch.Tensor:
         optimizer.zero_grad()
         loss = torch.nn.functional.cross_entropy(logits_t / log_t.exp(), labels_t)
         loss.backward()
@@ -211,18 +215,16 @@ class Evaluation:
     label_names: list[str]
 
 
-def multilabel_in_model_order(matrix, data_label_names: list[str], model_label_names: list[str]) -> np.ndarray:
+def multilabel_in_model_order(matrix: ArrayLike, data_label_names: list[str],
+                              model_label_names: list[str]) -> np.ndarray:
     """Return a multi-hot matrix with its columns in the model's label order; refuse labels the model lacks."""
-    unknown = sorted(set(data_label_names) - set(model_label_names))
-    if unknown:
-        raise DataError(f"The data has labels the model was not trained on: {unknown}; the model knows "
-                        f"{model_label_names}.")
+    check_known_labels(data_label_names, model_label_names)
     matrix = np.asarray(matrix, dtype=float).reshape(-1, len(data_label_names))
     columns = [data_label_names.index(name) if name in data_label_names else None for name in model_label_names]
     return np.stack([matrix[:, j] if j is not None else np.zeros(len(matrix)) for j in columns], axis=1).astype(int)
 
 
-def evaluate_multilabel(predictor, splits, split: str) -> Evaluation:
+def evaluate_multilabel(predictor: Any, splits: DatasetDict, split: str) -> Evaluation:
     """Return the Evaluation of a multi-label model: sigmoid scores at its thresholds (predictor.thresholds)."""
     names = predictor.label_names
     labels = multilabel_in_model_order(splits[split]["labels"], data_label_names(splits), names)
@@ -237,14 +239,14 @@ def evaluate_multilabel(predictor, splits, split: str) -> Evaluation:
     return Evaluation(scores, examples, logits, labels, names)
 
 
-def model_inputs(table) -> list:
+def model_inputs(table: Dataset) -> list:
     """Return a split's inputs as a Predictor takes them: texts, or (first, second) pairs."""
     if "text_pair" in table.column_names:
         return list(zip(table["text"], table["text_pair"], strict=True))
     return list(table["text"])
 
 
-def evaluate_split(predictor, splits, split: str = "test") -> Evaluation:
+def evaluate_split(predictor: Any, splits: DatasetDict, split: str = "test") -> Evaluation:
     """Return the Evaluation on one split of any object with .logits(inputs) and .label_names, in the split's order;
     a multi-label split is scored at the predictor's thresholds."""
     if task_of(splits) == "multi-label":
@@ -260,7 +262,7 @@ def evaluate_split(predictor, splits, split: str = "test") -> Evaluation:
 # ---------------------------------------------------------------- tables the command line prints (verdict: verdict.py)
 
 # The model rows of metrics.json and of every table: one name each, under validation and test alike.
-FINE_TUNED, PLAIN_LOOP = "fine-tuned", "fine-tuned (plain loop)"
+FINE_TUNED = "fine-tuned"
 MAJORITY, TFIDF = "majority class", "TF-IDF + logistic regression"
 TFIDF_ONE_VS_REST = "TF-IDF + one-vs-rest logistic regression"  # the bar for several labels a text
 FROZEN = "frozen features + logistic regression"

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.special import expit
 from sklearn.metrics import classification_report, f1_score, hamming_loss
+from sklearn.preprocessing import MultiLabelBinarizer
 
 from distilnb.errors import DataError, DataTypeError, short_list
 
@@ -189,11 +190,10 @@ def _check_known(labels: list[str], label_names: list[str] | None, row: int) -> 
 
 def multi_hot(rows: Sequence[Sequence[str]], label_names: list[str]) -> np.ndarray:
     """Return a float32 matrix with a 1.0 in column j of row i when row i has label_names[j] (BCE wants floats)."""
-    column = {name: index for index, name in enumerate(label_names)}
-    matrix = np.zeros((len(rows), len(label_names)), dtype=np.float32)
-    for index, labels in enumerate(rows):
-        matrix[index, [column[name] for name in labels]] = 1.0
-    return matrix
+    unknown = {name for labels in rows for name in labels} - set(label_names)
+    if unknown:  # MultiLabelBinarizer would only warn and leave them out of the matrix
+        raise DataError(f"Labels outside the label names: {short_list(map(repr, sorted(unknown)))}.")
+    return MultiLabelBinarizer(classes=label_names).fit_transform(rows).astype(np.float32)
 
 
 def decode(matrix: np.ndarray, label_names: list[str]) -> list[list[str]]:

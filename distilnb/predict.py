@@ -13,7 +13,7 @@ import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -21,6 +21,10 @@ import torch
 from distilnb.errors import DataError, DataTypeError, ModelError, short_list
 from distilnb.folder import CONFIG_FILE, THRESHOLDS_FILE, read_thresholds
 from distilnb.models import batched_forward, device, is_multi_label, label_names_of, load_classifier, load_tokenizer
+
+if TYPE_CHECKING:
+    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
+    from transformers.modeling_outputs import SequenceClassifierOutput
 
 DEFAULT_THRESHOLD = 0.5  # a multi-label model's rule when no tuned thresholds were saved beside it
 
@@ -103,7 +107,8 @@ def trained_max_length(model: str) -> int | None:
 class Predictor:
     """A fine-tuned classifier ready for new texts: batches by length, returns results in the caller's order."""
 
-    def __init__(self, model, tokenizer, max_length: int | None = None, batch_size: int = 64):
+    def __init__(self, model: PreTrainedModel | OnnxClassifier, tokenizer: PreTrainedTokenizerBase,
+                 max_length: int | None = None, batch_size: int = 64):
         self.model = model.eval()
         self.tokenizer = tokenizer
         self.max_length = max_length or min(tokenizer.model_max_length, model.config.max_position_embeddings)
@@ -145,7 +150,7 @@ class Predictor:
         """Return scores from logits: a sigmoid per label for a multi-label model, else a softmax over the classes."""
         return sigmoid(logits).astype(np.float32) if self.multi_label else softmax(logits)
 
-    def encode(self, inputs: Sequence, **options) -> dict:
+    def encode(self, inputs: Sequence, **options: Any) -> dict:
         """Return the tokenizer's encoding of texts, or of pairs as tokenizer(first, second) (separator between)."""
         texts, seconds = check_inputs(inputs)
         if not texts:
@@ -260,7 +265,7 @@ class OnnxClassifier(torch.nn.Module):
 
     device = torch.device("cpu")
 
-    def __init__(self, onnx_file: Path, config):
+    def __init__(self, onnx_file: Path, config: PretrainedConfig):
         import onnxruntime
 
         super().__init__()
@@ -273,7 +278,7 @@ class OnnxClassifier(torch.nn.Module):
         self.segments = "token_type_ids" in {given.name for given in self.session.get_inputs()}
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None):
+                token_type_ids: torch.Tensor | None = None) -> SequenceClassifierOutput:
         """Return a SequenceClassifierOutput holding the logits of one padded batch."""
         from transformers.modeling_outputs import SequenceClassifierOutput
 
@@ -299,7 +304,7 @@ def interactive(predictor: Predictor, top_k: int = 3) -> object:
     button = widgets.Button(description="Classify")
     shown = widgets.Output()
 
-    def classify(_=None) -> None:
+    def classify(_: object = None) -> None:
         shown.clear_output()
         with shown:
             if text.value.strip():

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distilnb.config import MULTI_LABEL, PAIRS, SINGLE_LABEL, Config
-from distilnb.errors import DataError, SettingError, short_list
+from distilnb.errors import DataError, SettingError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -120,10 +120,7 @@ def file_rows(path: str, cfg: Config, task: str, names: list[str],
         dropped = {BLANK_TEXT: sum(data.total(report.dropped, reason) for reason in data.BLANK_TEXT_REASONS),
                    BLANK_LABEL: data.total(report.dropped, data.MISSING_LABEL)}
         notes = []
-    unknown = sorted(set(data.label_items(frame["label"])) - set(names))
-    if unknown:
-        raise DataError(f"{path} has {len(unknown)} labels the model was not trained on: "
-                        f"{short_list(map(repr, unknown))}; it knows {short_list(map(repr, names), 10)}.")
+    data.check_known_labels(data.label_items(frame["label"]), names, source=path)
     return frame, dropped, notes
 
 

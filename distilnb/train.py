@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -23,14 +23,17 @@ from distilnb.models import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     from datasets import Dataset, DatasetDict
+    from numpy.typing import ArrayLike
     from transformers import (
         PreTrainedModel,
         PreTrainedTokenizerBase,
         Trainer,
         TrainerCallback,
+        TrainerControl,
+        TrainerState,
         TrainingArguments,
     )
 
@@ -49,7 +52,7 @@ def learning_rate_for(cfg: Config, model: PreTrainedModel) -> float:
     return cfg.learning_rate or default_learning_rate(model.config.hidden_size)
 
 
-def class_weights(labels, n_classes: int) -> torch.Tensor:
+def class_weights(labels: ArrayLike, n_classes: int) -> torch.Tensor:
     """Return scikit-learn's "balanced" class weights (n / (classes * count)) as a tensor for the loss."""
     weights = compute_class_weight("balanced", classes=np.arange(n_classes), y=np.asarray(labels))
     return torch.tensor(weights, dtype=torch.float32)
@@ -58,7 +61,8 @@ def class_weights(labels, n_classes: int) -> torch.Tensor:
 def weighted_loss(weights: torch.Tensor) -> Callable[..., torch.Tensor]:
     """Return a loss function (outputs, labels) for the Trainer or a plain loop: cross-entropy with class weights."""
 
-    def loss(outputs, labels, num_items_in_batch=None):
+    def loss(outputs: Mapping[str, torch.Tensor], labels: torch.Tensor,
+             num_items_in_batch: int | torch.Tensor | None = None) -> torch.Tensor:
         logits = outputs["logits"]
         return torch.nn.functional.cross_entropy(logits, labels, weight=weights.to(logits.device))
 
@@ -77,7 +81,8 @@ def label_weights(matrix: np.ndarray) -> torch.Tensor:
 def weighted_multilabel_loss(pos_weight: torch.Tensor) -> Callable[..., torch.Tensor]:
     """Return a loss function (outputs, labels) for the Trainer: BCEWithLogitsLoss with a positive weight per label."""
 
-    def loss(outputs, labels, num_items_in_batch=None):
+    def loss(outputs: Mapping[str, torch.Tensor], labels: torch.Tensor,
+             num_items_in_batch: int | torch.Tensor | None = None) -> torch.Tensor:
         logits = outputs["logits"]
         return torch.nn.functional.binary_cross_entropy_with_logits(
             logits, labels.to(logits.dtype), pos_weight=pos_weight.to(logits.device))
@@ -85,7 +90,7 @@ def weighted_multilabel_loss(pos_weight: torch.Tensor) -> Callable[..., torch.Te
     return loss
 
 
-def label_shares(train_split, n_labels: int, multi: bool) -> np.ndarray:
+def label_shares(train_split: Dataset, n_labels: int, multi: bool) -> np.ndarray:
     """Return each class's share of the training rows (several labels: the share of texts each label is on)."""
     if multi:
         return np.asarray(train_split["labels"], dtype=float).reshape(-1, n_labels).mean(axis=0)
@@ -102,14 +107,14 @@ def class_weights_reason(shares: np.ndarray, multi: bool) -> str | None:
     return None
 
 
-def uses_class_weights(cfg: Config, train_split, n_labels: int, multi: bool) -> bool:
+def uses_class_weights(cfg: Config, train_split: Dataset, n_labels: int, multi: bool) -> bool:
     """Return cfg.class_weights, or, left unset (None), whether the training labels are skewed enough to want them."""
     if cfg.class_weights is not None:
         return cfg.class_weights
     return class_weights_reason(label_shares(train_split, n_labels, multi), multi) is not None
 
 
-def loss_for(cfg: Config, train_split, n_labels: int, multi: bool) -> Callable[..., torch.Tensor] | None:
+def loss_for(cfg: Config, train_split: Dataset, n_labels: int, multi: bool) -> Callable[..., torch.Tensor] | None:
     """Return the Trainer's loss when class weights are used (per class, or per label for several labels), else None
     (the model's own loss)."""
     if not uses_class_weights(cfg, train_split, n_labels, multi):
@@ -169,7 +174,8 @@ def checkpoint_every(steps: int) -> TrainerCallback:
     from transformers import TrainerCallback
 
     class CheckpointEvery(TrainerCallback):
-        def on_step_end(self, args, state, control, **kwargs):
+        def on_step_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                        **kwargs: Any) -> TrainerControl:
             if state.global_step % steps == 0:
                 control.should_save = True
             return control
@@ -245,7 +251,7 @@ def tokenize_batch(tokenizer: PreTrainedTokenizerBase, batch: dict, max_length: 
     return tokenizer(batch["text"], batch.get("text_pair"), truncation=True, max_length=max_length)
 
 
-def tuned_thresholds(trainer: Trainer, validation, names: list[str]) -> tuple[dict, dict]:
+def tuned_thresholds(trainer: Trainer, validation: Dataset, names: list[str]) -> tuple[dict, dict]:
     """Return (validation scores at the thresholds kept, the thresholds record) of a trained multi-label model."""
     # label_ids come with their predictions: the Trainer may return rows in another order than the split's (by length)
     output = trainer.predict(validation)

@@ -28,8 +28,17 @@ from distilnb.verdict import MIN_VALIDATION_CLASS, MIN_VALIDATION_ROWS
 
 if TYPE_CHECKING:
     import optuna
+    import pandas as pd
     from datasets import DatasetDict
-    from transformers import Trainer
+    from transformers import (
+        EvalPrediction,
+        PreTrainedModel,
+        PreTrainedTokenizerBase,
+        Trainer,
+        TrainerControl,
+        TrainerState,
+        TrainingArguments,
+    )
 
     from distilnb.readers import ReadOptions
 
@@ -168,7 +177,7 @@ def tuned_threshold_metrics(names: list[str]) -> Callable[[Any], dict]:
 
     from distilnb import multilabel
 
-    def compute(eval_prediction) -> dict:
+    def compute(eval_prediction: EvalPrediction) -> dict:
         probabilities = multilabel.sigmoid(eval_prediction.predictions)
         truth = np.asarray(eval_prediction.label_ids, dtype=float).reshape(-1, len(names))
         record = multilabel.choose_thresholds(truth, probabilities, names)
@@ -200,8 +209,8 @@ def with_settings(cfg: Config, settings: dict[str, Any]) -> Config:
     return dataclasses.replace(cfg, **{name: settings[name] for name in SEARCHED if name in settings})
 
 
-def search_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[str], multi: bool,
-                   objective: BestSoFar, default_lr: float, limit: int | None = None) -> Trainer:
+def search_trainer(cfg: Config, tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase, names: list[str],
+                   multi: bool, objective: BestSoFar, default_lr: float, limit: int | None = None) -> Trainer:
     """Return the course's Trainer (train.build_trainer) set up for hyperparameter_search: a model_init that loads
     the same pretrained weights for every trial and sets its loss, no checkpoints, and the best epoch's score."""
     from transformers import TrainerCallback, set_seed
@@ -212,7 +221,7 @@ def search_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[s
     cfg = search_config(cfg)
     trainer = trial_trainer(cfg, tokenized, tokenizer, names, multi)
 
-    def model_init(trial=None):
+    def model_init(trial: optuna.Trial | None = None) -> PreTrainedModel:
         objective.reset()
         if trial is not None:  # called before hp_space: the trial's class_weights set the loss here
             refuse_over_budget(trial, limit)
@@ -228,7 +237,8 @@ def search_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[s
         return model
 
     class TrialClock(TrainerCallback):
-        def on_train_end(self, args, state, control, **kwargs):  # also when pruned: the Trainer calls it first
+        def on_train_end(self, args: TrainingArguments, state: TrainerState, control: TrainerControl,
+                         **kwargs: Any) -> None:  # also when pruned: the Trainer calls it first
             trial = trainer._trial
             if trial is not None and hasattr(trial, "set_user_attr"):
                 trial.set_user_attr("seconds", round(time.time() - trial.user_attrs["started"], 1))
@@ -244,7 +254,8 @@ def not_the_best_model_notice(record: logging.LogRecord) -> bool:
     return "without load_best_model_at_end" not in record.getMessage()
 
 
-def trial_trainer(cfg: Config, tokenized: DatasetDict, tokenizer, names: list[str], multi: bool) -> Trainer:
+def trial_trainer(cfg: Config, tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase, names: list[str],
+                  multi: bool) -> Trainer:
     """Return train.build_trainer's Trainer for one trial: it saves no checkpoint (a trial keeps only its scores) and,
     for several labels, scores each epoch at tuned thresholds."""
     from distilnb import train
@@ -326,7 +337,8 @@ def open_study(cfg: Config, storage: Any, resume: bool, shared: bool) -> optuna.
     return study
 
 
-def estimate_trial_seconds(cfg: Config, tokenized: DatasetDict, names: list[str], multi: bool, tokenizer) -> float:
+def estimate_trial_seconds(cfg: Config, tokenized: DatasetDict, names: list[str], multi: bool,
+                           tokenizer: PreTrainedTokenizerBase) -> float:
     """Return an estimate of one trial's seconds: two timed training steps, scaled to the training rows over the
     search's middle epoch count, plus the validation passes (a forward pass, about a third of a step's cost)."""
     import torch
@@ -440,7 +452,7 @@ def model_width(cfg: Config) -> int:
     return AutoConfig.from_pretrained(cfg.resolved_model).hidden_size
 
 
-def tokenize(cfg: Config, splits: DatasetDict, tokenizer, multi: bool) -> DatasetDict:
+def tokenize(cfg: Config, splits: DatasetDict, tokenizer: PreTrainedTokenizerBase, multi: bool) -> DatasetDict:
     """Return the splits tokenized, truncated at max_length, as a whole run tokenizes them."""
     from distilnb.train import tokenize_batch
 
@@ -449,7 +461,8 @@ def tokenize(cfg: Config, splits: DatasetDict, tokenizer, multi: bool) -> Datase
 
 
 def run_trials(cfg: Config, study: optuna.Study, storage: Any, plan: Plan, budget: Budget, remaining: int | None,
-               splits: DatasetDict, tokenized: DatasetDict, tokenizer, names: list[str], multi: bool,
+               splits: DatasetDict, tokenized: DatasetDict, tokenizer: PreTrainedTokenizerBase, names: list[str],
+               multi: bool,
                default_lr: float) -> None:
     """Run the trials: through trainer.hyperparameter_search on the validation split, or fold by fold for k-fold."""
     limit = budget.trials
@@ -486,14 +499,14 @@ def run_trials(cfg: Config, study: optuna.Study, storage: Any, plan: Plan, budge
 def hp_space_for(cfg: Config, default_lr: float) -> Callable[[Any], dict[str, Any]]:
     """Return hyperparameter_search's hp_space: the trial's settings as TrainingArguments fields."""
 
-    def hp_space(trial) -> dict[str, Any]:
+    def hp_space(trial: optuna.Trial) -> dict[str, Any]:
         settings = suggest(trial, cfg, default_lr)
         return {TRAINING_ARGUMENT[name]: value for name, value in settings.items() if name in TRAINING_ARGUMENT}
 
     return hp_space
 
 
-def trials_table(study: optuna.Study):
+def trials_table(study: optuna.Study) -> pd.DataFrame:
     """Return a row per trial: its settings, validation score, seconds, state (pruned or not) and memory at start."""
     import pandas as pd
 

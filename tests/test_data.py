@@ -266,16 +266,11 @@ def test_swapped_columns_get_a_short_error_that_suggests_swapping(tmp_path):
     assert "swapped" not in str(small.value)
 
 
-@pytest.mark.parametrize("names", [["c", "a", "b"], ["c", "a", "B", "b"]])  # the second: labels apart by case
-def test_aligned_renumbers_labels_to_a_models_order_and_each_row_keeps_its_label(names):
-    frames = {"train": pd.DataFrame({"text": ["t1", "t2", "t3", "t4"], "label": ["a", "b", "c", "a"]}),
-              "test": pd.DataFrame({"text": ["t5"], "label": ["b"]})}
-    splits = data.aligned(data.to_dataset_dict(frames, ["a", "b", "c"]), names)
-    assert data.label_names(splits) == names
-    named = {text: names[i] for split in splits.values() for text, i in zip(split["text"], split["label"], strict=True)}
-    assert named == {"t1": "a", "t2": "b", "t3": "c", "t4": "a", "t5": "b"}
-    with pytest.raises(DataError, match=r"^The data has 1 label the model was not trained on: 'c'; it knows 'a', 'b'"):
-        data.aligned(data.to_dataset_dict(frames, ["a", "b", "c"]), ["a", "b"])
+def test_labels_a_model_lacks_are_refused_by_name_with_what_it_knows():
+    data.check_known_labels(["b", "a", "a"], ["a", "b", "c"])  # a model may know more labels than the data shows
+    with pytest.raises(DataError, match=r"^test\.csv has 1 label the model was not trained on: 'c'; the model knows "
+                                        r"'a', 'b'\. Score it with a model fine-tuned on these labels"):
+        data.check_known_labels(["a", "c"], ["a", "b"], source="test.csv")
 
 
 def test_the_sample_files_readme_quotes_the_loaders_console_lines(smoke_cfg):

@@ -122,7 +122,6 @@ def test_02_tokens_lost_counts_tokens_not_texts():
 
 
 def test_05_attribution_contrast_puts_both_targets_side_by_side(smoke_cfg):
-    pytest.importorskip("captum")
     from distilnb.models import load_classifier, load_tokenizer
     from distilnb.predict import Predictor
 

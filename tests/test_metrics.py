@@ -71,7 +71,7 @@ def test_temperature_scaling_recovers_a_known_temperature():
 
 def test_labels_the_model_does_not_know_are_named():
     assert metrics.labels_in_model_order([0, 1], ["b", "a"], ["a", "b"]).tolist() == [1, 0]
-    with pytest.raises(DataError, match=r"labels the model was not trained on: 'z'; the model knows 'a', 'b'\. "):
+    with pytest.raises(DataError, match=r"1 label the model was not trained on: 'z'; the model knows 'a', 'b'\. "):
         metrics.labels_in_model_order([0, 1], ["a", "z"], ["a", "b"])
     known, data_names = [f"k{i:02}" for i in range(14)], [f"u{i:02}" for i in range(12)]
     with pytest.raises(DataError) as error:  # long lists are cut, and say how many more there are

@@ -126,6 +126,13 @@ def test_sigmoid_scores_are_independent_per_label_unlike_softmax():
     assert probabilities[0, 0] == pytest.approx(0.982, abs=1e-3) and probabilities.sum() > 1.0
 
 
+def test_multi_hot_columns_follow_the_label_names_and_an_unknown_label_is_refused_not_left_out():
+    matrix = multilabel.multi_hot([["refund", "account"], []], ["refund", "delivery", "account"])
+    assert matrix.dtype == np.float32 and matrix.tolist() == [[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
+    with pytest.raises(DataError, match="Labels outside the label names: 'spam'"):
+        multilabel.multi_hot([["refund", "spam"]], ["refund"])
+
+
 def test_cardinality_and_cooccurrence():
     matrix = multilabel.multi_hot([["refund", "delivery"], ["delivery"], ["account", "delivery", "refund"]], NAMES)
     assert multilabel.cardinality(matrix) == 2.0

@@ -279,7 +279,9 @@ def in_flag_words(error: BaseException) -> str:
 class ConfigFile(argparse.Action):
     """--config FILE: the file's settings count as flags given before every other flag, so a flag still beats it."""
 
-    def __call__(self, parser, namespace, value, option_string=None):
+    # value is one str (the flag takes no nargs), narrower than Action's str | Sequence[Any] | None
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,  # type: ignore[override]
+                 value: str, option_string: str | None = None) -> None:
         import json
         from pathlib import Path
 

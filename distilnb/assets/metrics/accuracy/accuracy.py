@@ -17,6 +17,7 @@ class Accuracy(evaluate.Metric):
                                         "references": datasets.Value("int32")}),
         )
 
-    def _compute(self, predictions, references, normalize: bool = True, sample_weight=None) -> dict:
+    def _compute(self, predictions: list[int], references: list[int], normalize: bool = True,
+                 sample_weight: list[float] | None = None) -> dict:
         return {"accuracy": float(accuracy_score(references, predictions, normalize=normalize,
                                                  sample_weight=sample_weight))}

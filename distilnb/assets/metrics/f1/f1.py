@@ -18,7 +18,9 @@ class F1(evaluate.Metric):
                                         "references": datasets.Value("int32")}),
         )
 
-    def _compute(self, predictions, references, labels=None, pos_label=1, average="binary", sample_weight=None) -> dict:
+    def _compute(self, predictions: list[int], references: list[int], labels: list[int] | None = None,
+                 pos_label: int = 1, average: str | None = "binary",
+                 sample_weight: list[float] | None = None) -> dict:
         score = f1_score(references, predictions, labels=labels, pos_label=pos_label, average=average,
                          sample_weight=sample_weight, zero_division=0)
         return {"f1": float(score) if np.ndim(score) == 0 else np.asarray(score)}
