@@ -4,9 +4,11 @@ the guide must quote the run truly.
 nbval runs each notebook's cells (`make test`); --nbval-lax compares no outputs, so this hook looks at the outputs
 nbval collected: it fails the cell whose figure would not render for a learner or whose output names a folder of this
 machine (the project, the home folder, the Python installation, the output root), and, in the offline profile, the
-last cell of a chapter when a number that docs/teaching.md quotes from that chapter's output was not printed.
+last cell of a chapter when a number that docs/teaching.md quotes from that chapter's output was not printed, and
+chapter 03's last cell when the run's metrics.json lacks the rows a whole run (`run.train`) writes, scored alike.
 """
 
+import json
 import os
 import re
 import sys
@@ -76,6 +78,22 @@ def missing_quotes(quotes: list[str], text: str) -> list[str]:
     return [quote for quote in quotes if " ".join(quote.split()) not in text]
 
 
+def run_rows_problem() -> str | None:
+    """Return how the validation rows chapter 03 wrote to metrics.json differ from those a whole run (`run.train`)
+    writes for the same splits, else None: the same baselines, scored alike, plus the chapter's frozen features."""
+    from distilnb import Config, baselines, runs
+    from distilnb.metrics import FINE_TUNED, FROZEN
+
+    cfg = Config.from_env()
+    written = json.loads(cfg.paths.metrics.read_text())["validation"]
+    library = baselines.baseline_scores(runs.load_or_build_splits(cfg)[0], "validation", cfg.seed)
+    if set(written) != {*library, FINE_TUNED, FROZEN}:
+        return f"chapter 03 wrote the rows {sorted(written)}, a whole run {sorted({*library, FINE_TUNED})}"
+    differ = [name for name, scores in library.items()
+              if any(abs(written[name][key] - scores[key]) > 1e-9 for key in ("accuracy", "f1_macro"))]
+    return f"chapter 03's rows {differ} differ from the library's" if differ else None
+
+
 _printed: dict[str, list[dict]] = {}
 
 
@@ -96,6 +114,8 @@ def pytest_runtest_call(item):
                                     printed_text(_printed.pop(chapter)))
             if untrue:
                 pytest.fail(f"docs/teaching.md quotes {untrue} from chapter {chapter}, which this run did not print")
+            if chapter == "03" and (problem := run_rows_problem()):
+                pytest.fail(problem)
     return result
 
 

@@ -64,6 +64,28 @@ def test_should_stop_after_patience_epochs_without_improvement(scores, patience,
     assert chapter(3).should_stop(scores, patience) is stop
 
 
+def test_the_loop_with_early_stopping_stops_when_told_and_ends_on_its_best_epoch(smoke_cfg, tokenized, tokenizer,
+                                                                                  one_thread):
+    from dataclasses import replace
+
+    from transformers import DataCollatorWithPadding, set_seed
+
+    from distilnb.models import load_classifier
+
+    solution = chapter(3)
+    cfg = replace(smoke_cfg, epochs=8.0, early_stopping_patience=1)
+    features = {"train": tokenized["train"].remove_columns("text").select(range(300)),
+                "validation": tokenized["validation"].remove_columns("text")}
+    collator = DataCollatorWithPadding(tokenizer)
+    set_seed(cfg.seed)
+    model = load_classifier(cfg.resolved_model, data.label_names(tokenized))
+    f1_by_epoch = solution.loop_with_early_stopping(model, features, collator, cfg, learning_rate=3e-3)
+    stopped_at = next((epoch for epoch in range(1, 9) if solution.should_stop(f1_by_epoch[:epoch], 1)), 8)
+    assert len(f1_by_epoch) == stopped_at < 8 and f1_by_epoch[-1] < max(f1_by_epoch)  # stopped after a worse epoch
+    assert solution.validation_macro_f1(model, features["validation"], collator, 16) == max(f1_by_epoch)
+    assert max(f1_by_epoch) > 1 / len(data.label_names(tokenized))  # it learned something
+
+
 class FixedPredictor:
     """Stands in for a Predictor with known scores."""
 

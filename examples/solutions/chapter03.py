@@ -1,12 +1,18 @@
-"""Chapter 03, exercises 2 (warm-up, seen), 3 (class weights), 4 (early stopping) and 5 (frozen or fine-tuned?)."""
+"""Chapter 03, exercises 2 (warm-up, seen), 3 (class weights), 4 (early stopping: a whole loop) and 5 (frozen or
+fine-tuned?)."""
 
+import copy
+import math
 from dataclasses import replace
 
 import pandas as pd
 import torch
-from transformers import get_linear_schedule_with_warmup
+from datasets import Dataset
+from sklearn.metrics import f1_score
+from torch.utils.data import DataLoader
+from transformers import DataCollatorWithPadding, PreTrainedModel, get_linear_schedule_with_warmup
 
-from distilnb import runs
+from distilnb import models, runs, tokens
 from distilnb.config import Config
 from distilnb.metrics import evaluate_split
 from distilnb.predict import Predictor
@@ -37,6 +43,52 @@ def should_stop(history_scores: list[float], patience: int) -> bool:
     if len(history_scores) <= patience:
         return False
     return max(history_scores[-patience:]) <= max(history_scores[:-patience])
+
+
+def loop_with_early_stopping(model: PreTrainedModel, features: dict[str, Dataset], collator: DataCollatorWithPadding,
+                             cfg: Config, learning_rate: float) -> list[float]:
+    """Train `model` as section 7's loop does, over the whole schedule of `cfg.epochs` epochs, stopping when validation
+    macro-F1 has not improved for `cfg.early_stopping_patience` epochs (03, exercise 4).
+
+    The schedule stays the one for every epoch (early stopping cuts it short, it does not shrink it), and the model
+    ends with the best epoch's weights, as the Trainer's `load_best_model_at_end` does. Returns macro-F1 per epoch run.
+    """
+    torch.manual_seed(cfg.seed)
+    lengths = [len(ids) for ids in features["train"]["input_ids"]]
+    steps_per_epoch = math.ceil(len(lengths) / cfg.batch_size)
+    total_steps = steps_per_epoch * math.ceil(cfg.epochs)
+    optimizer = torch.optim.AdamW(models.parameter_groups(model, cfg.weight_decay), lr=learning_rate)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup * total_steps), total_steps)
+    f1_by_epoch: list[float] = []
+    best_weights = copy.deepcopy(model.state_dict())
+    for epoch in range(math.ceil(cfg.epochs)):
+        model.train()
+        batches = tokens.length_grouped_batches(lengths, cfg.batch_size, seed=cfg.seed + epoch)
+        for batch in DataLoader(features["train"], batch_sampler=batches, collate_fn=collator):
+            model(**batch).loss.backward()  # with `labels` in the batch the model returns the cross-entropy
+            torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm=1.0)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad()
+        f1_by_epoch.append(validation_macro_f1(model, features["validation"], collator, cfg.batch_size))
+        if f1_by_epoch[-1] == max(f1_by_epoch):
+            best_weights = copy.deepcopy(model.state_dict())
+        if should_stop(f1_by_epoch, cfg.early_stopping_patience):
+            break
+    model.load_state_dict(best_weights)
+    return f1_by_epoch
+
+
+def validation_macro_f1(model: PreTrainedModel, split: Dataset, collator: DataCollatorWithPadding,
+                        batch_size: int) -> float:
+    """Return macro-F1 on a tokenized split, with dropout off and no gradients kept."""
+    model.eval()
+    predicted = []
+    with torch.no_grad():
+        for batch in DataLoader(split, batch_size=2 * batch_size, collate_fn=collator):
+            batch.pop("labels")
+            predicted.append(model(**batch).logits.argmax(-1))
+    return float(f1_score(split["label"], torch.cat(predicted).numpy(), average="macro"))
 
 
 def validation_scores(cfg: Config) -> dict:
