@@ -96,16 +96,13 @@ def drop_source_traces(path: Path) -> None:
     import onnx
 
     model = onnx.load(path)
-    graphs = [model.graph]
-    while graphs:
-        graph = graphs.pop()
-        for node in graph.node:
+    bodies = [model.graph, *model.functions]  # a function's body holds nodes as a graph does
+    while bodies:
+        body = bodies.pop()
+        for node in body.node:
             del node.metadata_props[:]
-            graphs.extend(attribute.g for attribute in node.attribute if attribute.HasField("g"))
-            graphs.extend(subgraph for attribute in node.attribute for subgraph in attribute.graphs)
-    for function in model.functions:
-        for node in function.node:
-            del node.metadata_props[:]
+            bodies.extend(attribute.g for attribute in node.attribute if attribute.HasField("g"))
+            bodies.extend(subgraph for attribute in node.attribute for subgraph in attribute.graphs)
     onnx.save(model, path)
 
 
