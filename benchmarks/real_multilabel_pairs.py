@@ -245,14 +245,14 @@ def main(argv: list[str] | None = None) -> int:
     set_threads(args.threads)
     temporary = args.work_dir is None
     work_dir = args.work_dir = args.work_dir or Path(tempfile.mkdtemp(prefix="distilnb-multilabel-pairs-"))
-    if args.smoke:
-        args.data = write_smoke_data(work_dir / "data")
-    folders = {name: "rte" if name == "rte" else "goemotions" for name in names}
-    names = [name for name in names if data_present(args.data, folders[name])]
-    if not names:
-        return 0
     multi, pair, runs = [], [], {}
-    try:
+    try:  # from here on: a temporary folder is removed however the run ends, a skip included
+        if args.smoke:
+            args.data = write_smoke_data(work_dir / "data")
+        folders = {name: "rte" if name == "rte" else "goemotions" for name in names}
+        names = [name for name in names if data_present(args.data, folders[name])]
+        if not names:
+            return 0
         for name in names:
             found, runs[name] = rte_rows(args) if name == "rte" else goemotions_rows(args, name.split("-")[1])
             (pair if name == "rte" else multi).extend(found)

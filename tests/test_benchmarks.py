@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -117,9 +118,13 @@ def test_help_documents_the_data_folder_and_smoke_mode(name, capsys):
 
 
 @pytest.mark.parametrize("name", [*SCRIPTS, "official_test"])
-def test_an_absent_data_folder_skips_cleanly(name, tmp_path, capsys):
+def test_an_absent_data_folder_skips_cleanly(name, tmp_path, capsys, monkeypatch):
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     assert script(name).main(["--data", str(tmp_path / "absent")]) == 0
     assert "SKIPPED" in capsys.readouterr().out
+    assert not list(scratch.iterdir())  # a skip leaves no temporary folder behind
 
 
 def test_train_speed_tables(reports):

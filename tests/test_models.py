@@ -130,11 +130,13 @@ def test_is_main_process_is_true_in_exactly_one_of_several_processes(tmp_path):
     import sys
 
     script = tmp_path / "rank.py"
-    script.write_text("import os\nfrom distilnb import models\n"
-                      "print(os.environ['RANK'], models.is_main_process(), flush=True)\n")
+    # Each rank writes its own file: two processes printing to one pipe interleaved their lines in CI.
+    script.write_text("import os, pathlib\nfrom distilnb import models\n"
+                      f"pathlib.Path({str(tmp_path)!r}, 'rank' + os.environ['RANK']).write_text("
+                      "str(models.is_main_process()))\n")
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": os.pathsep.join(sys.path)}
     done = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                            str(script)], capture_output=True, text=True, env=env, timeout=240)
     assert done.returncode == 0, done.stderr[-3000:]
-    assert sorted(done.stdout.split("\n")[:-1]) == ["0 True", "1 False"]
+    assert [(tmp_path / f"rank{rank}").read_text() for rank in (0, 1)] == ["True", "False"]
 
