@@ -190,9 +190,8 @@ def _check_known(labels: list[str], label_names: list[str] | None, row: int) -> 
 
 def multi_hot(rows: Sequence[Sequence[str]], label_names: list[str]) -> np.ndarray:
     """Return a float32 matrix with a 1.0 in column j of row i when row i has label_names[j] (BCE wants floats)."""
-    unknown = {name for labels in rows for name in labels} - set(label_names)
-    if unknown:  # MultiLabelBinarizer would only warn and leave them out of the matrix
-        raise DataError(f"Labels outside the label names: {short_list(map(repr, sorted(unknown)))}.")
+    for row, labels in enumerate(rows):  # MultiLabelBinarizer would only warn, and leave such a label out
+        _check_known(list(labels), label_names, row)
     return MultiLabelBinarizer(classes=label_names).fit_transform(rows).astype(np.float32)
 
 

@@ -129,7 +129,7 @@ def test_sigmoid_scores_are_independent_per_label_unlike_softmax():
 def test_multi_hot_columns_follow_the_label_names_and_an_unknown_label_is_refused_not_left_out():
     matrix = multilabel.multi_hot([["refund", "account"], []], ["refund", "delivery", "account"])
     assert matrix.dtype == np.float32 and matrix.tolist() == [[1.0, 0.0, 1.0], [0.0, 0.0, 0.0]]
-    with pytest.raises(DataError, match="Labels outside the label names: 'spam'"):
+    with pytest.raises(DataError, match="Row 0 has the label 'spam', which is not one of the 1 labels: refund"):
         multilabel.multi_hot([["refund", "spam"]], ["refund"])
 
 

@@ -58,7 +58,8 @@ def loop_with_early_stopping(model: PreTrainedModel, features: dict[str, Dataset
     steps_per_epoch = math.ceil(len(lengths) / cfg.batch_size)
     total_steps = steps_per_epoch * math.ceil(cfg.epochs)
     optimizer = torch.optim.AdamW(models.parameter_groups(model, cfg.weight_decay), lr=learning_rate)
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup * total_steps), total_steps)
+    warmup_steps = math.ceil(cfg.warmup * total_steps) if cfg.warmup < 1 else int(cfg.warmup)  # a share, or steps
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps, total_steps)
     f1_by_epoch: list[float] = []
     best_weights = copy.deepcopy(model.state_dict())
     for epoch in range(math.ceil(cfg.epochs)):
