@@ -156,12 +156,9 @@ def choose_length(cfg: Config, encoded: DatasetDict, tokenizer: PreTrainedTokeni
 def decide_class_weights(cfg: Config, splits: DatasetDict) -> tuple[Config, str | None]:
     """Return cfg with class_weights decided from the training labels when left unset (None), and why they turned on
     (None when off or set by the user); the run folder records the decision, so `train --config` repeats it."""
-    if cfg.class_weights is not None:
-        return cfg, None
     multi = data.task_of(splits) == MULTI_LABEL
-    shares = training.label_shares(splits["train"], len(data.label_names(splits)), multi)
-    reason = training.class_weights_reason(shares, multi)
-    return dataclasses.replace(cfg, class_weights=reason is not None), reason
+    used, reason = training.decided_class_weights(cfg, splits["train"], len(data.label_names(splits)), multi)
+    return dataclasses.replace(cfg, class_weights=used), reason
 
 
 def length_line(length: tokens.TruncationReport, cfg: Config, auto: bool) -> str:

@@ -107,17 +107,19 @@ def class_weights_reason(shares: np.ndarray, multi: bool) -> str | None:
     return None
 
 
-def uses_class_weights(cfg: Config, train_split: Dataset, n_labels: int, multi: bool) -> bool:
-    """Return cfg.class_weights, or, left unset (None), whether the training labels are skewed enough to want them."""
+def decided_class_weights(cfg: Config, train_split: Dataset, n_labels: int, multi: bool) -> tuple[bool, str | None]:
+    """Return whether the loss weighs the classes (cfg.class_weights, or, left unset, whether the training labels are
+    skewed enough to want it) and why it turned on when left unset (None otherwise)."""
     if cfg.class_weights is not None:
-        return cfg.class_weights
-    return class_weights_reason(label_shares(train_split, n_labels, multi), multi) is not None
+        return cfg.class_weights, None
+    reason = class_weights_reason(label_shares(train_split, n_labels, multi), multi)
+    return reason is not None, reason
 
 
 def loss_for(cfg: Config, train_split: Dataset, n_labels: int, multi: bool) -> Callable[..., torch.Tensor] | None:
     """Return the Trainer's loss when class weights are used (per class, or per label for several labels), else None
     (the model's own loss)."""
-    if not uses_class_weights(cfg, train_split, n_labels, multi):
+    if not decided_class_weights(cfg, train_split, n_labels, multi)[0]:
         return None
     if multi:
         return weighted_multilabel_loss(label_weights(np.asarray(train_split["labels"]).reshape(-1, n_labels)))

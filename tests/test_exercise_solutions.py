@@ -167,7 +167,8 @@ def test_07_the_interval_holds_the_accuracy_and_narrows_with_more_rows():
 
 
 @pytest.mark.parametrize("mine, finished, stop", [
-    ([0.5], [[0.6], [0.7]], True), ([0.65, 0.8], [[0.6, 0.7], [0.7, 0.9]], False), ([0.5], [[0.6]], False),
+    ([0.9, 0.5], [[0.6, 0.6], [0.7, 0.7]], True), ([0.65, 0.8], [[0.6, 0.7], [0.7, 0.9]], False),
+    ([0.5], [[0.6], [0.7]], False), ([0.9, 0.5], [[0.6, 0.6]], False),
     ([0.5, 0.55], [[0.6], [0.7], [0.2, 0.3]], False), ([0.5, 0.1], [[0.6, 0.6], [0.7, 0.2], [0.2, 0.3]], True),
 ])
 def test_07_should_prune_is_the_rule_of_distilnb_tune(mine, finished, stop):

@@ -116,19 +116,21 @@ def test_the_search_figures_are_drawn_without_optunas_experimental_notices(tmp_p
     assert not [w for w in caught if issubclass(w.category, optuna.exceptions.ExperimentalWarning)]
 
 
-def test_the_pruner_stops_a_trial_below_the_median_at_the_same_epoch_whatever_its_steps():
+def test_the_pruner_stops_a_trial_below_the_median_at_the_same_epoch_whatever_its_steps_never_after_one_epoch():
     study = optuna.create_study(direction="maximize")
     for values in ([0.5, 0.6, 0.7], [0.6, 0.7, 0.8], [0.4, 0.5, 0.6]):
         study.add_trial(frozen(values))
     pruner = tune.epoch_pruner()
-    behind = create_trial(state=TrialState.RUNNING, value=None, intermediate_values={7: 0.3})
-    level = create_trial(state=TrialState.RUNNING, value=None, intermediate_values={7: 0.5})
-    assert pruner.prune(study, behind) and not pruner.prune(study, level)  # epoch 1's median is 0.5
-    ahead = create_trial(state=TrialState.RUNNING, value=None, intermediate_values={7: 0.9, 14: 0.65})
-    behind_later = create_trial(state=TrialState.RUNNING, value=None, intermediate_values={7: 0.9, 14: 0.55})
-    assert not pruner.prune(study, ahead) and pruner.prune(study, behind_later)  # epoch 2's median is 0.6
+    behind_at_first = create_trial(state=TrialState.RUNNING, value=None, intermediate_values={7: 0.1})
+    assert not pruner.prune(study, behind_at_first)  # far below epoch 1's median (0.5), but epoch 1 is not judged
+    behind = create_trial(state=TrialState.RUNNING, value=None, intermediate_values={7: 0.1, 14: 0.5})
+    level = create_trial(state=TrialState.RUNNING, value=None, intermediate_values={7: 0.1, 14: 0.6})
+    assert pruner.prune(study, behind) and not pruner.prune(study, level)  # epoch 2's median is 0.6
+    ahead = create_trial(state=TrialState.RUNNING, value=None, intermediate_values={7: 0.9, 14: 0.9, 21: 0.75})
+    behind_later = create_trial(state=TrialState.RUNNING, value=None, intermediate_values={7: 0.9, 14: 0.9, 21: 0.65})
+    assert not pruner.prune(study, ahead) and pruner.prune(study, behind_later)  # epoch 3's median is 0.7
     fresh = optuna.create_study(direction="maximize")
-    fresh.add_trial(frozen([0.9]))
+    fresh.add_trial(frozen([0.9, 0.9]))
     assert not pruner.prune(fresh, behind)  # fewer than two finished trials: too early to judge
 
 

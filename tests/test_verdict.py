@@ -35,6 +35,16 @@ def test_the_verdict_speaks_only_when_the_model_loses_and_names_causes_in_order(
     assert "class_weights" not in settings(advise(evidence(0.4, class_weights=True)))
 
 
+def test_class_weights_are_advised_only_past_the_skew_where_they_were_measured_to_help():
+    assert "class_weights" in settings(advise(evidence(0.43, largest_class_share=0.61)))
+    for balanced_enough in (0.502, 0.579, 0.6):  # RTE; the ticket pairs, where the weights did not help; the line
+        assert "class_weights" not in settings(advise(evidence(0.43, largest_class_share=balanced_enough)))
+    several = {metrics.FINE_TUNED: {"f1_macro": 0.7}, metrics.TFIDF_ONE_VS_REST: {"f1_macro": 0.8}}
+    sample = evidence(rows=several, task="multi-label", rarest_share=0.026, cut_share=0.0)  # its weights: +0.07
+    assert "class_weights" in settings(advise(sample))
+    assert "class_weights" not in settings(advise(replace(sample, rarest_share=0.031)))
+
+
 def test_the_verdict_for_several_labels_names_a_rare_label_before_the_epochs():
     several = {metrics.FINE_TUNED: {"f1_macro": 0.34}, metrics.TFIDF_ONE_VS_REST: {"f1_macro": 0.44}}
     facts = evidence(rows=several, task="multi-label", epochs=3.0, epochs_run=3.0, largest_class_share=0.6,

@@ -36,9 +36,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         description="Search the learning rate (log scale), epochs, batch size, warm-up, weight decay and class weights "
                     "with Trainer.hyperparameter_search (Optuna), each trial from the same pretrained weights, chosen "
                     "on the validation macro-F1 (k-fold cross-validation when the validation split is too small); "
-                    "trials clearly behind after an epoch are pruned. The study is kept in outputs/<run>/tune/ "
-                    "(--resume continues it); the best settings go to tune/best.json, which `distilnb train --config` "
-                    "reads; the final model is trained like any `train` and its test split scored once.",
+                    "trials clearly behind from their second epoch on are pruned. The study is kept in "
+                    "outputs/<run>/tune/ (--resume continues it); the best settings go to tune/best.json, which "
+                    "`distilnb train --config` reads; the final model is trained like any `train` and its test split "
+                    "scored once.",
         epilog="Several workers, one study: start `distilnb tune --storage URL` on each machine with the same URL "
                "(sqlite:///study.db on one machine; postgresql://... or mysql://... across machines). The Trainer's "
                "Ray Tune backend is the other way to spread a search (docs/tuning.md).")

@@ -36,14 +36,17 @@ def accuracy_interval(correct: int, rows: int, z: float = 1.96) -> tuple[float, 
     return centre - half, centre + half
 
 
-def should_prune(mine: list[float], finished: list[list[float]], startup_trials: int = 2) -> bool:
+def should_prune(mine: list[float], finished: list[list[float]], startup_trials: int = 2,
+                 first_judged_epoch: int = 2) -> bool:
     """Return whether a trial whose scores so far are `mine` (one an epoch) stops: its latest is below the median of
-    the finished trials' scores at the same epoch; never before `startup_trials` trials have finished.
+    the finished trials' scores at the same epoch; never before its `first_judged_epoch`-th epoch, nor before
+    `startup_trials` trials have finished.
 
     Epochs, not optimizer steps, line the trials up: with the batch size searched, the same step is another point of
-    training in each trial. A finished trial shorter than this one has no score at this epoch and is left out.
+    training in each trial. A finished trial shorter than this one has no score at this epoch and is left out. The
+    first epoch is not judged: it holds the warm-up, and a trial slow to start can still end first.
     """
-    if not mine or len(finished) < startup_trials:
+    if len(mine) < first_judged_epoch or len(finished) < startup_trials:
         return False
     others = [scores[len(mine) - 1] for scores in finished if len(scores) >= len(mine)]
     return bool(others) and mine[-1] < statistics.median(others)
