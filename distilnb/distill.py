@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from transformers.utils import ModelOutput
 
 # Equal weight to the labels and the teacher, softened enough (T 2) that the teacher's second choices count. On the
-# sample tickets (benchmarks/RESULTS.md, section 17) alpha 0.2 with T 4 did no better on test and worse on validation;
+# sample tickets (benchmarks/RESULTS.md, section 17b) alpha 0.2 with T 4 did no better on test and worse on validation;
 # two settings, not a search.
 DEFAULT_ALPHA, DEFAULT_TEMPERATURE = 0.5, 2.0
 TEACHER_COLUMN = "teacher_logits"  # the teacher's logits of each training row, computed once before training

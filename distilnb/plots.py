@@ -23,19 +23,22 @@ def _figure(width: float = 6.4, height: float = 4.0) -> tuple[Figure, Axes]:
 
 
 def class_balance(counts: pd.DataFrame) -> Figure:
-    """Return a horizontal bar chart of examples per class, one bar group per split."""
+    """Return a horizontal bar chart of examples per class, one bar group per split, classes top to bottom."""
     figure, axes = _figure()
     counts.plot.barh(ax=axes)
+    axes.invert_yaxis()  # pandas draws the first class at the bottom; read top to bottom, as length_by_class does
     axes.set_xlabel("examples")
     axes.set_title("Examples per class")
     return figure
 
 
-def length_by_class(texts: list[str], labels: list[str]) -> Figure:
-    """Return box plots of text length (in words) for each class."""
+def length_by_class(texts: list[str], labels: list[str], order: list[str] | None = None) -> Figure:
+    """Return box plots of text length (in words) for each class, top to bottom in `order` (default: sorted), so the
+    classes line up with class_balance's given the same order."""
     frame = pd.DataFrame({"length": [len(text.split()) for text in texts], "label": labels})
     figure, axes = _figure()
-    sns.boxplot(data=frame, x="length", y="label", ax=axes, color="#8fb3d9", fliersize=2)
+    sns.boxplot(data=frame, x="length", y="label", order=order or sorted(set(labels)), ax=axes, color="#8fb3d9",
+                fliersize=2)
     axes.set_xlabel("length (words)")
     axes.set_title("Text length by class")
     return figure

@@ -472,6 +472,8 @@ def run_trials(cfg: Config, study: optuna.Study, storage: Any, plan: Plan, budge
                multi: bool,
                default_lr: float) -> None:
     """Run the trials: through trainer.hyperparameter_search on the validation split, or fold by fold for k-fold."""
+    import optuna
+
     limit = budget.trials
     if plan.kind == "holdout":
         objective = BestSoFar()

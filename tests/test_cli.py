@@ -217,6 +217,23 @@ def test_evaluate_and_predict_help_give_the_trained_length_not_a_profile_default
     assert "as the model was trained" in max_length_help and "smoke: 64" not in max_length_help
 
 
+def test_max_length_auto_is_offered_by_exactly_the_commands_that_accept_it():
+    commands = next(action for action in cli.build_parser()._actions if action.dest == "command").choices
+    offered, accepted = set(), set()
+    for name, parser in commands.items():
+        flag = next((action for action in parser._actions if action.dest == "max_length"), None)
+        if flag is None:
+            continue
+        if "'auto'" in (flag.help or ""):
+            offered.add(name)
+        try:
+            flag.type("auto")
+            accepted.add(name)
+        except ValueError:
+            pass
+    assert offered == accepted == {"train"}
+
+
 def test_flags_beat_environment_variables_which_beat_the_profile():
     args = cli.build_parser().parse_args(["train", "--profile", "smoke", "--epochs", "2", "--no-class-weights",
                                           "--max-train-examples", "none"])
@@ -644,6 +661,20 @@ def test_split_files_in_latin1_without_header_train_with_label_variants_merged_w
     # The run's own --test-file rows, split again in memory: evaluate reads them as training did, with no flags.
     again = run_cli("evaluate", "--profile", "smoke", "--output-root", str(tmp_path / "b"), "--seed", "7")
     assert again.code == 0 and "split again in memory (seed 7)" in again.err, again.err[-2000:]
+
+
+@pytest.mark.parametrize("command", ["train", "tune"])
+def test_train_and_tune_read_a_practitioners_split_files_by_the_same_rule(command, tmp_path):
+    parser = cli.build_parser()
+    args = parser.parse_args([command, "--train-file", "mine.csv", "--test-file", "held_out.csv"])
+    cfg = options.config_with_files(args)
+    assert cfg.dataset == "mine.csv" and options.read_options(args).split_files == {"test": "held_out.csv"}
+    alone = parser.parse_args([command, "--test-file", "held_out.csv"])
+    with pytest.raises(options.UsageError, match="go with --train-file"):
+        options.config_with_files(alone)
+    both = parser.parse_args([command, "--train-file", "mine.csv", "--dataset", "other.csv"])
+    with pytest.raises(options.UsageError, match="either with --dataset or with --train-file"):
+        options.config_with_files(both)
 
 
 def test_label_variants_are_kept_apart_and_named_without_the_option(tmp_path):

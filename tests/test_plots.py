@@ -31,6 +31,21 @@ def test_length_by_class_draws_each_class_box_from_its_own_word_counts():
     assert boxes == {label: tuple(np.percentile(n, [25, 75])) for label, n in lengths.items()}  # p: 2.25-2.75, q: 2-4
 
 
+def test_class_balance_and_length_by_class_list_the_classes_top_to_bottom_in_one_order():
+    def top_to_bottom(figure: Figure) -> list[str]:
+        axes = figure.axes[0]
+        ticks = sorted(axes.get_yticklabels(), key=lambda tick: tick.get_position()[1])
+        listed = [tick.get_text() for tick in ticks]  # bottom to top in data coordinates
+        return listed if axes.yaxis_inverted() else listed[::-1]
+
+    order = ["sadness", "joy", "anger"]  # a dataset's own id order, not sorted
+    counts = pd.DataFrame({"train": [4, 6, 2]}, index=order)
+    texts, labels = ["a b", "a", "x y z", "b", "c d"], ["joy", "anger", "sadness", "joy", "sadness"]
+    assert top_to_bottom(plots.class_balance(counts)) == order
+    assert top_to_bottom(plots.length_by_class(texts, labels, order=order)) == order
+    assert top_to_bottom(plots.length_by_class(texts, labels)) == sorted(order)
+
+
 def test_token_histogram_marks_max_length():
     figure = plots.token_length_histogram({"train": np.array([3, 5, 9])}, max_length=8)
     assert any(list(line.get_xdata()) == [8, 8] for line in figure.axes[0].lines)

@@ -153,6 +153,19 @@ def test_a_small_validation_split_is_chosen_on_by_k_fold_and_the_plan_says_why(t
     assert len(result.trials) == 2 and result.trials["seconds"].notna().any()
 
 
+def test_a_k_fold_trial_behind_the_others_is_pruned_between_folds(tmp_path, monkeypatch):
+    class PruneAllButTheFirst(optuna.pruners.BasePruner):
+        def prune(self, study, trial):
+            return trial.number > 0
+
+    monkeypatch.setattr(tune, "epoch_pruner", PruneAllButTheFirst)
+    cfg = Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path), validation_size=0.03,
+                          max_train_examples=120, epochs=1.0)
+    result = tune.search(cfg, tune.Budget(trials=2), say=lambda line: None, final=False)
+    assert result.plan.kind == "k-fold" and list(result.trials["state"]) == ["complete", "pruned"]
+    assert result.trials.loc[1, "epochs run"] == 1  # stopped after its first fold, not its fifth
+
+
 def test_two_workers_share_one_sqlite_study_without_repeating_a_trial(tmp_path):
     url = f"sqlite:///{tmp_path / 'shared.db'}"
     command = [sys.executable, "-m", "distilnb", "tune", "--profile", "smoke", "--max-train-examples", "60",

@@ -92,15 +92,17 @@ def value_parser(name: str, hint: Any, allow_auto: bool = False) -> Callable[[st
     return parse
 
 
-def setting_help(name: str, trained: bool) -> str:
-    """Return a flag's help: its default (per profile, or the model's record for evaluate/predict) and its variable."""
+def setting_help(name: str, trained: bool, auto_length: bool = False) -> str:
+    """Return a flag's help: its default (per profile, or the model's record for evaluate/predict), 'auto' where the
+    command takes it, and its variable."""
     if trained and name in TRAINED_SETTINGS:
         default = "default: as the model was trained (its distilnb_config.json)"
     else:
         per_profile = {profile: values[name] for profile, values in PROFILES.items() if name in values}
         default = ", ".join(f"{profile}: {value}" for profile, value in per_profile.items())
         default = default or UNSET_HELP.get(name) or f"default: {Config.__dataclass_fields__[name].default}"
-    extra = "; 'auto': the 99th percentile of the training texts' token lengths" if name == "max_length" else ""
+    auto = auto_length and name == "max_length"
+    extra = "; 'auto': the 99th percentile of the training texts' token lengths" if auto else ""
     # argparse formats a help with %: a share such as 60% is written 60%% to reach the reader as 60%.
     return f"{TASK_HELP.get(name, '')}{default}{extra}; beats {ENV_PREFIX}{name.upper()}".replace("%", "%%")
 
@@ -115,11 +117,11 @@ def add_settings(parser: argparse.ArgumentParser, names: list[str] | tuple[str, 
     for name in names:
         if base_type(types[name])[0] is bool:
             group.add_argument(flag_of(name), action=argparse.BooleanOptionalAction, default=argparse.SUPPRESS,
-                               help=setting_help(name, trained))
+                               help=setting_help(name, trained, auto_length))
         else:
             parse = value_parser(name, types[name], auto_length and name == "max_length")
             group.add_argument(flag_of(name), type=parse, default=argparse.SUPPRESS, metavar=name.upper(),
-                               help=setting_help(name, trained))
+                               help=setting_help(name, trained, auto_length))
 
 
 def threads(raw: str) -> int:
@@ -187,6 +189,18 @@ def build_config(args: argparse.Namespace, environ: Mapping[str, str] | None = N
                      run_name=os.path.basename(os.path.normpath(output_dir)))
     cfg = Config.from_env(profile=getattr(args, "profile", None), environ=environ, **params, **flags)
     return dataclasses.replace(cfg, **nones) if nones else cfg
+
+
+def config_with_files(args: argparse.Namespace) -> Config:
+    """Return the Config of a command that reads training data (train, tune); --train-file names the dataset, as
+    run_classification.py's flag does, and --validation-file and --test-file go with it."""
+    if args.train_file and hasattr(args, "dataset"):
+        raise UsageError("Give the data either with --dataset or with --train-file, not both.")
+    if (args.validation_file or args.test_file) and not args.train_file:
+        raise UsageError("--validation-file and --test-file go with --train-file (the training rows).")
+    if args.train_file:
+        args.dataset = args.train_file
+    return build_config(args)
 
 
 def read_options(args: argparse.Namespace, recorded: Mapping[str, Any] | None = None) -> Any:

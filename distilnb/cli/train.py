@@ -10,7 +10,7 @@ from contextlib import redirect_stdout
 from typing import TYPE_CHECKING
 
 from distilnb.cli import options
-from distilnb.cli.options import UsageError, err, shown
+from distilnb.cli.options import err, shown
 from distilnb.config import Config
 from distilnb.errors import spell
 
@@ -39,17 +39,6 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     train.set_defaults(run=run)
 
 
-def training_config(args: argparse.Namespace) -> Config:
-    """Return the training Config; --train-file names the dataset as run_classification.py's flag does."""
-    if args.train_file and hasattr(args, "dataset"):
-        raise UsageError("Give the data either with --dataset or with --train-file, not both.")
-    if (args.validation_file or args.test_file) and not args.train_file:
-        raise UsageError("--validation-file and --test-file go with --train-file (the training rows).")
-    if args.train_file:
-        args.dataset = args.train_file
-    return options.build_config(args)
-
-
 def interrupted(cfg: Config, argv: list[str]) -> str:
     """Return what an interrupted training run saved and the command that resumes it."""
     from distilnb.train import last_checkpoint
@@ -75,7 +64,7 @@ def render(result: RunResult) -> str:
 
 def run(args: argparse.Namespace) -> None:
     """Run distilnb.run.train with the flags' settings; print its result, and its advice when the model loses."""
-    cfg = training_config(args)  # a setting that cannot work stops here, before the heavy imports
+    cfg = options.config_with_files(args)  # a setting that cannot work stops here, before the heavy imports
     options.prepare_machine(args)
     from distilnb import models
     from distilnb import run as whole_run

@@ -51,7 +51,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     tune.add_argument("--no-final", dest="final", action="store_false",
                       help="stop after the search: no final model, no test score")
     options.add_threads(tune)
-    options.add_reading(tune)
+    options.add_reading(tune, ("train", "validation", "test"))
     options.add_settings(tune, options.CONFIG_FIELDS)
     options.add_config(tune)
     tune.set_defaults(run=run)
@@ -59,7 +59,7 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     """Search, then print the trials table, the best settings and the final model's test score."""
-    cfg = options.build_config(args)
+    cfg = options.config_with_files(args)
     from distilnb.tune import Budget
 
     budget = Budget(trials=args.trials if args.trials or args.budget else 12, seconds=args.budget)
