@@ -32,6 +32,12 @@ if TYPE_CHECKING:
 ONNX_FILE = "model.onnx"  # the graph in an exported folder, fp32 or int8 (EXPORT_FILE says which)
 EXPORT_FILE = "distilnb_export.json"  # what was exported, from where, in which precision
 LABELS_FILE = "labels.json"  # the label names in output order, for a serving stack that reads no config.json
+# In EXPORT_FILE: every file of the model folder exported, as [bytes, modification time in ns], so that predict can
+# tell whether the export beside a model folder was made from it as it is now (not from weights since retrained).
+SOURCE_KEY = "source_files"
+# Left out of that record: the score reports `evaluate` writes beside a model (scoring.write_reports' eval_<name>.json)
+# are about the model, not part of it, and scoring it must not make its export look out of date.
+SCORE_REPORTS = "eval_*.json"
 # The records beside a model that evaluate and predict read: its settings, thresholds, training rows, how it was read.
 RECORDS = (CONFIG_FILE, THRESHOLDS_FILE, TRAINING_ROWS_FILE, READING_FILE, "README.md")
 FP32, INT8 = "fp32", "int8"
@@ -143,12 +149,34 @@ def default_target(model_dir: str | Path, int8: bool) -> Path:
     return Path(model_dir).parent / ("onnx-int8" if int8 else "onnx")
 
 
+def folder_fingerprint(folder: Path) -> dict[str, list[int]]:
+    """Return each file of a model folder (not its subfolders or score reports) with its [bytes, time in ns]."""
+    return {path.name: [stat.st_size, stat.st_mtime_ns] for path in sorted(folder.iterdir())
+            if path.is_file() and not path.match(SCORE_REPORTS) for stat in [path.stat()]}
+
+
+def export_beside(model_dir: str | Path) -> tuple[Path, bool] | None:
+    """Return the fp32 export `export` writes beside a PyTorch model folder (its run's onnx/), with whether it is
+    current: fp32 and made from the folder as it is now (every file's size and time alike); None when there is none."""
+    folder = default_target(model_dir, int8=False)
+    if not Path(model_dir).is_dir() or is_onnx_folder(model_dir) or not is_onnx_folder(folder):
+        return None
+    try:
+        record = json.loads((folder / EXPORT_FILE).read_text())
+    except (OSError, ValueError):  # an unreadable record cannot vouch for the graph
+        return folder, False
+    current = isinstance(record, dict) and record.get("precision") == FP32 and (
+        record.get(SOURCE_KEY) == folder_fingerprint(Path(model_dir)))
+    return folder, current
+
+
 def export(model_dir: str | Path, target: str | Path | None = None, *, int8: bool = False) -> ExportResult:
     """Write model_dir's ONNX graph (fp32, or int8) into target with its tokenizer, config, label names and records;
     return what was written. An existing target is replaced."""
     if not (Path(model_dir) / "config.json").is_file():
         raise NotFoundError(f"{model_dir} holds no model (no config.json): export a folder `distilnb train` wrote.")
     folder = Path(target) if target is not None else default_target(model_dir, int8)
+    source = folder_fingerprint(Path(model_dir))  # before loading: the state the graph is made from
     shutil.rmtree(folder, ignore_errors=True)  # an older export's graph must not sit beside this one's config
     folder.mkdir(parents=True)
     model = load_classifier(model_dir)
@@ -162,7 +190,7 @@ def export(model_dir: str | Path, target: str | Path | None = None, *, int8: boo
     precision = INT8 if int8 else FP32
     record = {"exported_from": str(model_dir), "precision": precision, "graph": ONNX_FILE,
               "inputs": ["input_ids", "attention_mask", *(["token_type_ids"] if uses_segments(model) else [])],
-              "output": "logits", "runtime": "onnxruntime, CPUExecutionProvider"}
+              "output": "logits", "runtime": "onnxruntime, CPUExecutionProvider", SOURCE_KEY: source}
     (folder / EXPORT_FILE).write_text(json.dumps(record, indent=2))
     return ExportResult(folder=folder, precision=precision, graph_bytes=graph.stat().st_size,
                         files=sorted(path.name for path in folder.iterdir()))

@@ -6,6 +6,9 @@ import contextlib
 import importlib
 import io
 import json
+import os
+import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -156,3 +159,54 @@ def test_quantized_builds_its_int8_copy_with_the_export_code(trained, texts, mon
     int8 = Predictor.from_folder(model, on="cpu").quantized()
     assert calls == [{"int8": True}] and isinstance(int8.model, OnnxClassifier)
     assert "distilnb.export" in sys.modules
+
+
+# ---------------------------------------------------------------- predict on a model folder with its export beside it
+
+# Where PreTrainedModel lives: every transformers model class imports it, and with it accelerate and torch.distributed.
+MODEL_CLASSES = "transformers.modeling_utils"
+
+
+def predict_fresh(model: Path, texts: list[str]) -> tuple[list[dict], str, bool]:
+    """Run `predict --model-dir model` in a fresh process; return its rows, its stderr and whether it imported
+    transformers' model classes (the start-up an export saves)."""
+    check = ("import json, sys\nfrom distilnb import cli\n"
+             f"code = cli.main(['predict', '--threads', '1', '--top-k', '2', '--model-dir', {str(model)!r}, "
+             f"*{texts!r}])\nprint(json.dumps([code, {MODEL_CLASSES!r} in sys.modules]))")
+    done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if not k.startswith("DISTILNB_")})
+    assert done.returncode == 0, done.stderr[-3000:]
+    *rows, last = done.stdout.strip().splitlines()
+    code, model_classes = json.loads(last)
+    assert code == 0, done.stderr[-3000:]
+    return [json.loads(row) for row in rows], done.stderr, model_classes
+
+
+@pytest.fixture(scope="module")
+def run_with_export(trained, tmp_path_factory) -> Path:
+    """A copy of the smoke run's model folder (file times kept) in a run of its own, exported beside it (onnx/)."""
+    _, model = trained
+    copied = Path(shutil.copytree(model, tmp_path_factory.mktemp("copied") / "run" / "model"))
+    assert export.export(copied).folder == copied.parent / "onnx"
+    return copied
+
+
+def test_predict_on_a_model_folder_scores_through_its_current_export_and_says_so(run_with_export, texts):
+    (run_with_export / "eval_other.json").write_text("{}")  # evaluate's report on a file: the model is unchanged
+    rows, err, model_classes = predict_fresh(run_with_export, texts[:3])
+    expected = Predictor.from_folder(run_with_export, on="cpu").predict(texts[:3], top_k=2)
+    assert [row["label"] for row in rows] == [row["label"] for row in expected]
+    assert [row["scores"] for row in rows] == [pytest.approx(row["scores"], abs=FP32_TOLERANCE) for row in expected]
+    assert f"Note: scoring with {run_with_export.parent / 'onnx'}, this model's ONNX export" in err
+    assert not model_classes  # the start-up it saves: no transformers model class was imported
+
+
+def test_predict_does_not_use_an_export_older_than_its_model_and_says_how_to_renew_it(run_with_export, texts,
+                                                                                      tmp_path):
+    model = Path(shutil.copytree(run_with_export.parent, tmp_path / "run")) / "model"
+    weights = model / "model.safetensors"
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))  # as if trained again
+    rows, err, model_classes = predict_fresh(model, texts[:2])
+    assert "was not exported from this model as it is now: scoring with the model itself" in err
+    assert f"export --model-dir {model}" in err
+    assert model_classes and len(rows) == 2

@@ -14,7 +14,8 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
         "export", help="write the model as ONNX (chapter 05's int8, as a file)",
         description="Write the model folder's ONNX graph (model.onnx: fp32, or dynamic int8 with --int8) with its "
                     "tokenizer, config.json, labels.json and the run's records beside it. `predict --model-dir` and "
-                    "`evaluate --model-dir` run the folder through ONNX Runtime on the CPU; any ONNX Runtime serving "
+                    "`evaluate --model-dir` run the folder through ONNX Runtime on the CPU (and `predict` on the model "
+                    "folder uses its fp32 export in onnx/ while the model is unchanged); any ONNX Runtime serving "
                     "stack can load model.onnx (inputs input_ids, attention_mask[, token_type_ids]; output logits). "
                     "The graph names no folder of this machine: the exporter's per-node source traces are removed.",
         epilog="example: python -m distilnb export --model-dir outputs/offline/model --int8")
