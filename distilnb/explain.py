@@ -31,6 +31,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from distilnb.errors import DistilnbError
+from distilnb.serving import FolderTokenizer, OnnxClassifier
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -125,11 +126,11 @@ def word_attributions(predictor: Predictor, text: str, target: int | str | None 
     import torch
 
     attr = require("captum.attr", "Word attributions")
+    if isinstance(predictor.model, OnnxClassifier) or isinstance(predictor.tokenizer, FolderTokenizer):
+        raise TypeError("Word attributions need the PyTorch model's gradients: explain with a Predictor on the model "
+                        "folder, not on its ONNX export or its quantized() copy.")
     model, tokenizer = predictor.model, predictor.tokenizer
-    embeddings = model.get_input_embeddings() if hasattr(model, "get_input_embeddings") else None
-    if not isinstance(embeddings, torch.nn.Module):
-        raise TypeError("Word attributions need the PyTorch model's gradients: explain with the Predictor itself, "
-                        "not its quantized() copy.")
+    embeddings = model.get_input_embeddings()
     if not getattr(tokenizer, "is_fast", False):
         raise TypeError("Word attributions need a fast tokenizer (word_ids and offsets): load it with use_fast=True.")
     if second is not None and not second.strip():

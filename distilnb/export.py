@@ -20,14 +20,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import torch
-
 from distilnb.errors import NotFoundError
 from distilnb.folder import CONFIG_FILE, READING_FILE, THRESHOLDS_FILE, TRAINING_ROWS_FILE
 from distilnb.models import label_names_of, load_classifier, load_tokenizer
+from distilnb.serving import ClassifierConfig
 
 if TYPE_CHECKING:
-    from transformers import PretrainedConfig, PreTrainedModel
+    from transformers import PreTrainedModel
 
 ONNX_FILE = "model.onnx"  # the graph in an exported folder, fp32 or int8 (EXPORT_FILE says which)
 EXPORT_FILE = "distilnb_export.json"  # what was exported, from where, in which precision
@@ -82,6 +81,8 @@ def exporter_notices_hidden() -> Iterator[None]:
 
 def export_onnx(model: PreTrainedModel, path: Path) -> Path:
     """Write a sequence classifier to path as ONNX, batch size and length left dynamic; return the path."""
+    import torch  # here, not above: predict reads whether an export is current (export_beside) without torch
+
     model = model if model.device.type == "cpu" else copy.deepcopy(model).cpu()
     # Two distinct tensors, some padding: an input passed twice or a mask of ones could be traced as a special case.
     example = {"input_ids": torch.full((2, 8), 1000), "attention_mask": torch.tensor([[1] * 8, [1] * 4 + [0] * 4])}
@@ -136,11 +137,9 @@ def is_onnx_folder(model: str | Path) -> bool:
     return (folder / ONNX_FILE).is_file() and (folder / EXPORT_FILE).is_file()
 
 
-def onnx_config(folder: str | Path) -> PretrainedConfig:
-    """Return the transformers config saved beside an exported graph (labels, task, longest input)."""
-    from transformers import AutoConfig
-
-    return AutoConfig.from_pretrained(str(folder))
+def onnx_config(folder: str | Path) -> ClassifierConfig:
+    """Return the config saved beside an exported graph (labels, task, longest input), read without transformers."""
+    return ClassifierConfig.from_folder(folder)
 
 
 def default_target(model_dir: str | Path, int8: bool) -> Path:

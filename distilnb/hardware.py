@@ -1,4 +1,5 @@
-"""The CPU a timing was measured on: its model name and the instruction sets int8 inference depends on."""
+"""The machine: the CPU a timing was measured on (its model name and the instruction sets int8 inference depends on),
+and whether a GPU may be there, asked without importing torch."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ CPUINFO = Path("/proc/cpuinfo")
 # What ONNX Runtime's int8 kernels use, slowest to fastest: AVX2 alone (8-bit products widened to 16 bits), AVX-512
 # VNNI (a fused 8-bit dot product, 16 lanes) and AMX (tiles of 8-bit products). int8's speed-up follows these flags.
 INSTRUCTION_SETS = {"avx2": ("avx2",), "avx512_vnni": ("avx512_vnni",), "amx": ("amx_int8",)}
+# Where Linux shows a GPU driver that torch.cuda can use: NVIDIA's (CUDA) and AMD's (ROCm).
+GPU_DRIVERS = (Path("/proc/driver/nvidia/gpus"), Path("/dev/kfd"))
 
 
 def cpuinfo_text(path: Path = CPUINFO) -> str:
@@ -51,3 +54,12 @@ def cpu_summary(cpuinfo: str | None = None) -> str:
     words = {True: "yes", False: "no", None: "unknown"}
     sets = ", ".join(f"{name} {words[present]}" for name, present in instruction_sets(text).items())
     return f"{cpu_model(text)}; {sets}"
+
+
+def may_have_gpu() -> bool:
+    """Return False where torch cannot find a GPU (Linux without a GPU driver; macOS, whose GPU models.device does not
+    use), so a command can choose the CPU without importing torch, which takes seconds; True where torch must say."""
+    system = platform.system()
+    if system == "Darwin":
+        return False
+    return system != "Linux" or any(path.exists() for path in GPU_DRIVERS)

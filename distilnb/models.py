@@ -10,14 +10,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-from tqdm.auto import tqdm
 
 from distilnb.config import MAX_LENGTH_RANGE, resolve_path
 from distilnb.errors import ModelError, NotFoundError, SettingError, from_hub
 from distilnb.folder import CONFIG_FILE
+from distilnb.serving import batched_rows
 
 if TYPE_CHECKING:
+    import torch
     from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
     from transformers.utils import ModelOutput
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 
 TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "tokenizer_config.json", "spiece.model", "vocab.json")
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl")
-PROGRESS_FROM = 1000  # show a progress bar from this many texts on
 LOCAL_MODELS = ("tiny", "minilm")  # the profiles' short names, resolved by Config.resolved_model
 GENERIC_LABEL = re.compile(r"LABEL_\d+")
 FINE_TUNING_RECORDS = (CONFIG_FILE, "training_args.json")
@@ -33,11 +32,15 @@ FINE_TUNING_RECORDS = (CONFIG_FILE, "training_args.json")
 
 def device() -> torch.device:
     """Return the device to compute on: the GPU when there is one, else the CPU."""
+    import torch  # here, not above: naming, checking and labelling a model (this module's rest) needs no torch
+
     return torch.device("cuda" if torch.cuda.is_available() else "cpu")
 
 
 def mixed_precision() -> dict[str, bool]:
     """Return the Trainer's precision flags: bf16 on GPUs that have it, fp16 on older GPUs (a T4), none on the CPU."""
+    import torch
+
     if not torch.cuda.is_available():
         return {"bf16": False, "fp16": False}
     bf16 = torch.cuda.is_bf16_supported(including_emulation=False)  # a T4 only emulates bf16: give it fp16
@@ -46,16 +49,24 @@ def mixed_precision() -> dict[str, bool]:
 
 def distributed_on_cpu() -> bool:
     """Return True when several processes were launched (torchrun, accelerate launch) on a machine without a GPU."""
+    import torch
+
     return not torch.cuda.is_available() and int(os.environ.get("WORLD_SIZE", "1")) > 1
 
 
 def set_threads(threads: int) -> None:
-    """Make torch compute on `threads` CPU threads; the one place distilnb sets them (the caller decides how many).
+    """Make torch and ONNX Runtime compute on `threads` CPU threads; the one place distilnb sets them (the caller
+    decides how many).
 
     Left uncalled, torch keeps its own default (OMP_NUM_THREADS when set, else one thread per core), so the same
     command runs the same way however busy the machine is when it starts.
     """
-    torch.set_num_threads(threads)
+    if "torch" in sys.modules:
+        import torch
+
+        torch.set_num_threads(threads)
+    else:  # torch reads it when first imported; serving.cpu_threads gives it to ONNX Runtime, which needs no torch
+        os.environ["OMP_NUM_THREADS"] = str(threads)
 
 
 def is_main_process() -> bool:
@@ -152,6 +163,7 @@ def load_classifier(model: str | Path, label_names: list[str] | None = None, *,
 
 def parameter_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
     """Return AdamW parameter groups: weight decay on weight matrices, none on biases and LayerNorm weights."""
+    import torch
     from transformers.trainer_pt_utils import get_parameter_names
 
     decay = set(get_parameter_names(model, [torch.nn.LayerNorm], ["bias"]))  # the rule the Trainer applies
@@ -170,39 +182,20 @@ def cls_vector(output: ModelOutput) -> torch.Tensor:
     return output.last_hidden_state[:, 0]
 
 
-@torch.inference_mode()
 def batched_forward(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, input_ids: Sequence[Sequence[int]],
                     batch_size: int = 64, *, pick: Callable = logits_of, progress: bool | str | None = None,
                     token_type_ids: Sequence[Sequence[int]] | None = None) -> np.ndarray:
-    """Return pick(model(batch)) for each token-id list, run in batches of similar length, rows in input order.
+    """Return pick(model(batch)) for each token-id list, in batches of similar length (serving.batched_rows, which
+    says what progress means), rows in input order."""
+    import torch
 
-    progress: True a bar, False nothing, "lines" a plain line on stderr per tenth of the work (a log file holds
-    those, not a bar's redraws), None a bar from PROGRESS_FROM inputs on.
-    """
-    order = np.argsort([len(ids) for ids in input_ids], kind="stable")  # similar lengths together: little padding
-    show = len(input_ids) >= PROGRESS_FROM if progress is None else progress is True
-    lines = progress == "lines" and len(input_ids) >= PROGRESS_FROM
-    starts = range(0, len(order), batch_size)
-    every = max(1, len(starts) // 10)
-    target = model.device
-    rows_out: np.ndarray | None = None
-    for done, start in enumerate(tqdm(starts, desc="Predicting", unit="batch", disable=not show), start=1):
-        rows = order[start:start + batch_size]
-        features = {"input_ids": [list(input_ids[i]) for i in rows]}
-        if token_type_ids is not None:  # a pair's segments (0 for the first text, 1 for the second)
-            features["token_type_ids"] = [list(token_type_ids[i]) for i in rows]
+    def compute(features: dict[str, list[list[int]]]) -> np.ndarray:
         batch = tokenizer.pad(features, return_tensors="pt")
-        values = pick(model(**{k: v.to(target) for k, v in batch.items()})).float().cpu().numpy()
-        if rows_out is None:
-            rows_out = np.zeros((len(input_ids), *values.shape[1:]), dtype=np.float32)
-        rows_out[rows] = values
-        if lines and (done % every == 0 or done == len(starts)):
-            print(f"Scored {min(start + batch_size, len(order)):,} of {len(order):,} inputs", file=sys.stderr,
-                  flush=True)
-    if rows_out is None:
-        width = model.config.num_labels if pick is logits_of else model.config.hidden_size
-        rows_out = np.zeros((0, width), dtype=np.float32)
-    return rows_out
+        with torch.inference_mode():
+            return pick(model(**{k: v.to(model.device) for k, v in batch.items()})).float().cpu().numpy()
+
+    width = model.config.num_labels if pick is logits_of else model.config.hidden_size
+    return batched_rows(input_ids, batch_size, compute, width, progress=progress, token_type_ids=token_type_ids)
 
 
 

@@ -16,15 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from distilnb.errors import DataError, DataTypeError, ModelError, short_list
 from distilnb.folder import CONFIG_FILE, THRESHOLDS_FILE, read_thresholds
-from distilnb.models import batched_forward, device, is_multi_label, label_names_of, load_classifier, load_tokenizer
+from distilnb.models import is_multi_label, label_names_of
+from distilnb.serving import PROGRESS_FROM, FolderTokenizer, OnnxClassifier, batched_rows, padded
 
 if TYPE_CHECKING:
-    from transformers import PretrainedConfig, PreTrainedModel, PreTrainedTokenizerBase
-    from transformers.modeling_outputs import SequenceClassifierOutput
+    from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 DEFAULT_THRESHOLD = 0.5  # a multi-label model's rule when no tuned thresholds were saved beside it
 
@@ -107,7 +106,7 @@ def trained_max_length(model: str) -> int | None:
 class Predictor:
     """A fine-tuned classifier ready for new texts: batches by length, returns results in the caller's order."""
 
-    def __init__(self, model: PreTrainedModel | OnnxClassifier, tokenizer: PreTrainedTokenizerBase,
+    def __init__(self, model: PreTrainedModel | OnnxClassifier, tokenizer: PreTrainedTokenizerBase | FolderTokenizer,
                  max_length: int | None = None, batch_size: int = 64):
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -124,18 +123,26 @@ class Predictor:
     def from_folder(cls, model: str | Path, max_length: int | None = None, batch_size: int = 64,
                     on: str | None = None, default_thresholds: bool = False) -> Predictor:
         """Return a Predictor for a saved model folder or Hub id (weights from safetensors only), on the GPU if any;
-        for a folder `distilnb export` wrote, its ONNX graph run by ONNX Runtime on the CPU.
+        for a folder `distilnb export` wrote, its ONNX graph run by ONNX Runtime on the CPU, which loads neither torch
+        nor transformers (see serving).
 
         A multi-label distilnb model needs its thresholds.json (every label, numbers in [0, 1]); without one it is
         refused, unless default_thresholds=True scores every label at 0.5 (as a model from elsewhere is).
         """
         from distilnb.export import ONNX_FILE, is_onnx_folder, onnx_config
 
-        # An exported folder (distilnb export) runs through ONNX Runtime on the CPU; any other loads its safetensors.
-        onnx = is_onnx_folder(model)
-        network = OnnxClassifier(Path(model) / ONNX_FILE, onnx_config(model)) if onnx else load_classifier(model)
-        predictor = cls(network if onnx else network.to(on or device()), load_tokenizer(model),
-                        max_length or trained_max_length(str(model)), batch_size)
+        if is_onnx_folder(model):
+            network: PreTrainedModel | OnnxClassifier = OnnxClassifier(Path(model) / ONNX_FILE, onnx_config(model))
+            tokenizer = FolderTokenizer(model) if FolderTokenizer.fits(model) else None
+        else:
+            from distilnb.models import device, load_classifier
+
+            network, tokenizer = load_classifier(model).to(on or device()), None
+        if tokenizer is None:  # a PyTorch folder, or an export without a tokenizer.json: transformers reads it
+            from distilnb.models import load_tokenizer
+
+            tokenizer = load_tokenizer(model)
+        predictor = cls(network, tokenizer, max_length or trained_max_length(str(model)), batch_size)
         if predictor.multi_label:
             predictor.thresholds = folder_thresholds(model, predictor.label_names, default_thresholds)
         return predictor
@@ -166,6 +173,12 @@ class Predictor:
              token_type_ids: list[list[int]] | None = None) -> np.ndarray:
         """Return logits for token-id lists, computed in batches of similar length and put back in input order."""
         progress = self.progress if progress is None else progress
+        if isinstance(self.model, OnnxClassifier):
+            network, pad_id = self.model, self.tokenizer.pad_token_id
+            return batched_rows(encoded, self.batch_size, lambda batch: network(**padded(batch, pad_id)).logits,
+                                network.config.num_labels, progress=progress, token_type_ids=token_type_ids)
+        from distilnb.models import batched_forward
+
         return batched_forward(self.model, self.tokenizer, encoded, self.batch_size, progress=progress,
                                token_type_ids=token_type_ids)
 
@@ -204,8 +217,6 @@ class Predictor:
     def _windows_run(self, windows: list[list[int]], owner: np.ndarray, texts: int,
                      progress: bool | str | None) -> np.ndarray:
         """Return the logits of every window; progress as "lines" counts inputs (texts), not windows, in tenths."""
-        from distilnb.models import PROGRESS_FROM
-
         progress = self.progress if progress is None else progress
         if progress != "lines" or len(windows) < PROGRESS_FROM:
             return self._run(windows, progress)
@@ -256,41 +267,6 @@ class Predictor:
         copy_ = Predictor(network, self.tokenizer, self.max_length, self.batch_size)
         copy_.progress, copy_.chunk, copy_.thresholds = self.progress, self.chunk, self.thresholds
         return copy_
-
-
-# ---------------------------------------------------------------- int8 on the CPU, through ONNX Runtime
-
-class OnnxClassifier(torch.nn.Module):
-    """An ONNX Runtime session on the CPU, called like the transformers classifier it was exported from."""
-
-    device = torch.device("cpu")
-
-    def __init__(self, onnx_file: Path, config: PretrainedConfig):
-        import onnxruntime
-
-        super().__init__()
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = torch.get_num_threads()  # the budget torch.set_num_threads gave, not every core
-        # Spinning threads would hold the cores between batches, starving the tokenizer and anything else running.
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
-        self.config = config
-        self.segments = "token_type_ids" in {given.name for given in self.session.get_inputs()}
-
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                token_type_ids: torch.Tensor | None = None) -> SequenceClassifierOutput:
-        """Return a SequenceClassifierOutput holding the logits of one padded batch."""
-        from transformers.modeling_outputs import SequenceClassifierOutput
-
-        inputs = {"input_ids": input_ids.numpy(), "attention_mask": attention_mask.numpy()}
-        if self.segments:  # a single text's segment ids are all 0, as the model's default
-            segments = torch.zeros_like(input_ids) if token_type_ids is None else token_type_ids
-            inputs["token_type_ids"] = segments.numpy()
-        elif token_type_ids is not None and bool(token_type_ids.any()):
-            raise DataError("The int8 copy was exported without segment ids (token_type_ids), which these pairs need: "
-                            "score them with the Predictor itself, not its quantized() copy.")
-        (logits,) = self.session.run(["logits"], inputs)
-        return SequenceClassifierOutput(logits=torch.from_numpy(logits))
 
 
 def interactive(predictor: Predictor, top_k: int = 3) -> object:

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distilnb.config import MULTI_LABEL, PAIRS, SINGLE_LABEL, Config
-from distilnb.errors import DataError, SettingError
+from distilnb.errors import DataError, SettingError, plural
 
 if TYPE_CHECKING:
     import pandas as pd
     from datasets import DatasetDict
+    from transformers import PretrainedConfig
 
     from distilnb.metrics import Evaluation
     from distilnb.predict import Predictor
@@ -77,17 +78,24 @@ def check_model_folder(model: str) -> None:
 def model_task(model: str, cfg: Config) -> tuple[str, list[str]]:
     """Return (the task a model was trained for, its label names): multi-label from its config.json, pairs from its
     fine-tuning record (else cfg)."""
-    from transformers import AutoConfig
-
-    from distilnb.errors import from_hub
+    from distilnb.export import is_onnx_folder, onnx_config
     from distilnb.folder import fine_tuning_record
     from distilnb.models import is_multi_label, label_names_of
 
-    config = from_hub(f"the model {model!r}", lambda: AutoConfig.from_pretrained(model))
+    config = onnx_config(model) if is_onnx_folder(model) else transformers_config(model)
     recorded = fine_tuning_record(model)
     pairs = recorded.get("text_pair_column") if recorded else cfg.text_pair_column
     task = MULTI_LABEL if is_multi_label(config) else PAIRS if pairs else SINGLE_LABEL
     return task, label_names_of(config)
+
+
+def transformers_config(model: str) -> PretrainedConfig:
+    """Return a model folder's or Hub model's config, read by transformers."""
+    from transformers import AutoConfig
+
+    from distilnb.errors import from_hub
+
+    return from_hub(f"the model {model!r}", lambda: AutoConfig.from_pretrained(model))
 
 
 def check_columns_fit(cfg: Config, task: str) -> None:
@@ -152,9 +160,9 @@ def multilabel_rows(table: pd.DataFrame, cfg: Config, path: str) -> tuple[pd.Dat
     encoded = multilabel.encode(texts, table[cfg.label_column].tolist(), separator=cfg.label_separator,
                                 keep_empty=True)
     notes = []
-    if encoded.report["no label"]:
-        notes.append(f"{encoded.report['no label']:,} rows of {path} have no label (an empty list or a blank cell): "
-                     "scored as 'no label', a legitimate answer")
+    if unlabelled := encoded.report["no label"]:
+        notes.append(f"{plural(unlabelled, 'row')} of {path} {'has' if unlabelled == 1 else 'have'} no label (an "
+                     "empty list or a blank cell): scored as 'no label', a legitimate answer")
     frame = pd.DataFrame({"text": encoded.texts, "label": [tuple(names) for names in encoded.labels()]}, dtype=object)
     return frame, {BLANK_TEXT: encoded.report["missing text"], BLANK_LABEL: 0}, notes
 

@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -87,6 +86,7 @@ def truncation_report(lengths: np.ndarray, max_length: int, model_max: int = 512
 
 def length_grouped_order(lengths: np.ndarray, batch_size: int, seed: int) -> np.ndarray:
     """Return a training order in which batches hold texts of similar length (the Trainer's own sampler)."""
+    import torch  # here, not above: predict's truncation check (token_lengths) starts without torch
     from transformers.trainer_pt_utils import get_length_grouped_indices
 
     generator = torch.Generator().manual_seed(seed)

@@ -108,7 +108,7 @@ def reports() -> SmokeReports:
     return SmokeReports()
 
 
-@pytest.mark.parametrize("name", [*SCRIPTS, "gpu_check", "official_test"])
+@pytest.mark.parametrize("name", [*SCRIPTS, "gpu_check", "official_test", "startup"])
 def test_help_documents_the_data_folder_and_smoke_mode(name, capsys):
     with pytest.raises(SystemExit) as exit_:
         script(name).main(["--help"])
@@ -375,3 +375,12 @@ def test_gpu_check_dry_run_writes_every_section(tmp_path):
     assert_numbers(epoch, ["examples/s", "s per epoch"])
     methods = table(report, "3.")
     assert len(methods) == 3 and all(float(row["label agreement with one-by-one"]) == 1.0 for row in methods)
+
+
+def test_startup_times_predict_without_and_with_the_export_and_the_torch_floor():
+    report = run_smoke("startup", "--rounds", "1")
+    assert_header(report)
+    rows = table(report, "Start-up, whole command")
+    assert [row["command"] for row in rows] == ["predict, no export beside the model",
+                                                "predict, a current export beside it", "python -c 'import torch'"]
+    assert_numbers(rows, ["wall s, each run", "median wall s", "median CPU s"])

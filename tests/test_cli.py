@@ -183,6 +183,13 @@ def test_train_help_states_each_settings_default_as_the_config_applies_it():
     assert "OMP_NUM_THREADS" in helps["threads"]  # torch's default, which the threads tests check is kept
 
 
+def test_train_help_says_a_warmup_below_1_is_a_share_and_from_1_a_number_of_steps():
+    parser = next(action for action in cli.build_parser()._actions if action.dest == "command").choices["train"]
+    said = next(" ".join(action.help.split()) for action in parser._actions if action.dest == "warmup")
+    assert said.startswith("the learning rate's warm-up: below 1 a share of the training steps (0.1), from 1 a number "
+                           "of steps (200);"), said
+
+
 def test_the_parser_imports_nothing_heavy_and_argument_errors_come_before_heavy_imports():
     check = ("import sys\nfrom distilnb import cli\ncli.build_parser()\n"
              "for argv in (['train', '--epohcs', '1'], ['train', '--threads', '0']):\n"
@@ -618,6 +625,15 @@ def test_train_problems_are_one_sentence(tmp_path, setup, message):
     done = run_cli("train", "--profile", "smoke", "--output-root", str(tmp_path), *setup(tmp_path))
     assert done.code == 1 and "Traceback" not in done.err and len(done.err.splitlines()) == 1, done.err[-2000:]
     assert message.format(d=tmp_path) in done.err
+
+
+def test_an_undecodable_training_file_is_one_sentence_naming_the_encoding_flags(tmp_path):
+    file = write_csv(tmp_path / "t.csv", [("café order late", "delivery"), *ticket_rows(3)], encoding="latin-1")
+    done = run_cli("train", "--profile", "smoke", "--output-root", str(tmp_path), "--dataset", str(file))
+    assert done.code == 1 and "Traceback" not in done.err and len(done.err.splitlines()) == 1, done.err[-2000:]
+    assert "byte 0xe9 at line 2, column 4" in done.err
+    assert "give its real encoding (--encoding latin-1, cp1252, ...), or set --encoding-errors replace" in done.err
+    assert "encoding setting" not in done.err and "encoding=" not in done.err
 
 
 def test_the_command_line_prints_the_librarys_message_as_it_is(tmp_path):

@@ -242,6 +242,18 @@ def test_identical_texts_with_different_labels_are_a_warning_with_three_examples
         " remove those rows"]
 
 
+def test_identical_pairs_with_different_labels_are_named_in_order_and_reversed_pairs_are_not(tmp_path):
+    rows = [(f"claim {i}", f"fact {i}", "ab"[i % 2]) for i in range(40)]
+    rows += [("Claim 0", "fact  0", "b"), ("claim 2", "Fact 2", "b")]  # the same pairs as rows 0 and 2, now 'b' too
+    rows += [(f"fact {i}", f"claim {i}", "a") for i in range(1, 10, 2)]  # reversed, so not the same input
+    source = write(tmp_path / "d.csv", "premise,hypothesis,label\n" + "".join(f"{t},{p},{lab}\n" for t, p, lab in rows))
+    _, report = data.load_splits(cfg_for(source, text_column="premise", text_pair_column="hypothesis"))
+    assert report.console_lines() == [
+        "warning: 2 texts carry different labels in different rows ('claim 0 | fact 0': 'a' / 'b', 'claim 2 | fact 2':"
+        " 'a' / 'b'): a model cannot get both right; correct the labels or remove those rows"]
+    assert all(sep not in report.console_lines()[0] for sep in ("\x1f", "\\x1f"))  # the old key's, raw or quoted
+
+
 def test_a_text_column_of_numbers_is_a_warning(tmp_path):
     source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"{i * 1.5},{'ab'[i % 2]}\n" for i in range(40)))
     _, report = data.load_splits(cfg_for(source))

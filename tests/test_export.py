@@ -163,23 +163,24 @@ def test_quantized_builds_its_int8_copy_with_the_export_code(trained, texts, mon
 
 # ---------------------------------------------------------------- predict on a model folder with its export beside it
 
-# Where PreTrainedModel lives: every transformers model class imports it, and with it accelerate and torch.distributed.
-MODEL_CLASSES = "transformers.modeling_utils"
+# What an export spares predict's start-up: torch (about 2 s to import on a small CPU) and transformers (which imports
+# torch whenever it is installed, and its model classes accelerate and torch.distributed).
+TRAINING_STACK = ("torch", "transformers")
 
 
 def predict_fresh(model: Path, texts: list[str]) -> tuple[list[dict], str, bool]:
-    """Run `predict --model-dir model` in a fresh process; return its rows, its stderr and whether it imported
-    transformers' model classes (the start-up an export saves)."""
+    """Run `predict --model-dir model` in a fresh process; return its rows, its stderr and whether it imported torch
+    or transformers (the start-up an export saves)."""
     check = ("import json, sys\nfrom distilnb import cli\n"
              f"code = cli.main(['predict', '--threads', '1', '--top-k', '2', '--model-dir', {str(model)!r}, "
-             f"*{texts!r}])\nprint(json.dumps([code, {MODEL_CLASSES!r} in sys.modules]))")
+             f"*{texts!r}])\nprint(json.dumps([code, any(name in sys.modules for name in {TRAINING_STACK!r})]))")
     done = subprocess.run([sys.executable, "-c", check], capture_output=True, text=True, timeout=300,
                           env={k: v for k, v in os.environ.items() if not k.startswith("DISTILNB_")})
     assert done.returncode == 0, done.stderr[-3000:]
     *rows, last = done.stdout.strip().splitlines()
-    code, model_classes = json.loads(last)
+    code, training_stack = json.loads(last)
     assert code == 0, done.stderr[-3000:]
-    return [json.loads(row) for row in rows], done.stderr, model_classes
+    return [json.loads(row) for row in rows], done.stderr, training_stack
 
 
 @pytest.fixture(scope="module")
@@ -193,12 +194,12 @@ def run_with_export(trained, tmp_path_factory) -> Path:
 
 def test_predict_on_a_model_folder_scores_through_its_current_export_and_says_so(run_with_export, texts):
     (run_with_export / "eval_other.json").write_text("{}")  # evaluate's report on a file: the model is unchanged
-    rows, err, model_classes = predict_fresh(run_with_export, texts[:3])
+    rows, err, training_stack = predict_fresh(run_with_export, texts[:3])
     expected = Predictor.from_folder(run_with_export, on="cpu").predict(texts[:3], top_k=2)
     assert [row["label"] for row in rows] == [row["label"] for row in expected]
     assert [row["scores"] for row in rows] == [pytest.approx(row["scores"], abs=FP32_TOLERANCE) for row in expected]
     assert f"Note: scoring with {run_with_export.parent / 'onnx'}, this model's ONNX export" in err
-    assert not model_classes  # the start-up it saves: no transformers model class was imported
+    assert not training_stack  # the start-up it saves: neither torch nor transformers was imported
 
 
 def test_predict_does_not_use_an_export_older_than_its_model_and_says_how_to_renew_it(run_with_export, texts,
@@ -206,7 +207,16 @@ def test_predict_does_not_use_an_export_older_than_its_model_and_says_how_to_ren
     model = Path(shutil.copytree(run_with_export.parent, tmp_path / "run")) / "model"
     weights = model / "model.safetensors"
     os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 1))  # as if trained again
-    rows, err, model_classes = predict_fresh(model, texts[:2])
+    rows, err, training_stack = predict_fresh(model, texts[:2])
     assert "was not exported from this model as it is now: scoring with the model itself" in err
     assert f"export --model-dir {model}" in err
-    assert model_classes and len(rows) == 2
+    assert training_stack and len(rows) == 2
+
+
+def test_an_exported_folder_is_scored_with_its_own_tokenizer_and_refuses_word_attributions(exported):
+    from distilnb import explain, serving
+
+    onnx = Predictor.from_folder(exported[export.FP32])
+    assert isinstance(onnx.tokenizer, serving.FolderTokenizer)  # transformers' tokenizer class would import torch
+    with pytest.raises(TypeError, match="PyTorch model's gradients.*not on its ONNX export"):
+        explain.word_attributions(onnx, "where is my parcel")

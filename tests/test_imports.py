@@ -82,5 +82,6 @@ def imported_by(statement: str) -> set[str]:
 
 def test_inference_imports_no_data_stack():
     loaded = imported_by("import distilnb.predict")
-    assert "torch" in loaded and "distilnb" in loaded  # the measure sees what predict does import
-    assert loaded & {"pandas", "sklearn", "datasets"} == set()
+    assert {"numpy", "distilnb"} <= loaded  # the measure sees what predict does import
+    # nor torch and transformers: a Predictor imports them when it loads a PyTorch folder, not an export
+    assert loaded & {"pandas", "sklearn", "datasets", "torch", "transformers"} == set()

@@ -158,6 +158,17 @@ def test_a_multi_label_test_file_scores_its_rows_without_a_label(multi, tmp_path
     assert "scored 25 of the 25 rows" in done.err and "5 rows of" in done.err and "'no label'" in done.err
 
 
+def test_a_multi_label_csv_test_file_scores_its_rows_with_a_blank_label_cell_as_no_label(multi, tmp_path):
+    rows = [f"new {text},{';'.join(names)}" for text, names in messages(20, seed=25)]
+    rows += [f"nothing to see here {i}," for i in range(4)] + ["nothing at all,   "]
+    done = evaluate(multi, "--test-file", str(write_lines(tmp_path / "blank_cells.csv", ["text,labels", *rows])))
+    assert done.code == 0, done.err[-3000:]
+    assert "scored 25 of the 25 rows" in done.err and "5 rows of" in done.err and "'no label'" in done.err
+    report = json.loads((multi / "eval_file_blank_cells.json").read_text())
+    assert report["examples"] == 25
+    assert report["rows"] == {"read": 25, "scored": 25, "left out": {"blank text": 0, "blank label": 0, "seen": 0}}
+
+
 def test_each_test_file_writes_its_own_report_and_leaves_the_runs_test_score(single, tmp_path):
     assert evaluate(single).code == 0
     own = (single / "eval_test.json").read_text()
@@ -282,20 +293,35 @@ def test_a_csv_given_as_the_model_folder_is_one_sentence(single, tmp_path):
         assert "is a file, not a model folder" in done.err
 
 
-def test_a_file_without_read_permission_is_one_sentence(single, tmp_path, monkeypatch):
-    file = write_lines(tmp_path / "secret.csv", ["text,label", "my parcel,delivery"])
+def refuse_to_read(monkeypatch, name: str) -> None:
+    """Make reading the file called `name` fail as a file without read permission does (root reads any file, so the
+    refusal is the system's answer, played back)."""
     real = Path.read_bytes
 
     def refuse(path: Path) -> bytes:
-        if path.name == "secret.csv":  # root reads any file, so the refusal is the system's answer, played back
+        if path.name == name:
             raise PermissionError(13, "Permission denied", str(path))
         return real(path)
 
     monkeypatch.setattr(Path, "read_bytes", refuse)
+
+
+def test_a_file_without_read_permission_is_one_sentence(single, tmp_path, monkeypatch):
+    file = write_lines(tmp_path / "secret.csv", ["text,label", "my parcel,delivery"])
+    refuse_to_read(monkeypatch, "secret.csv")
     for done in (evaluate(single, "--test-file", str(file)),
                  run_cli("predict", "--model-dir", str(single), "--file", str(file))):
         assert done.code == 1 and "Traceback" not in done.err and len(done.err.splitlines()) == 1, done.err[-2000:]
         assert "no permission to read it" in done.err
+
+
+def test_a_training_file_without_read_permission_is_one_sentence(tmp_path, monkeypatch):
+    file = write_lines(tmp_path / "secret.csv", ["text,label", *(f"{t},{n[0]}" for t, n in messages(30, seed=24))])
+    refuse_to_read(monkeypatch, "secret.csv")
+    done = run_cli("train", "--profile", "smoke", "--output-root", str(tmp_path / "out"), "--dataset", str(file))
+    assert done.code == 1 and "Traceback" not in done.err and len(done.err.splitlines()) == 1, done.err[-2000:]
+    assert done.err.startswith(f"distilnb train: {file} cannot be read: this user has no permission to read it")
+    assert "chmod +r secret.csv" in done.err
 
 
 def test_predict_leaves_the_input_text_out_unless_echo_is_given(single):
@@ -321,6 +347,19 @@ def test_two_known_labels_joined_by_a_comma_under_a_semicolon_separator_are_name
     assert any(warning.startswith("20 rows carry the label 'delivery,refund', which joins the known labels "
                                   "'delivery' and 'refund' with ','") and "'delivery;refund'" in warning
                for warning in report.warnings), report.warnings
+
+
+def test_a_label_with_a_slash_joining_no_known_labels_is_named_as_a_label_of_its_own(tmp_path):
+    from distilnb import data
+
+    rows = [f"{text},{';'.join(names)}" for text, names in messages(90, seed=30) + messages(30, seed=35, labels=2)]
+    rows += [f"{text},shipping/returns" for text, _ in messages(20, seed=36)]
+    splits, report = load(write_lines(tmp_path / "slashed.csv", ["text,labels", *rows]), label_column="labels",
+                          label_separator=";")
+    assert ("20 rows carry the label 'shipping/returns', which contains '/' although labels are joined by ';': a "
+            "label of its own. If it means several labels, write it as 'shipping;returns'.") in report.warnings
+    assert not any("joins the known labels" in warning for warning in report.warnings), report.warnings
+    assert data.label_names(splits) == ["delivery", "login", "refund", "shipping/returns"]
 
 
 LABEL_LISTS = [(lambda names: ";".join(names), "set label_separator=';'"),
@@ -388,6 +427,19 @@ def test_a_resume_without_a_record_compares_the_settings_its_splits_were_made_wi
     with pytest.raises(SettingError, match="seed = 7 differs from the interrupted run's 42"):
         runs.check_resume(dataclasses.replace(cfg, seed=7), cfg.paths.checkpoints)
     runs.check_resume(dataclasses.replace(cfg, epochs=9.0), cfg.paths.checkpoints)  # the splits say nothing of it
+
+
+def test_resuming_with_another_seed_on_the_command_line_is_one_sentence_naming_the_flag(tmp_path):
+    file = write_lines(tmp_path / "t.csv", ["text,label", *(f"{t},{n[0]}" for t, n in messages(30, seed=42))])
+    cfg = Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path), dataset=str(file))
+    runs.record_resume_settings(cfg, cfg.paths.checkpoints)
+    (cfg.paths.checkpoints / "checkpoint-3").mkdir()  # what the interrupted run left
+    done = run_cli("train", "--profile", "smoke", "--output-root", str(tmp_path), "--dataset", str(file), "--resume",
+                   "--seed", "7")
+    assert done.code == 1 and "Traceback" not in done.err and len(done.err.splitlines()) == 1, done.err[-2000:]
+    assert done.err == (f"distilnb train: --seed 7 differs from the interrupted run's {cfg.seed}: resume with the same "
+                        "value, or train afresh without resuming.\n")
+    assert (cfg.paths.checkpoints / "checkpoint-3").is_dir() and not (cfg.paths.root / "model").exists()
 
 
 # ---------------------------------------------------------------- chunking counts inputs

@@ -11,11 +11,12 @@ import numpy as np
 import pytest
 from test_cli import WORDS, json_lines, run_cli
 
-from distilnb import data, multilabel, pairs, runs
+from distilnb import data, export, multilabel, pairs, runs
 from distilnb.config import Config
 from distilnb.errors import DataError, DataTypeError
 from distilnb.folder import CONFIG_FILE, THRESHOLDS_FILE
 from distilnb.predict import Predictor
+from distilnb.serving import FolderTokenizer
 from distilnb.train import tokenize_batch
 
 TRAIN = ("--profile", "smoke", "--epochs", "2")
@@ -326,7 +327,7 @@ def test_class_weights_train_a_multilabel_model(work):
     assert record["class_weights"] is True and (work / "weights" / "model" / "thresholds.json").is_file()
 
 
-def test_segment_ids_reach_a_bert_model_and_its_int8_copy(tokenizer):
+def test_segment_ids_reach_a_bert_model_its_int8_copy_and_its_export(tokenizer, tmp_path):
     import copy
 
     import torch
@@ -355,6 +356,11 @@ def test_segment_ids_reach_a_bert_model_and_its_int8_copy(tokenizer):
     assert np.abs(full - reference).max() < 1e-5 and np.abs(full - without).max() > 1e-3
     int8 = predictor.quantized()
     assert int8.model.segments and np.abs(int8.probabilities(pairs_) - full).max() < 0.05
+    model.save_pretrained(tmp_path / "model")
+    bert_tokenizer.save_pretrained(tmp_path / "model")
+    exported = Predictor.from_folder(export.export(tmp_path / "model").folder)  # read without torch or transformers
+    assert isinstance(exported.tokenizer, FolderTokenizer)
+    assert np.abs(exported.probabilities(pairs_) - full).max() < 1e-5
 
 
 def test_a_hub_list_of_class_labels_becomes_label_names():

@@ -44,8 +44,8 @@ UNSET_HELP = {"class_weights": f"default: decided from the training labels, on w
                                "of the texts"}
 # readers.FORMATS, spelt here so that building the parser imports no pandas; a test checks that the two agree.
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
-THREADS_HELP = ("CPU threads for torch, 1 or more (default: torch's own, $OMP_NUM_THREADS when set, else one per "
-                "core; on a busy 2-core machine one thread trained about 3x faster than two)")
+THREADS_HELP = ("CPU threads for torch and ONNX Runtime, 1 or more (default: their own, $OMP_NUM_THREADS when set, "
+                "else one per core; on a busy 2-core machine one thread trained about 3x faster than two)")
 
 
 class UsageError(DistilnbError):
@@ -233,14 +233,24 @@ def progress_bars() -> bool:
 
 
 def prepare_machine(args: argparse.Namespace, *, reads_datasets: bool = True) -> None:
-    """Set torch's threads when --threads is given (else torch keeps its own default) and turn progress bars off
-    when stderr is a log file (datasets' too when the command reads data through it: predict does not)."""
-    import logging
+    """Set the threads (set_threads) and quiet the libraries' notices and bars (quiet_libraries)."""
+    set_threads(args)
+    quiet_libraries(reads_datasets=reads_datasets)
 
+
+def set_threads(args: argparse.Namespace) -> None:
+    """Set torch's and ONNX Runtime's threads when --threads is given (else each keeps its own default)."""
     if getattr(args, "threads", None):
         from distilnb import models
 
         models.set_threads(args.threads)
+
+
+def quiet_libraries(*, reads_datasets: bool) -> None:
+    """Quiet transformers' notices, and turn progress bars off when stderr is a log file (datasets' too when the
+    command reads data through it: predict does not). This imports transformers, and so torch."""
+    import logging
+
     # The LOAD REPORT says a new head was initialised, which the command line does by design, and names the model's
     # cache folder: chapter 03 shows and explains it once; here it would only be noise with a machine path in it.
     logging.getLogger("transformers.modeling_utils").setLevel(logging.ERROR)
