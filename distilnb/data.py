@@ -211,7 +211,14 @@ def clean_multilabel_frame(frame: pd.DataFrame, cfg: Config, report: LoadReport,
     every dropped row is counted (multilabel.encode's report) under the load report's reasons."""
     check_columns(frame, cfg.text_column, cfg.label_column, "the data" if split == "all" else f"the {split} data")
     texts, non_strings = text_values(frame[cfg.text_column], split)
-    encoded = multilabel.encode(texts, frame[cfg.label_column].tolist(), separator=cfg.label_separator)
+    # A test file's row without labels is scored as "no label", a legitimate answer, as `evaluate --test-file` scores
+    # it: the official test set is not made smaller. Training and validation rows without labels are dropped.
+    keep_empty = split == "test"
+    encoded = multilabel.encode(texts, frame[cfg.label_column].tolist(), separator=cfg.label_separator,
+                                keep_empty=keep_empty)
+    if unlabelled := encoded.report.get("no label"):
+        report.notes.append(f"{plural(unlabelled, 'row')} of the test data {'has' if unlabelled == 1 else 'have'} no "
+                            "label (an empty list or a blank cell): kept, and scored as 'no label'.")
     for reason in (MISSING_TEXT, MISSING_LABEL, EMPTY_SET):  # multilabel.encode's names for the same reasons
         report.count(report.dropped, f"{split}: {reason}", encoded.report[reason])
     report.count(report.converted, f"{split}: label named twice in a row, kept once",

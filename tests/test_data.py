@@ -92,6 +92,18 @@ def test_a_folder_without_validation_gets_one_cut_from_train(tmp_path):
     assert len(splits["train"]) + len(splits["validation"]) == 20 and "validation" in report.notes[0]
 
 
+def test_a_multi_label_test_file_keeps_its_rows_without_labels_and_says_so(tmp_path):
+    rows = [f"t{i},{['a', 'b', 'a;b'][i % 3]}" for i in range(30)]
+    write(tmp_path / "train.csv", "text,label\n" + "\n".join(rows) + "\n")
+    write(tmp_path / "validation.csv", "text,label\nv1,a\nv2,b\nv3,a;b\nv4,\n")
+    write(tmp_path / "test.csv", "text,label\nx1,a;b\nx2,\nx3,b\nx4,\n")
+    splits, report = data.load_splits(cfg_for(tmp_path, label_separator=";"))
+    assert splits["test"]["text"] == ["x1", "x2", "x3", "x4"]
+    assert list(splits["test"]["labels"]) == [[1.0, 1.0], [0.0, 0.0], [0.0, 1.0], [0.0, 0.0]]
+    assert "2 rows of the test data have no label (an empty list or a blank cell): kept" in " ".join(report.notes)
+    assert len(splits["validation"]) == 3 and report.dropped == {"validation: missing label": 1}
+
+
 def test_labels_unseen_in_training_are_refused(tmp_path):
     write(tmp_path / "train.csv", "text,label\na,x\nb,y\nc,x\n")
     write(tmp_path / "validation.csv", "text,label\nd,x\n")
