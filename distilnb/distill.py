@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import random
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +39,13 @@ if TYPE_CHECKING:
 # sample tickets (benchmarks/RESULTS.md, section 17b) alpha 0.2 with T 4 did no better on test and worse on validation;
 # two settings, not a search.
 DEFAULT_ALPHA, DEFAULT_TEMPERATURE = 0.5, 2.0
+# More texts for the teacher to label on a small training split: masked copies of each training text, every word
+# replaced by the mask token with MASK_PROBABILITY (the masking rule of Tang et al. 2019, "Distilling task-specific
+# knowledge from BERT into simple neural networks"). The student learns the teacher's probabilities on the copies too,
+# and the copy's own label. On the sample's 1,497 tickets four copies closed the student's gap to its teacher
+# (benchmarks/RESULTS.md, section 40, eight seeds); at emotion's 16,000 texts the student was level without (section
+# 23), so splits of SMALL_TRAINING_SPLIT texts or more get none: a student trained five times as long for nothing.
+DEFAULT_COPIES, MASK_PROBABILITY, SMALL_TRAINING_SPLIT = 4, 0.2, 5_000
 TEACHER_COLUMN = "teacher_logits"  # the teacher's logits of each training row, computed once before training
 DISTILLATION_FILE = "distillation.json"  # beside the student: its teacher, the loss and the layers it kept
 
@@ -51,6 +59,7 @@ class DistillResult:
     student: str  # "every other layer of the teacher (layers 0, 2, 4)" or the model given
     alpha: float
     temperature: float
+    transfer_copies: int  # masked copies of each training text the teacher labelled too
     teacher_parameters: int
     student_parameters: int
     validation: dict
@@ -166,6 +175,45 @@ def with_teacher_logits(tokenized: DatasetDict, logits: np.ndarray) -> DatasetDi
     return DatasetDict({**tokenized, "train": tokenized["train"].add_column(TEACHER_COLUMN, logits.tolist())})
 
 
+def default_copies(training_texts: int) -> int:
+    """Return the masked copies of each training text a distillation adds unless told: DEFAULT_COPIES on a small
+    training split, none from SMALL_TRAINING_SPLIT texts on."""
+    return DEFAULT_COPIES if training_texts < SMALL_TRAINING_SPLIT else 0
+
+
+def with_masked_copies(rows: Dataset, copies: int, mask_token: str, seed: int) -> Dataset:
+    """Return the rows followed by `copies` copies of them, each word of their texts (both texts of a pair) replaced
+    by mask_token with MASK_PROBABILITY; labels as the originals'. Built in memory: a .map over the teacher's saved
+    splits would write its cache into the teacher's run folder."""
+    from datasets import Dataset, concatenate_datasets
+
+    if not copies:
+        return rows
+    rng = random.Random(seed)
+    copied = {name: values * copies for name, values in rows.to_dict().items()}
+    for column in ("text", "text_pair"):
+        if column in copied:
+            copied[column] = [" ".join(mask_token if rng.random() < MASK_PROBABILITY else word for word in text.split())
+                              for text in copied[column]]
+    return concatenate_datasets([rows, Dataset.from_dict(copied, features=rows.features)])
+
+
+def transfer_set(splits: DatasetDict, transfer_copies: int | None, teacher_tokenizer: PreTrainedTokenizerBase,
+                 tokenizer: PreTrainedTokenizerBase, seed: int) -> tuple[DatasetDict, int]:
+    """Return (the splits with masked copies after the training rows, copies per text): transfer_copies, else
+    default_copies; none without a mask token that both tokenizers read as one (refused when asked for)."""
+    from datasets import DatasetDict
+
+    copies = default_copies(len(splits["train"])) if transfer_copies is None else transfer_copies
+    mask = teacher_tokenizer.mask_token
+    if copies and (mask is None or mask != tokenizer.mask_token):  # the student would read the mask as letters
+        if transfer_copies:
+            raise SettingError("needs a mask token that the teacher's and the student's tokenizers share: leave it "
+                               "out, or give 0", "transfer_copies", transfer_copies)
+        copies = 0
+    return DatasetDict({**splits, "train": with_masked_copies(splits["train"], copies, str(mask), seed)}), copies
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -185,7 +233,7 @@ def teacher_splits(teacher_dir: str | Path, cfg: Config) -> tuple[DatasetDict, r
 
 
 def card_section(teacher_dir: str, student: str, alpha: float, temperature: float, multi: bool,
-                 sizes: tuple[int, int]) -> str:
+                 sizes: tuple[int, int], copies: int) -> str:
     """Return the model card's Markdown section naming the teacher and the loss."""
     soft = ("binary cross-entropy against the teacher's sigmoids of logits / T" if multi
             else "KL(softmax(teacher / T) || softmax(student / T))")
@@ -196,7 +244,9 @@ def card_section(teacher_dir: str, student: str, alpha: float, temperature: floa
 - **Teacher:** `{teacher_dir}` ({sizes[0]:,} parameters)
 - **Student:** {student} ({sizes[1]:,} parameters)
 - **Loss:** {alpha:g} x {hard} on the labels + {1 - alpha:g} x T^2 x {soft}, T = {temperature:g}
-- The teacher's logits were computed once over the training split, before training.
+- The teacher's logits were computed once over the training split, before training{
+    f", and over {copies} copies of each training text with words masked (probability {MASK_PROBABILITY:g})"
+    if copies else ""}.
 """
 
 
@@ -231,8 +281,10 @@ def save_student(cfg: Config, trainer: Trainer, splits: DatasetDict, report: run
 
 
 def check_settings(cfg: Config, teacher_dir: str | Path, *, student: str | None, student_layers: int | None,
-                   alpha: float, temperature: float) -> None:
+                   alpha: float, temperature: float, transfer_copies: int | None = None) -> None:
     """Raise SettingError for settings a distillation cannot run with, before anything is loaded."""
+    if transfer_copies is not None and not 0 <= transfer_copies <= 20:
+        raise SettingError("must lie between 0 (the training texts alone) and 20", "transfer_copies", transfer_copies)
     if not 0 <= alpha <= 1:
         raise SettingError("must lie between 0 and 1", "alpha", alpha)
     if temperature <= 0:
@@ -256,19 +308,22 @@ def check_same_labels(teacher_dir: str | Path, names: list[str], multi: bool, sp
 
 
 def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None = None, student: str | None = None,
-            alpha: float = DEFAULT_ALPHA, temperature: float = DEFAULT_TEMPERATURE) -> DistillResult:
+            alpha: float = DEFAULT_ALPHA, temperature: float = DEFAULT_TEMPERATURE,
+            transfer_copies: int | None = None) -> DistillResult:
     """Train a student on the teacher's splits to match the teacher; save it in cfg's run folder like any run.
 
     The student is the teacher with every other layer (student_layers, default half of them), or the model named by
-    `student` with a fresh head. cfg gives the student's training settings and run folder; its data settings should be
-    the teacher's (the CLI reads them from its record). Threads are the caller's to set.
+    `student` with a fresh head. transfer_copies masked copies of each training text are labelled by the teacher too
+    (None: default_copies, 4 below 5,000 training texts, else none). cfg gives the student's training settings and
+    run folder; its data settings should be the teacher's (the CLI reads them from its record). Threads are the
+    caller's to set.
     """
     from transformers import set_seed
 
     from distilnb.train import build_trainer, tuned_thresholds, validation_scores
 
     check_settings(cfg, teacher_dir, student=student, student_layers=student_layers, alpha=alpha,
-                   temperature=temperature)
+                   temperature=temperature, transfer_copies=transfer_copies)
     set_seed(cfg.seed)
     splits, report = teacher_splits(teacher_dir, cfg)
     teacher = load_classifier(teacher_dir)
@@ -277,9 +332,10 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
     runs.save_splits(splits, report, cfg)  # the student's run evaluates on the teacher's very splits
     source = resolve_model(student) if student else str(teacher_dir)
     tokenizer = load_tokenizer(source)  # a student given by name reads its own vocabulary; the teacher reads its own
-    tokenized = tokenize_splits(splits, tokenizer, cfg.max_length, multi)
     teacher_tokenizer = load_tokenizer(teacher_dir)
-    teacher_rows = tokenize_splits(splits, teacher_tokenizer, cfg.max_length, multi)["train"] if student \
+    transfer, copies = transfer_set(splits, transfer_copies, teacher_tokenizer, tokenizer, cfg.seed)
+    tokenized = tokenize_splits(transfer, tokenizer, cfg.max_length, multi)
+    teacher_rows = tokenize_splits(transfer, teacher_tokenizer, cfg.max_length, multi)["train"] if student \
         else tokenized["train"]
     logits = teacher_logits(teacher, teacher_tokenizer, teacher_rows, 2 * cfg.batch_size)
     tokenized = with_teacher_logits(tokenized, logits)  # the same rows in the same order: map keeps it
@@ -291,12 +347,13 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
                           else (validation_scores(trainer, tokenized["validation"], names), None))
     sizes = (parameter_count(teacher), parameter_count(trainer.model))
     record = {"teacher": str(teacher_dir), "student": described, "alpha": alpha, "temperature": temperature,
-              "teacher_parameters": sizes[0], "student_parameters": sizes[1]}
+              "transfer_copies": copies, "mask_probability": MASK_PROBABILITY, "teacher_parameters": sizes[0],
+              "student_parameters": sizes[1]}
     folder = save_student(cfg, trainer, splits, report, scores, thresholds, record,
-                          card_section(str(teacher_dir), described, alpha, temperature, multi, sizes))
+                          card_section(str(teacher_dir), described, alpha, temperature, multi, sizes, copies))
     return DistillResult(model_dir=folder, teacher_dir=str(teacher_dir), student=described, alpha=alpha,
-                         temperature=temperature, teacher_parameters=sizes[0], student_parameters=sizes[1],
-                         validation=scores, thresholds=thresholds)
+                         temperature=temperature, transfer_copies=copies, teacher_parameters=sizes[0],
+                         student_parameters=sizes[1], validation=scores, thresholds=thresholds)
 
 
 def student_config(teacher_dir: str | Path, **settings: Any) -> Config:

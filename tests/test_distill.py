@@ -158,6 +158,42 @@ def test_the_teachers_logits_are_the_teachers_outputs_in_row_order(teacher, toke
     np.testing.assert_allclose(logits, expected, atol=1e-5)
 
 
+# ---------------------------------------------------------------- the transfer set
+
+
+def test_masked_copies_follow_the_rows_keep_their_labels_and_mask_about_a_fifth_of_the_words():
+    from datasets import Dataset
+
+    words = [f"w{i}" for i in range(40)]
+    rows = Dataset.from_dict({"text": [" ".join(words)] * 10, "text_pair": ["a b c d"] * 10, "label": [0, 1] * 5})
+    copied = distill.with_masked_copies(rows, 3, "[MASK]", seed=0)
+    assert len(copied) == 40 and copied[:10] == rows[:10] and copied["label"] == [0, 1] * 20
+    masked = [word == "[MASK]" for text in copied["text"][10:] for word in text.split()]
+    assert len(masked) == 30 * 40 and 0.15 < sum(masked) / len(masked) < 0.25
+    assert any("[MASK]" in text for text in copied["text_pair"][10:])  # both texts of a pair
+    assert copied["text"] == distill.with_masked_copies(rows, 3, "[MASK]", seed=0)["text"]  # the seed repeats them
+    assert distill.with_masked_copies(rows, 0, "[MASK]", seed=0) is rows
+
+
+def test_masked_copies_need_a_mask_token_both_tokenizers_share():
+    from types import SimpleNamespace
+
+    from datasets import Dataset, DatasetDict
+
+    from distilnb.errors import SettingError
+
+    splits = DatasetDict({"train": Dataset.from_dict({"text": ["where is my parcel"] * 4, "label": [0, 1, 0, 1]})})
+    bert, roberta = SimpleNamespace(mask_token="[MASK]"), SimpleNamespace(mask_token="<mask>")
+    assert distill.transfer_set(splits, None, bert, bert, seed=0)[1] == 4
+    assert distill.transfer_set(splits, None, bert, roberta, seed=0)[1] == 0  # the default steps aside
+    with pytest.raises(SettingError, match="needs a mask token that the teacher's and the student's tokenizers share"):
+        distill.transfer_set(splits, 2, bert, roberta, seed=0)
+
+
+def test_only_a_small_training_split_gets_masked_copies_by_default():
+    assert [distill.default_copies(n) for n in (300, 1_497, 4_999, 5_000, 16_000)] == [4, 4, 4, 0, 0]
+
+
 # ---------------------------------------------------------------- the command, smoke-sized
 
 
@@ -170,6 +206,9 @@ def test_distill_saves_a_student_run_that_names_its_teacher_and_loss(student_run
     assert f"**Teacher:** `{teacher}`" in card and "KL(softmax(teacher / T) || softmax(student / T))" in card
     record = json.loads((folder / distill.DISTILLATION_FILE).read_text())
     assert record["alpha"] == 0.5 and record["temperature"] == 2.0
+    # the sample's 1,497 training tickets are a small split: four masked copies of each, said on the card and console
+    assert record["transfer_copies"] == 4 and "over 4 copies of each training text with words masked" in card
+    assert "the teacher labelled 4 masked copies of each training text too" in err
     assert json.loads((folder / "config.json").read_text())["n_layers"] == 1
     assert runs.read_metrics(folder.parent / "metrics.json")["validation"]["fine-tuned"]["accuracy"] > 0
 
@@ -192,6 +231,7 @@ def test_the_student_trains_on_the_teachers_splits_and_serves_like_any_model(stu
     (["--alpha", "1.5"], "--alpha 1.5 must lie between 0 and 1"),
     (["--temperature", "0"], "--temperature 0 must be more than 0"),
     (["--run-name", "smoke"], "--run-name smoke names the teacher's own run"),
+    (["--transfer-copies", "-1"], "--transfer-copies -1 must lie between 0 (the training texts alone) and 20"),
 ])
 def test_settings_a_distillation_cannot_run_with_are_refused_in_flag_words(teacher, flags, said):
     code, out, err = run_cli("distill", "--teacher-dir", str(teacher), "--output-root", str(teacher.parent.parent),
@@ -201,8 +241,8 @@ def test_settings_a_distillation_cannot_run_with_are_refused_in_flag_words(teach
 
 
 def test_the_parser_spells_the_librarys_defaults():
-    assert (distill_cli.DEFAULT_ALPHA, distill_cli.DEFAULT_TEMPERATURE) == (distill.DEFAULT_ALPHA,
-                                                                            distill.DEFAULT_TEMPERATURE)
+    names = ("DEFAULT_ALPHA", "DEFAULT_TEMPERATURE", "DEFAULT_COPIES", "MASK_PROBABILITY", "SMALL_TRAINING_SPLIT")
+    assert [getattr(distill_cli, name) for name in names] == [getattr(distill, name) for name in names]
 
 
 def test_the_benchmark_reports_teacher_student_and_int8_in_smoke_mode(monkeypatch, capsys):

@@ -12,9 +12,10 @@ from distilnb.cli.options import err
 # The student trains on the teacher's data, columns, splits and max_length (its record): only training settings here.
 SETTINGS = ("epochs", "batch_size", "learning_rate", "warmup", "weight_decay", "early_stopping_patience", "seed",
             "save_steps", "keep_checkpoints", "class_weights", *options.RUN_SETTINGS)
-# distill.DEFAULT_ALPHA and DEFAULT_TEMPERATURE, spelt here so that building the parser imports no torch; a test checks
-# that the two agree.
+# distill.DEFAULT_ALPHA, DEFAULT_TEMPERATURE, DEFAULT_COPIES, MASK_PROBABILITY and SMALL_TRAINING_SPLIT, spelt here so
+# that building the parser imports no torch; a test checks that they agree.
 DEFAULT_ALPHA, DEFAULT_TEMPERATURE = 0.5, 2.0
+DEFAULT_COPIES, MASK_PROBABILITY, SMALL_TRAINING_SPLIT = 4, 0.2, 5_000
 
 
 def add_parser(subcommands: argparse._SubParsersAction) -> None:
@@ -37,6 +38,10 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
     distill.add_argument("--temperature", type=float, default=DEFAULT_TEMPERATURE,
                          help="T: how much both distributions are softened before they are compared (default: "
                               f"{DEFAULT_TEMPERATURE})")
+    distill.add_argument("--transfer-copies", type=int,
+                         help="masked copies of each training text that the teacher labels too, each word masked with "
+                              f"probability {MASK_PROBABILITY:g}: more of the teacher's probabilities to learn from "
+                              f"(default: {DEFAULT_COPIES} below {SMALL_TRAINING_SPLIT:,} training texts, else 0)")
     options.add_threads(distill)
     options.add_settings(distill, SETTINGS)
     distill.set_defaults(run=run)
@@ -56,12 +61,14 @@ def run(args: argparse.Namespace) -> None:
     # The Trainer prints its logs on stdout; they are progress, so stderr, and stdout keeps the result alone.
     with runs.run_lock(cfg.paths.root), contextlib.redirect_stdout(sys.stderr):
         result = distill.distill(cfg, args.teacher_dir, student_layers=args.student_layers, student=args.student,
-                                 alpha=args.alpha, temperature=args.temperature)
+                                 alpha=args.alpha, temperature=args.temperature,
+                                 transfer_copies=args.transfer_copies)
     teacher_run = run_of_model(args.teacher_dir)
     teacher = runs.read_metrics(teacher_run / "metrics.json").get("validation", {}) if teacher_run else {}
     rows = {**({"teacher": teacher[metrics.FINE_TUNED]} if metrics.FINE_TUNED in teacher else {}),
             "student": result.validation}
     err(f"Student: {result.student}; {result.student_parameters:,} parameters against the teacher's "
-        f"{result.teacher_parameters:,}.")
+        f"{result.teacher_parameters:,}; the teacher labelled {result.transfer_copies} masked copies of each training "
+        "text too.")
     print(f"Student saved to {result.model_dir}\nValidation scores:\n{metrics.score_table(rows)}\n"
           f"Metrics: {cfg.paths.metrics}")
