@@ -1,9 +1,9 @@
 """Scoring without the training stack: an exported folder's graph in ONNX Runtime, its tokenizer.json in `tokenizers`,
 its config.json read as JSON, and the length-sorted batches every forward pass in distilnb runs in.
 
-Nothing here imports torch or transformers. `import torch` alone takes about 2 s on a small CPU, and transformers
-imports torch whenever it is installed, so a command that scores through an export (`distilnb predict` on a model
-folder with a current export beside it) starts in the time onnxruntime, tokenizers and numpy take (under 0.5 s).
+Nothing here imports torch or transformers. `import torch` alone takes 1.5 to 2 s on a small CPU, and transformers
+imports torch whenever it is installed; without them, `distilnb predict` through a model's export answers in well
+under a second (benchmarks/RESULTS.md, section 39).
 `Predictor.from_folder` uses these classes for an exported folder; a PyTorch folder keeps transformers' own.
 """
 
@@ -117,7 +117,6 @@ class FolderTokenizer:
             raise ModelError(f"{folder}'s tokenizer has no padding token: export the model again with `distilnb "
                              "export`.")
         self.pad_token_id: int = pad_id
-        self.is_fast = True
 
     @staticmethod
     def fits(folder: str | Path) -> bool:
@@ -126,9 +125,10 @@ class FolderTokenizer:
 
     def __call__(self, text: str | Sequence[str], text_pair: str | Sequence[str] | None = None, *,
                  truncation: bool = False, max_length: int | None = None, stride: int = 0,
-                 return_overflowing_tokens: bool = False, **_: Any) -> dict[str, Any]:
+                 return_overflowing_tokens: bool = False, verbose: bool = True) -> dict[str, Any]:
         """Return input_ids, token_type_ids and attention_mask (and overflow_to_sample_mapping for windows), as
-        transformers' fast tokenizer does: one list per text, or unbatched for a single string."""
+        transformers' fast tokenizer does: one list per text, or unbatched for a single string. verbose is
+        transformers' flag for its warning about texts longer than the model takes: this class has no warning."""
         single = isinstance(text, str)
         firsts = [text] if single else list(text)
         seconds = None if text_pair is None else [text_pair] if isinstance(text_pair, str) else list(text_pair)
