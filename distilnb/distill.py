@@ -39,12 +39,13 @@ if TYPE_CHECKING:
 # sample tickets (benchmarks/RESULTS.md, section 17b) alpha 0.2 with T 4 did no better on test and worse on validation;
 # two settings, not a search.
 DEFAULT_ALPHA, DEFAULT_TEMPERATURE = 0.5, 2.0
-# More texts for the teacher to label on a small training split: masked copies of each training text, every word
-# replaced by the mask token with MASK_PROBABILITY (the masking rule of Tang et al. 2019, "Distilling task-specific
-# knowledge from BERT into simple neural networks"). The student learns the teacher's probabilities on the copies too,
-# and the copy's own label. On the sample's 1,497 tickets four copies closed the student's gap to its teacher
-# (benchmarks/RESULTS.md, section 40, eight seeds); at emotion's 16,000 texts the student was level without (section
-# 23), so splits of SMALL_TRAINING_SPLIT texts or more get none: a student trained five times as long for nothing.
+# More texts on a small training split: masked copies of each training text, every word replaced by the mask token
+# with MASK_PROBABILITY (the masking rule of Tang et al. 2019, "Distilling task-specific knowledge from BERT into simple
+# neural networks"), each with its text's label and the teacher's probabilities. On the sample's 1,497 tickets four
+# copies closed the student's gap to its teacher over eight seeds, and the same copies with their labels alone (alpha
+# 1) did as well: the extra texts help, not measurably the teacher's view of them (benchmarks/RESULTS.md, section 40).
+# At emotion's 16,000 texts the student was level without (section 23), so splits of SMALL_TRAINING_SPLIT texts or more
+# get none: a student trained five times as long for nothing.
 DEFAULT_COPIES, MASK_PROBABILITY, SMALL_TRAINING_SPLIT = 4, 0.2, 5_000
 TEACHER_COLUMN = "teacher_logits"  # the teacher's logits of each training row, computed once before training
 DISTILLATION_FILE = "distillation.json"  # beside the student: its teacher, the loss and the layers it kept

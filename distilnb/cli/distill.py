@@ -39,9 +39,9 @@ def add_parser(subcommands: argparse._SubParsersAction) -> None:
                          help="T: how much both distributions are softened before they are compared (default: "
                               f"{DEFAULT_TEMPERATURE})")
     distill.add_argument("--transfer-copies", type=int,
-                         help="masked copies of each training text that the teacher labels too, each word masked with "
-                              f"probability {MASK_PROBABILITY:g}: more of the teacher's probabilities to learn from "
-                              f"(default: {DEFAULT_COPIES} below {SMALL_TRAINING_SPLIT:,} training texts, else 0)")
+                         help="masked copies of each training text to train on too, each word masked with probability "
+                              f"{MASK_PROBABILITY:g}, with the text's label and the teacher's probabilities (default: "
+                              f"{DEFAULT_COPIES} below {SMALL_TRAINING_SPLIT:,} training texts, else 0)")
     options.add_threads(distill)
     options.add_settings(distill, SETTINGS)
     distill.set_defaults(run=run)
