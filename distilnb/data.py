@@ -216,9 +216,8 @@ def clean_multilabel_frame(frame: pd.DataFrame, cfg: Config, report: LoadReport,
     keep_empty = split == "test"
     encoded = multilabel.encode(texts, frame[cfg.label_column].tolist(), separator=cfg.label_separator,
                                 keep_empty=keep_empty)
-    if unlabelled := encoded.report.get("no label"):
-        report.notes.append(f"{plural(unlabelled, 'row')} of the test data {'has' if unlabelled == 1 else 'have'} no "
-                            "label (an empty list or a blank cell): kept, and scored as 'no label'.")
+    if encoded.report.get("no label"):
+        report.notes.append(multilabel.no_label_note(encoded.report["no label"], "the test data"))
     for reason in (MISSING_TEXT, MISSING_LABEL, EMPTY_SET):  # multilabel.encode's names for the same reasons
         report.count(report.dropped, f"{split}: {reason}", encoded.report[reason])
     report.count(report.converted, f"{split}: label named twice in a row, kept once",

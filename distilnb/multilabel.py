@@ -12,7 +12,7 @@ from scipy.special import expit
 from sklearn.metrics import classification_report, f1_score, hamming_loss
 from sklearn.preprocessing import MultiLabelBinarizer
 
-from distilnb.errors import DataError, DataTypeError, short_list
+from distilnb.errors import DataError, DataTypeError, plural, short_list
 
 # The threshold grid: 0.05 to 0.95, rounded so 0.3 is 0.3 and not 0.30000000000000004.
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
@@ -121,6 +121,12 @@ def encode(texts: Sequence[Any], cells: Sequence[Any], *, separator: str | None 
 
 
 OTHER_SEPARATORS = ",;|/+&"  # characters that join labels when the label separator is another one
+
+
+def no_label_note(rows: int, source: str) -> str:
+    """Return the note for the rows of a scored file kept with an empty label set (encode's keep_empty)."""
+    return (f"{plural(rows, 'row')} of {source} {'has' if rows == 1 else 'have'} no label (an empty list or a blank "
+            "cell): kept, and scored as 'no label', a legitimate answer")
 
 
 def joined_label_warnings(rows: Sequence[Sequence[str]], separator: str | None) -> list[str]:

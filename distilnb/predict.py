@@ -131,14 +131,16 @@ class Predictor:
         """
         from distilnb.export import ONNX_FILE, is_onnx_folder, onnx_config
 
-        if is_onnx_folder(model):
+        onnx = is_onnx_folder(model)
+        if onnx:
             network: PreTrainedModel | OnnxClassifier = OnnxClassifier(Path(model) / ONNX_FILE, onnx_config(model))
-            tokenizer = FolderTokenizer(model) if FolderTokenizer.fits(model) else None
         else:
             from distilnb.models import device, load_classifier
 
-            network, tokenizer = load_classifier(model).to(on or device()), None
-        if tokenizer is None:  # a PyTorch folder, or an export without a tokenizer.json: transformers reads it
+            network = load_classifier(model).to(on or device())
+        if onnx and FolderTokenizer.fits(model):
+            tokenizer: PreTrainedTokenizerBase | FolderTokenizer = FolderTokenizer(model)
+        else:  # a PyTorch folder, or an export without a tokenizer.json: transformers reads it
             from distilnb.models import load_tokenizer
 
             tokenizer = load_tokenizer(model)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from distilnb.config import MULTI_LABEL, PAIRS, SINGLE_LABEL, Config
-from distilnb.errors import DataError, SettingError, plural
+from distilnb.errors import DataError, SettingError
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -160,9 +160,8 @@ def multilabel_rows(table: pd.DataFrame, cfg: Config, path: str) -> tuple[pd.Dat
     encoded = multilabel.encode(texts, table[cfg.label_column].tolist(), separator=cfg.label_separator,
                                 keep_empty=True)
     notes = []
-    if unlabelled := encoded.report["no label"]:
-        notes.append(f"{plural(unlabelled, 'row')} of {path} {'has' if unlabelled == 1 else 'have'} no label (an "
-                     "empty list or a blank cell): scored as 'no label', a legitimate answer")
+    if encoded.report["no label"]:
+        notes.append(multilabel.no_label_note(encoded.report["no label"], path))
     frame = pd.DataFrame({"text": encoded.texts, "label": [tuple(names) for names in encoded.labels()]}, dtype=object)
     return frame, {BLANK_TEXT: encoded.report["missing text"], BLANK_LABEL: 0}, notes
 
