@@ -14,7 +14,7 @@ import numpy as np
 from distilnb.config import MAX_LENGTH_RANGE, resolve_path
 from distilnb.errors import ModelError, NotFoundError, SettingError, from_hub
 from distilnb.folder import CONFIG_FILE
-from distilnb.serving import batched_rows
+from distilnb.serving import CPU_BATCH_TOKENS, batched_rows
 
 if TYPE_CHECKING:
     import torch
@@ -184,9 +184,11 @@ def cls_vector(output: ModelOutput) -> torch.Tensor:
 
 def batched_forward(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, input_ids: Sequence[Sequence[int]],
                     batch_size: int = 64, *, pick: Callable = logits_of, progress: bool | str | None = None,
-                    token_type_ids: Sequence[Sequence[int]] | None = None) -> np.ndarray:
+                    token_type_ids: Sequence[Sequence[int]] | None = None,
+                    max_tokens: int | None = CPU_BATCH_TOKENS) -> np.ndarray:
     """Return pick(model(batch)) for each token-id list, in batches of similar length (serving.batched_rows, which
-    says what progress means), rows in input order."""
+    says what progress means), rows in input order; on a CPU at most max_tokens padded tokens a batch, on a GPU
+    batch_size texts whatever their length."""
     import torch
 
     def compute(features: dict[str, list[list[int]]]) -> np.ndarray:
@@ -195,7 +197,8 @@ def batched_forward(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
             return pick(model(**{k: v.to(model.device) for k, v in batch.items()})).float().cpu().numpy()
 
     width = model.config.num_labels if pick is logits_of else model.config.hidden_size
-    return batched_rows(input_ids, batch_size, compute, width, progress=progress, token_type_ids=token_type_ids)
+    return batched_rows(input_ids, batch_size, compute, width, progress=progress, token_type_ids=token_type_ids,
+                        max_tokens=max_tokens if model.device.type == "cpu" else None)
 
 
 

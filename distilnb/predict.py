@@ -20,7 +20,7 @@ import numpy as np
 from distilnb.errors import DataError, DataTypeError, ModelError, short_list
 from distilnb.folder import CONFIG_FILE, THRESHOLDS_FILE, read_thresholds
 from distilnb.models import is_multi_label, label_names_of
-from distilnb.serving import PROGRESS_FROM, FolderTokenizer, OnnxClassifier, batched_rows, padded
+from distilnb.serving import CPU_BATCH_TOKENS, PROGRESS_FROM, FolderTokenizer, OnnxClassifier, batched_rows, padded
 
 if TYPE_CHECKING:
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
@@ -112,6 +112,7 @@ class Predictor:
         self.tokenizer = tokenizer
         self.max_length = max_length or min(tokenizer.model_max_length, model.config.max_position_embeddings)
         self.batch_size = batch_size
+        self.max_tokens: int | None = CPU_BATCH_TOKENS  # padded tokens a batch at most, on a CPU (None: no cap)
         # Defaults of every call that does not say: a progress display (see models.batched_forward), and whether long
         # texts are scored whole in windows (so metrics.evaluate_split, which calls logits(texts), can chunk too).
         self.progress: bool | str | None = None
@@ -178,11 +179,12 @@ class Predictor:
         if isinstance(self.model, OnnxClassifier):
             network, pad_id = self.model, self.tokenizer.pad_token_id
             return batched_rows(encoded, self.batch_size, lambda batch: network(**padded(batch, pad_id)).logits,
-                                network.config.num_labels, progress=progress, token_type_ids=token_type_ids)
+                                network.config.num_labels, progress=progress, token_type_ids=token_type_ids,
+                                max_tokens=self.max_tokens)
         from distilnb.models import batched_forward
 
         return batched_forward(self.model, self.tokenizer, encoded, self.batch_size, progress=progress,
-                               token_type_ids=token_type_ids)
+                               token_type_ids=token_type_ids, max_tokens=self.max_tokens)
 
     def logits(self, texts: Sequence, progress: bool | str | None = None) -> np.ndarray:
         """Return one row of logits per text or (first, second) pair (truncated to max_length; with self.chunk, the
@@ -268,6 +270,7 @@ class Predictor:
             network = OnnxClassifier(onnx_graph(self.model, Path(folder), int8=True), self.model.config)
         copy_ = Predictor(network, self.tokenizer, self.max_length, self.batch_size)
         copy_.progress, copy_.chunk, copy_.thresholds = self.progress, self.chunk, self.thresholds
+        copy_.max_tokens = self.max_tokens
         return copy_
 
 

@@ -26,6 +26,9 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
 PROGRESS_FROM = 1000  # show a progress bar from this many texts on
+# On a CPU a batch of more padded tokens than this is slower per text, not faster: its activations leave the cache.
+# Measured on texts of 20 to 250 tokens, 1 and 2 threads, PyTorch and ONNX Runtime (benchmarks/RESULTS.md, section 41).
+CPU_BATCH_TOKENS = 512
 TOKENIZER_FILE, TOKENIZER_CONFIG = "tokenizer.json", "tokenizer_config.json"
 Features = dict[str, list[list[int]]]  # a batch's token ids (and segment ids), one list per input, unpadded
 
@@ -33,29 +36,45 @@ Features = dict[str, list[list[int]]]  # a batch's token ids (and segment ids), 
 # ---------------------------------------------------------------- batches of similar length
 
 
+def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: int | None = None) -> list[np.ndarray]:
+    """Return the input positions in batches of similar length: at most batch_size inputs, and with max_tokens at most
+    that many padded tokens a batch (one input alone may exceed it)."""
+    order = np.argsort(lengths, kind="stable")  # similar lengths together: little padding
+    batches: list[list[int]] = []
+    for position in order:
+        current = batches[-1] if batches else None
+        # Sorted ascending, so this input is the batch's longest: the batch would pad to its length.
+        if current is None or len(current) == batch_size or (
+                max_tokens is not None and (len(current) + 1) * lengths[position] > max_tokens):
+            batches.append([int(position)])
+        else:
+            current.append(int(position))
+    return [np.array(batch) for batch in batches]
+
+
 def batched_rows(input_ids: Sequence[Sequence[int]], batch_size: int, compute: Callable[[Features], np.ndarray],
                  width: int, *, progress: bool | str | None = None,
-                 token_type_ids: Sequence[Sequence[int]] | None = None) -> np.ndarray:
-    """Return compute(batch) for each token-id list, run in batches of similar length, rows in input order.
+                 token_type_ids: Sequence[Sequence[int]] | None = None,
+                 max_tokens: int | None = CPU_BATCH_TOKENS) -> np.ndarray:
+    """Return compute(batch) for each token-id list, run in length_sorted_batches, rows in input order. max_tokens:
+    None on a GPU, where larger batches are faster.
 
     progress: True a bar, False nothing, "lines" a plain line on stderr per tenth of the work (a log file holds
     those, not a bar's redraws), None a bar from PROGRESS_FROM inputs on.
     """
-    order = np.argsort([len(ids) for ids in input_ids], kind="stable")  # similar lengths together: little padding
+    batches = length_sorted_batches([len(ids) for ids in input_ids], batch_size, max_tokens)
     show = len(input_ids) >= PROGRESS_FROM if progress is None else progress is True
     lines = progress == "lines" and len(input_ids) >= PROGRESS_FROM
-    starts = range(0, len(order), batch_size)
-    every = max(1, len(starts) // 10)
+    every, scored = max(1, len(batches) // 10), 0
     rows_out = np.zeros((len(input_ids), width), dtype=np.float32)
-    for done, start in enumerate(tqdm(starts, desc="Predicting", unit="batch", disable=not show), start=1):
-        rows = order[start:start + batch_size]
+    for done, rows in enumerate(tqdm(batches, desc="Predicting", unit="batch", disable=not show), start=1):
         features = {"input_ids": [list(input_ids[i]) for i in rows]}
         if token_type_ids is not None:  # a pair's segments (0 for the first text, 1 for the second)
             features["token_type_ids"] = [list(token_type_ids[i]) for i in rows]
         rows_out[rows] = compute(features)
-        if lines and (done % every == 0 or done == len(starts)):
-            print(f"Scored {min(start + batch_size, len(order)):,} of {len(order):,} inputs", file=sys.stderr,
-                  flush=True)
+        scored += len(rows)
+        if lines and (done % every == 0 or done == len(batches)):
+            print(f"Scored {scored:,} of {len(input_ids):,} inputs", file=sys.stderr, flush=True)
     return rows_out
 
 

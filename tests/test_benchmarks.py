@@ -108,7 +108,7 @@ def reports() -> SmokeReports:
     return SmokeReports()
 
 
-@pytest.mark.parametrize("name", [*SCRIPTS, "gpu_check", "official_test", "startup"])
+@pytest.mark.parametrize("name", [*SCRIPTS, "gpu_check", "official_test", "startup", "batch_tokens"])
 def test_help_documents_the_data_folder_and_smoke_mode(name, capsys):
     with pytest.raises(SystemExit) as exit_:
         script(name).main(["--help"])
@@ -384,3 +384,17 @@ def test_startup_times_predict_without_and_with_the_export_and_the_torch_floor()
     assert [row["command"] for row in rows] == ["predict, no export beside the model",
                                                 "predict, a current export beside it", "python -c 'import torch'"]
     assert_numbers(rows, ["wall s, each run", "median wall s", "median CPU s"])
+
+
+def test_batch_tokens_times_every_cap_on_short_mixed_and_long_inputs_in_both_runtimes():
+    report = run_smoke("batch_tokens")
+    assert_header(report)
+    rows = table(report, "Texts/s by batch cap")
+    assert [(row["model"], row["inputs"]) for row in rows] == [
+        (model, inputs) for model in ("PyTorch fp32", "ONNX Runtime int8")
+        for inputs in ("the sample's texts", "1 to 4 texts joined", "1 to 12 texts joined")]
+    caps = ["64 texts, no cap", "cap 256 tokens", "cap 512 tokens", "cap 1024 tokens", "cap 2048 tokens"]
+    assert_numbers(rows, ["mean tokens", *caps])
+    lengths = [float(row["mean tokens"]) for row in rows[:3]]
+    assert lengths == sorted(lengths) and lengths[2] > 3 * lengths[0]
+    assert all(row["fastest"] in caps for row in rows)

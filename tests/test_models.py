@@ -95,6 +95,13 @@ def test_batched_forward_keeps_the_input_order_and_pads_little(tokenizer):
         del tokenizer.pad
     assert rows[:, 0].tolist() == [len(ids) for ids in input_ids]
     assert padded_widths == [4, 7, 11]  # sorted by length: (3, 4), (5, 7), (9, 11)
+    padded_widths.clear()
+    tokenizer.pad = pad
+    try:  # on a CPU a batch holds at most CPU_BATCH_TOKENS padded tokens: the longest inputs go alone
+        models.batched_forward(Echo(), tokenizer, [[101] + [7592] * 300 + [102]] * 2 + input_ids, batch_size=4)
+    finally:
+        del tokenizer.pad
+    assert padded_widths == [7, 11, 302, 302]
     assert models.batched_forward(Echo(), tokenizer, [], pick=models.logits_of).shape[0] == 0
 
 

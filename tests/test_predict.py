@@ -13,6 +13,7 @@ import torch
 
 from distilnb.models import load_classifier
 from distilnb.predict import OnnxClassifier, Predictor
+from distilnb.serving import CPU_BATCH_TOKENS
 
 SYMBOLS = ("& login", ": late/lost", "👍", "question?", "— request")
 REPEATED = "my parcel never arrived "  # four words, one token each
@@ -254,27 +255,34 @@ def test_a_folder_without_a_tokenizer_is_refused(tmp_path, fp32):
 # ---------------------------------------------------------------- under load
 
 
-def test_thousands_of_texts_in_bounded_batches_with_a_progress_bar(predictor, capsys, monkeypatch):
+@pytest.mark.parametrize("max_tokens", [CPU_BATCH_TOKENS, None])
+def test_thousands_of_texts_in_bounded_batches_with_a_progress_bar(predictor, capsys, monkeypatch, max_tokens):
     texts = [f"order {i} never arrived, please help" if i % 3 else f"refund {i}" for i in range(2_000)]
-    seen: list[int] = []
+    shapes: list[tuple[int, int]] = []  # (texts, padded length) of each batch run
+    monkeypatch.setattr(predictor, "max_tokens", max_tokens)  # the fixture is shared: restored after the test
     if isinstance(predictor.model, OnnxClassifier):
         session_call = OnnxClassifier.__call__
 
         def counted(self, **batch):
-            seen.append(batch["input_ids"].shape[0])
+            shapes.append(tuple(batch["input_ids"].shape))
             return session_call(self, **batch)
 
         monkeypatch.setattr(OnnxClassifier, "__call__", counted)
         results = predictor.predict(texts)
     else:
         hook = predictor.model.register_forward_pre_hook(
-            lambda module, args, kwargs: seen.append(kwargs["input_ids"].shape[0]), with_kwargs=True)
+            lambda module, args, kwargs: shapes.append(tuple(kwargs["input_ids"].shape)), with_kwargs=True)
         try:
             results = predictor.predict(texts)
         finally:
             hook.remove()
     assert len(results) == len(texts)
-    assert sum(seen) == len(texts) and max(seen) == predictor.batch_size
+    assert sum(rows for rows, _ in shapes) == len(texts)
+    if max_tokens is None:  # batch_size texts a batch, the last one aside
+        assert max(rows for rows, _ in shapes) == predictor.batch_size
+    else:  # the longer texts' batches hold fewer of them, within the token cap
+        assert all(rows * length <= max_tokens for rows, length in shapes)
+        assert max(rows for rows, _ in shapes) == predictor.batch_size > min(rows for rows, _ in shapes[:-1])
     assert "Predicting" in capsys.readouterr().err
     for i in (0, 1, 2, 999, 1_998, 1_999):
         alone = predictor.predict([texts[i]])[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import random
+import shutil
 from pathlib import Path
 
 import pytest
@@ -241,14 +242,17 @@ def test_top_k_keeps_the_same_labels_in_labels_and_scores(multi, tmp_path):
 # ---------------------------------------------------------------- a model scores only data of its own shape
 
 
-def test_a_multi_label_model_refuses_a_file_of_one_label_a_row(multi, tmp_path):
+@pytest.mark.parametrize("where", ["in its run", "copied out alone"])
+def test_a_multi_label_model_refuses_a_file_of_one_label_a_row(multi, tmp_path, where):
     rows = [f"new {text},{names[0]}" for text, names in messages(12, seed=24)]
     file = write_lines(tmp_path / "single.csv", ["text,labels", *rows])
+    # Alone, no run's data beside it says what the model was trained on: before issue 30 it was scored by argmax.
+    model = multi if where == "in its run" else shutil.copytree(multi, tmp_path / "elsewhere" / "model")
     # as a model trained on label lists (no separator) meets it
-    done = evaluate(multi, "--test-file", str(file), "--label-separator", "none")
+    done = evaluate(model, "--test-file", str(file), "--label-separator", "none")
     assert done.code == 1 and "Traceback" not in done.err and len(done.err.splitlines()) == 1, done.err[-2000:]
     assert "--label-column labels holds one label a row" in done.err and "--label-separator" in done.err
-    assert not (multi / "eval_file_single.json").exists()
+    assert not (model / "eval_file_single.json").exists()
 
 
 def test_a_one_label_model_refuses_a_file_of_label_lists(single, tmp_path):

@@ -73,6 +73,15 @@ def test_batched_rows_come_back_in_input_order_from_batches_sorted_by_length():
     assert serving.batched_rows([], 2, lengths, 4).shape == (0, 4)
 
 
+def test_length_sorted_batches_cap_the_padded_tokens_of_a_batch_and_keep_every_input():
+    lengths = [5, 1, 9, 3, 7, 2, 300]
+    capped = serving.length_sorted_batches(lengths, 3, max_tokens=10)
+    assert [[lengths[i] for i in batch] for batch in capped] == [[1, 2, 3], [5], [7], [9], [300]]
+    uncapped = serving.length_sorted_batches(lengths, 3)
+    assert [[lengths[i] for i in batch] for batch in uncapped] == [[1, 2, 3], [5, 7, 9], [300]]
+    assert sorted(np.concatenate(capped).tolist()) == list(range(len(lengths)))
+
+
 @pytest.mark.parametrize("saved", [{"id2label": {"1": "spam", "0": "ham", "2": "eggs"},
                                      "problem_type": "multi_label_classification", "max_position_embeddings": 128},
                                     {"model_type": "bert"}, {"num_labels": 3}])
