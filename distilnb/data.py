@@ -282,7 +282,7 @@ def conflicting_labels(frames: dict[str, pd.DataFrame], examples: int = 3) -> st
     clashing = labels[labels.map(len) > 1]
     if clashing.empty:
         return None
-    shown = short_list((f"{clip(text)!r}: {' / '.join(repr(clip(label)) for label in found)}"
+    shown = short_list((f"{clip(text)!r}: {' / '.join(quoted_label(label) for label in found)}"
                         for text, found in clashing.items()), examples, width=200)
     return (f"{len(clashing):,} texts carry different labels in different rows ({shown}): a model cannot get both "
             "right; correct the labels or remove those rows")
@@ -296,6 +296,13 @@ def numeric_texts(frames: dict[str, pd.DataFrame], text_column: str, share: floa
         return None
     return (f"the text column {text_column!r} holds numbers ({numbers:.0%} of its values): are the text and label "
             "columns swapped?")
+
+
+def quoted_label(label: object) -> str:
+    """Return a label as a message quotes it: 'joy', or a row's set of labels as {'anger', 'joy'} ({} for none)."""
+    if isinstance(label, tuple | list):
+        return "{" + ", ".join(repr(clip(name)) for name in label) + "}"
+    return repr(clip(label))
 
 
 def clip(value: object, width: int = 40) -> str:

@@ -254,6 +254,15 @@ def test_identical_texts_with_different_labels_are_a_warning_with_three_examples
         " remove those rows"]
 
 
+def test_identical_texts_with_different_label_sets_show_each_set_not_a_tuple(tmp_path):
+    rows = [(f"ticket number {i}", "ab"[i % 2]) for i in range(40)]
+    rows += [("ticket number 0", "a;b"), ("ticket number 1", "")]  # rows 0 and 1 again, with another set of labels
+    source = write(tmp_path / "d.csv", "text,label\n" + "".join(f"{t},{lab}\n" for t, lab in rows))
+    _, report = data.load_splits(cfg_for(source, label_separator=";"))
+    warning = next(line for line in report.console_lines() if "carry different labels" in line)
+    assert "'ticket number 0': {'a'} / {'a', 'b'}" in warning and "('a',)" not in warning
+
+
 def test_identical_pairs_with_different_labels_are_named_in_order_and_reversed_pairs_are_not(tmp_path):
     rows = [(f"claim {i}", f"fact {i}", "ab"[i % 2]) for i in range(40)]
     rows += [("Claim 0", "fact  0", "b"), ("claim 2", "Fact 2", "b")]  # the same pairs as rows 0 and 2, now 'b' too
