@@ -10,12 +10,17 @@ from __future__ import annotations
 
 import random
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from _common import ROOT, base_parser, header, markdown_table, median, tiny_model
 from inference_speed import timed
+
+if TYPE_CHECKING:
+    from distilnb.predict import Predictor
 
 CAPS = (None, 256, 512, 1024, 2048)
 JOINED = (1, 4, 12)  # texts joined into one input: at most this many
@@ -50,17 +55,19 @@ def cap_name(cap: int | None, batch_size: int) -> str:
     return f"{batch_size} texts, no cap" if cap is None else f"cap {cap} tokens"
 
 
-def rows_for(name: str, predictor, texts: dict[int, list[str]], rounds: int) -> list[dict]:
+def capped_scorer(predictor: Predictor, cap: int | None) -> Callable[[list[str]], list[np.ndarray]]:
+    """Return a function that scores texts with the predictor's batches capped at cap padded tokens."""
+    def score(texts: list[str]) -> list[np.ndarray]:
+        predictor.max_tokens = cap
+        return list(predictor.logits(texts, progress=False))
+    return score
+
+
+def rows_for(name: str, predictor: Predictor, texts: dict[int, list[str]], rounds: int) -> list[dict]:
     """Return one row per text set: its mean length in tokens and texts/s at every cap."""
+    methods = {cap_name(cap, predictor.batch_size): capped_scorer(predictor, cap) for cap in CAPS}
     rows = []
     for most, inputs in texts.items():
-        def scorer(cap: int | None):
-            def score(batch: list[str]) -> list[np.ndarray]:
-                predictor.max_tokens = cap
-                return list(predictor.logits(batch, progress=False))
-            return score
-
-        methods = {cap_name(cap, predictor.batch_size): scorer(cap) for cap in CAPS}
         seconds, _ = timed(methods, inputs, rounds)
         lengths = [len(ids) for ids in predictor.encode(inputs)["input_ids"]]
         speed = {method: len(inputs) / median(values) for method, values in seconds.items()}

@@ -299,7 +299,7 @@ def numeric_texts(frames: dict[str, pd.DataFrame], text_column: str, share: floa
 
 
 def quoted_label(label: object) -> str:
-    """Return a label as a message quotes it: 'joy', or a row's set of labels as {'anger', 'joy'} ({} for none)."""
+    """Return a label as a message quotes it: 'joy', or a row's set of labels as {'anger', 'joy'}."""
     if isinstance(label, tuple | list):
         return "{" + ", ".join(repr(clip(name)) for name in label) + "}"
     return repr(clip(label))

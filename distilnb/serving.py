@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     from transformers import PretrainedConfig
 
 PROGRESS_FROM = 1000  # show a progress bar from this many texts on
-# On a CPU a batch of more padded tokens than this is slower per text, not faster: its activations leave the cache.
+# On a CPU a batch of more padded tokens than this was no faster per text, often slower (its activations leave the cache).
 # Measured on texts of 20 to 250 tokens, 1 and 2 threads, PyTorch and ONNX Runtime (benchmarks/RESULTS.md, section 41).
 CPU_BATCH_TOKENS = 512
 TOKENIZER_FILE, TOKENIZER_CONFIG = "tokenizer.json", "tokenizer_config.json"
@@ -54,10 +54,9 @@ def length_sorted_batches(lengths: Sequence[int], batch_size: int, max_tokens: i
 
 def batched_rows(input_ids: Sequence[Sequence[int]], batch_size: int, compute: Callable[[Features], np.ndarray],
                  width: int, *, progress: bool | str | None = None,
-                 token_type_ids: Sequence[Sequence[int]] | None = None,
-                 max_tokens: int | None = CPU_BATCH_TOKENS) -> np.ndarray:
-    """Return compute(batch) for each token-id list, run in length_sorted_batches, rows in input order. max_tokens:
-    None on a GPU, where larger batches are faster.
+                 token_type_ids: Sequence[Sequence[int]] | None = None, max_tokens: int | None = None) -> np.ndarray:
+    """Return compute(batch) for each token-id list, run in length_sorted_batches, rows in input order (max_tokens:
+    CPU_BATCH_TOKENS on a CPU, None on a GPU, where larger batches are faster).
 
     progress: True a bar, False nothing, "lines" a plain line on stderr per tenth of the work (a log file holds
     those, not a bar's redraws), None a bar from PROGRESS_FROM inputs on.

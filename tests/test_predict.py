@@ -279,7 +279,7 @@ def test_thousands_of_texts_in_bounded_batches_with_a_progress_bar(predictor, ca
     assert len(results) == len(texts)
     assert sum(rows for rows, _ in shapes) == len(texts)
     if max_tokens is None:  # batch_size texts a batch, the last one aside
-        assert max(rows for rows, _ in shapes) == predictor.batch_size
+        assert all(rows == predictor.batch_size for rows, _ in shapes[:-1])
     else:  # the longer texts' batches hold fewer of them, within the token cap
         assert all(rows * length <= max_tokens for rows, length in shapes)
         assert max(rows for rows, _ in shapes) == predictor.batch_size > min(rows for rows, _ in shapes[:-1])
@@ -319,6 +319,11 @@ def test_int8_is_a_cpu_onnx_predictor_with_the_same_settings(fp32, int8):
     assert int8.model.session.get_providers() == ["CPUExecutionProvider"]
     assert (int8.label_names, int8.max_length, int8.batch_size) == (fp32.label_names, fp32.max_length, fp32.batch_size)
     assert int8.quantized() is int8
+
+
+def test_the_int8_copy_keeps_a_changed_token_cap(fp32, monkeypatch):
+    monkeypatch.setattr(fp32, "max_tokens", None)  # the fixture is shared: restored after the test
+    assert fp32.quantized().max_tokens is None
 
 
 def test_interactive_box_classifies_the_typed_text(monkeypatch, capsys):
