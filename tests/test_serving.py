@@ -81,7 +81,7 @@ def test_length_sorted_batches_cap_the_padded_tokens_of_a_batch_and_keep_every_i
     assert [[lengths[i] for i in batch] for batch in uncapped] == [[1, 2, 3], [5, 7, 9], [300]]
     assert sorted(np.concatenate(capped).tolist()) == list(range(len(lengths)))
     at_the_cap = serving.length_sorted_batches(lengths, 3, max_tokens=9)  # 3 texts x 3 tokens: exactly the cap
-    assert [[lengths[i] for i in batch] for batch in at_the_cap][0] == [1, 2, 3]
+    assert [lengths[i] for i in at_the_cap[0]] == [1, 2, 3]
 
 
 @pytest.mark.parametrize("saved", [{"id2label": {"1": "spam", "0": "ham", "2": "eggs"},
