@@ -27,7 +27,8 @@ if TYPE_CHECKING:
 
 PROGRESS_FROM = 1000  # show a progress bar from this many texts on
 # On a CPU a batch of more padded tokens than this was no faster per text, often slower (its activations leave the
-# cache). Measured on texts of 20 to 250 tokens, 1 and 2 threads, PyTorch and ONNX Runtime (benchmarks/RESULTS.md, section 41).
+# cache). Measured on texts of 20 to 250 tokens, 1 and 2 threads, PyTorch and ONNX Runtime (benchmarks/RESULTS.md,
+# section 41).
 CPU_BATCH_TOKENS = 512
 TOKENIZER_FILE, TOKENIZER_CONFIG = "tokenizer.json", "tokenizer_config.json"
 Features = dict[str, list[list[int]]]  # a batch's token ids (and segment ids), one list per input, unpadded
