@@ -116,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from distilnb import distill, export, runs
     from distilnb.data import label_names
+    from distilnb.folder import fine_tuning_record
     from distilnb.predict import Predictor
 
     with tempfile.TemporaryDirectory(prefix="distilnb-distill-") as scratch:
@@ -129,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
                                  temperature=args.temperature)
         student_seconds = time.perf_counter() - start
         splits, _ = runs.saved_splits(cfg.paths.data)
+        student_epochs = fine_tuning_record(result.model_dir)["epochs"]  # decided from the data when not given
         test, names = splits["test"], label_names(splits)
         folders = {TEACHER: Path(teacher_dir), STUDENT: result.model_dir}
         predictors, sizes = {}, {}
@@ -151,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
         "teacher": f"{result.teacher_parameters:,} parameters, trained in {teacher_seconds:.0f} s"
                    if teacher_seconds else f"{teacher_dir}, {result.teacher_parameters:,} parameters",
         "student": f"{result.student}, {result.student_parameters:,} parameters, alpha {args.alpha:g}, T "
-                   f"{args.temperature:g}, {cfg.epochs:g} epochs (max), distilled in {student_seconds:.0f} s",
+                   f"{args.temperature:g}, {student_epochs:g} epochs (max), distilled in {student_seconds:.0f} s",
         "int8": "distilnb.export (ONNX Runtime dynamic int8, weights per channel), run by Predictor.from_folder",
         "timing": f"all {len(test)} test texts per pass, {args.rounds} round(s), methods rotated, one untimed warm-up "
                   "call each; median seconds per pass, tokenization included",

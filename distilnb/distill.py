@@ -14,7 +14,7 @@ import functools
 import json
 import random
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -321,7 +321,7 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
     """
     from transformers import set_seed
 
-    from distilnb.train import build_trainer, tuned_thresholds, validation_scores
+    from distilnb.train import build_trainer, decided_epochs, tuned_thresholds, validation_scores
 
     check_settings(cfg, teacher_dir, student=student, student_layers=student_layers, alpha=alpha,
                    temperature=temperature, transfer_copies=transfer_copies)
@@ -330,6 +330,8 @@ def distill(cfg: Config, teacher_dir: str | Path, *, student_layers: int | None 
     teacher = load_classifier(teacher_dir)
     names, multi = label_names_of(teacher), is_multi_label(teacher)
     check_same_labels(teacher_dir, names, multi, splits)
+    # Left unset, the epochs follow the rule of a run on these training rows (the masked copies are not counted).
+    cfg = replace(cfg, epochs=decided_epochs(cfg, splits["train"], names, multi)[0])
     runs.save_splits(splits, report, cfg)  # the student's run evaluates on the teacher's very splits
     source = resolve_model(student) if student else str(teacher_dir)
     tokenizer = load_tokenizer(source)  # a student given by name reads its own vocabulary; the teacher reads its own

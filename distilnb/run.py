@@ -19,7 +19,7 @@ import numpy as np
 
 from distilnb import baselines, data, models, runs, tokens
 from distilnb import train as training
-from distilnb.config import MAX_LENGTH_RANGE, MULTI_LABEL, Config
+from distilnb.config import DEFAULT_EPOCHS, MAX_LENGTH_RANGE, MULTI_LABEL, Config
 from distilnb.errors import NotFoundError, mention
 from distilnb.metrics import FINE_TUNED, TRAINING_THRESHOLD
 from distilnb.verdict import Advice, Evidence, advise
@@ -103,6 +103,7 @@ def train(cfg: Config, *, read_options: ReadOptions | None = None, frames: dict[
             encoded = encode(splits, tokenizer)
         cfg, length = choose_length(cfg, encoded, tokenizer, auto=auto_max_length)
         cfg, weighting = decide_class_weights(cfg, splits)
+        cfg, passes = decide_epochs(cfg, splits)
         if resume:  # the same run or none: splits, model and schedule as they were when it stopped
             runs.check_resume(cfg, cfg.paths.checkpoints)
         if main:
@@ -113,7 +114,9 @@ def train(cfg: Config, *, read_options: ReadOptions | None = None, frames: dict[
         say(length_line(length, cfg, auto_max_length))
         if weighting:
             say(f"Class weights: on, because {weighting}; {{class_weights=False}} trains without them.")
-        cfg.check_steps(training.total_training_steps(len(splits["train"]), cfg.batch_size, cfg.epochs))
+        if passes:
+            say(f"Epochs: {cfg.epochs:g}, because {passes}; {{epochs={DEFAULT_EPOCHS:g}}} trains the usual two.")
+        cfg.check_steps(training.total_training_steps(len(splits["train"]), cfg.batch_size, training.epochs_of(cfg)))
         tokenized = truncate(encoded, tokenizer, cfg.max_length)
         if not resume:
             shutil.rmtree(cfg.paths.checkpoints, ignore_errors=True)  # a fresh run must not mix with an older one's
@@ -159,6 +162,14 @@ def decide_class_weights(cfg: Config, splits: DatasetDict) -> tuple[Config, str 
     multi = data.task_of(splits) == MULTI_LABEL
     used, reason = training.decided_class_weights(cfg, splits["train"], len(data.label_names(splits)), multi)
     return dataclasses.replace(cfg, class_weights=used), reason
+
+
+def decide_epochs(cfg: Config, splits: DatasetDict) -> tuple[Config, str | None]:
+    """Return cfg with epochs decided from the training rows when left unset (None), and why they are more than the
+    usual two (None otherwise); the run folder records the decision, so `train --config` repeats it."""
+    multi = data.task_of(splits) == MULTI_LABEL
+    epochs, reason = training.decided_epochs(cfg, splits["train"], data.label_names(splits), multi)
+    return dataclasses.replace(cfg, epochs=epochs), reason
 
 
 def length_line(length: tokens.TruncationReport, cfg: Config, auto: bool) -> str:
@@ -247,7 +258,7 @@ def advice_for(result: RunResult, splits: DatasetDict) -> list[Advice]:
     the likely causes when the fine-tuned model loses to a baseline."""
     counts = data.class_counts(splits)
     share = counts["train"] / len(splits["train"])
-    evidence = Evidence(task=result.task, rows=result.rows("validation"), epochs=result.config.epochs,
+    evidence = Evidence(task=result.task, rows=result.rows("validation"), epochs=training.epochs_of(result.config),
                         best_epoch=result.best_epoch, epochs_run=result.epochs_run,
                         validation_rows=result.split_sizes["validation"],
                         smallest_validation_class=int(counts["validation"].min()),

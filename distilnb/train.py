@@ -12,7 +12,15 @@ import torch
 from sklearn.utils.class_weight import compute_class_weight
 
 from distilnb import multilabel
-from distilnb.config import RARE_LABEL_SHARE, SKEWED_CLASS_SHARE, Config
+from distilnb.config import (
+    DEFAULT_EPOCHS,
+    MAX_DECIDED_EPOCHS,
+    MAX_DECIDED_STEPS,
+    RARE_CLASS_SIGHTINGS,
+    RARE_LABEL_SHARE,
+    SKEWED_CLASS_SHARE,
+    Config,
+)
 from distilnb.errors import SettingError
 from distilnb.metrics import classification_metrics, multilabel_metrics, trainer_metrics
 from distilnb.models import (
@@ -90,18 +98,22 @@ def weighted_multilabel_loss(pos_weight: torch.Tensor) -> Callable[..., torch.Te
     return loss
 
 
-def label_shares(train_split: Dataset, n_labels: int, multi: bool) -> np.ndarray:
-    """Return each class's share of the training rows (several labels: the share of texts each label is on)."""
+def label_counts(train_split: Dataset, n_labels: int, multi: bool) -> np.ndarray:
+    """Return how many training rows each class holds (several labels: how many texts each label is on)."""
     if multi:
-        return np.asarray(train_split["labels"], dtype=float).reshape(-1, n_labels).mean(axis=0)
-    return np.bincount(train_split["label"], minlength=n_labels) / max(len(train_split), 1)
+        return np.asarray(train_split["labels"], dtype=int).reshape(-1, n_labels).sum(axis=0)
+    return np.bincount(train_split["label"], minlength=n_labels)
 
 
-def class_weights_reason(shares: np.ndarray, multi: bool) -> str | None:
-    """Return why class_weights left unset turns on for labels of these shares (config.SKEWED_CLASS_SHARE and
-    RARE_LABEL_SHARE say where it was measured to help), or None when it stays off."""
+def class_weights_reason(counts: np.ndarray, rows: int, multi: bool) -> str | None:
+    """Return why class_weights left unset turns on for classes of these training counts, or None when it stays off:
+    one class over SKEWED_CLASS_SHARE of the rows, or (several labels) a label on under RARE_LABEL_SHARE of the texts
+    or on fewer than RARE_CLASS_SIGHTINGS of them, where they were measured to help."""
+    shares = counts / max(rows, 1)
     if multi and shares.min() < RARE_LABEL_SHARE:
         return f"a label is on {shares.min():.1%} of the training texts (under {RARE_LABEL_SHARE:.0%})"
+    if multi and counts.min() < RARE_CLASS_SIGHTINGS:
+        return f"a label is on only {counts.min():,} training texts (under {RARE_CLASS_SIGHTINGS})"
     if not multi and shares.max() > SKEWED_CLASS_SHARE:
         return f"one class holds {shares.max():.0%} of the training rows (over {SKEWED_CLASS_SHARE:.0%})"
     return None
@@ -112,7 +124,7 @@ def decided_class_weights(cfg: Config, train_split: Dataset, n_labels: int, mult
     skewed enough to want it) and why it turned on when left unset (None otherwise)."""
     if cfg.class_weights is not None:
         return cfg.class_weights, None
-    reason = class_weights_reason(label_shares(train_split, n_labels, multi), multi)
+    reason = class_weights_reason(label_counts(train_split, n_labels, multi), len(train_split), multi)
     return reason is not None, reason
 
 
@@ -124,6 +136,37 @@ def loss_for(cfg: Config, train_split: Dataset, n_labels: int, multi: bool) -> C
     if multi:
         return weighted_multilabel_loss(label_weights(np.asarray(train_split["labels"]).reshape(-1, n_labels)))
     return weighted_loss(class_weights(train_split["label"], n_labels))
+
+
+def epochs_for_rarest(rarest: int, rows: int, batch_size: int) -> tuple[float, bool]:
+    """Return the epochs that show the rarest class RARE_CLASS_SIGHTINGS times (DEFAULT_EPOCHS to MAX_DECIDED_EPOCHS)
+    and whether MAX_DECIDED_STEPS cut them short."""
+    wanted = min(max(math.ceil(RARE_CLASS_SIGHTINGS / max(rarest, 1)), DEFAULT_EPOCHS), MAX_DECIDED_EPOCHS)
+    affordable = max(DEFAULT_EPOCHS, MAX_DECIDED_STEPS // math.ceil(rows / batch_size))
+    return float(min(wanted, affordable)), affordable < wanted
+
+
+def decided_epochs(cfg: Config, train_split: Dataset, names: list[str], multi: bool) -> tuple[float, str | None]:
+    """Return the epochs to train (cfg.epochs, or, left unset, enough passes to show the rarest class about
+    RARE_CLASS_SIGHTINGS times) and why they are more than DEFAULT_EPOCHS when left unset (None otherwise)."""
+    if cfg.epochs is not None:
+        return cfg.epochs, None
+    counts = label_counts(train_split, len(names), multi)
+    rarest = int(counts.min())
+    epochs, capped = epochs_for_rarest(rarest, len(train_split), cfg.batch_size)
+    if epochs == DEFAULT_EPOCHS:
+        return epochs, None
+    holds = f"the rarest label, {names[int(counts.argmin())]!r}, is on {rarest:,} training texts" if multi else \
+        f"the rarest class, {names[int(counts.argmin())]!r}, has {rarest:,} training rows"
+    limit = f", the most that fit in {MAX_DECIDED_STEPS:,} steps" if capped else ""
+    return epochs, f"{holds}: {epochs:g} passes show it {rarest * epochs:,.0f} times{limit}"
+
+
+def epochs_of(cfg: Config) -> float:
+    """Return the epochs of a Config whose epochs are decided (run.decide_epochs); refuse one left unset."""
+    if cfg.epochs is None:
+        raise ValueError("epochs is unset: decide it from the training rows first (run.decide_epochs)")
+    return cfg.epochs
 
 
 def total_training_steps(examples: int, batch_size: int, epochs: float) -> int:
@@ -138,7 +181,7 @@ def training_arguments(cfg: Config, learning_rate: float) -> TrainingArguments:
     return TrainingArguments(
         output_dir=str(cfg.paths.checkpoints),
         learning_rate=learning_rate,
-        num_train_epochs=cfg.epochs,
+        num_train_epochs=epochs_of(cfg),
         per_device_train_batch_size=cfg.batch_size,
         per_device_eval_batch_size=2 * cfg.batch_size,
         warmup_steps=cfg.warmup,  # a float below 1 is a share of the training steps

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from distilnb.config import MULTI_LABEL, Config
+from distilnb.config import DEFAULT_EPOCHS, MULTI_LABEL, Config
 from distilnb.errors import SettingError
 from distilnb.verdict import MIN_VALIDATION_CLASS, MIN_VALIDATION_ROWS
 
@@ -118,13 +118,17 @@ def choose_plan(splits: DatasetDict) -> Plan:
                                  "training and validation rows together")
 
 
+def top_epochs(cfg: Config) -> int:
+    """Return the most epochs a trial may draw: three times the run's (search() decides them from the data first)."""
+    return max(2, round(3 * (cfg.epochs or DEFAULT_EPOCHS)))
+
+
 def suggest(trial: optuna.Trial, cfg: Config, default_lr: float) -> dict[str, Any]:
     """Return one trial's settings (Config names): learning rate on a log scale around the default, epochs, batch size,
     warm-up share, weight decay and class weights; asking twice in one trial gives the same values."""
-    top_epochs = max(2, round(3 * cfg.epochs))
     return {
         "learning_rate": trial.suggest_float("learning_rate", default_lr / 10, default_lr * 3, log=True),
-        "epochs": float(trial.suggest_int("epochs", 1, top_epochs)),
+        "epochs": float(trial.suggest_int("epochs", 1, top_epochs(cfg))),
         "batch_size": trial.suggest_categorical("batch_size", BATCH_SIZES),
         "warmup": trial.suggest_float("warmup", 0.0, 0.2),
         "weight_decay": trial.suggest_float("weight_decay", 0.0, 0.1),
@@ -371,7 +375,7 @@ def estimate_trial_seconds(cfg: Config, tokenized: DatasetDict, names: list[str]
         optimizer.step()
         optimizer.zero_grad()
     per_row = (time.perf_counter() - started) / (2 * size)
-    epochs = (1 + max(2, round(3 * cfg.epochs))) / 2
+    epochs = (1 + top_epochs(cfg)) / 2
     return per_row * epochs * (len(tokenized["train"]) + len(tokenized["validation"]) / 3)
 
 
@@ -406,6 +410,7 @@ def search(cfg: Config, budget: Budget, *, resume: bool = False, storage_url: st
 
     from distilnb import data, runs, train
     from distilnb.errors import mention
+    from distilnb.run import decide_epochs
     from distilnb.run import train as whole_run
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -422,6 +427,9 @@ def search(cfg: Config, budget: Budget, *, resume: bool = False, storage_url: st
     if done:
         say(f"The study holds {done} finished trials; {remaining if remaining is not None else 'more'} to go.")
     tokenizer, names, multi = prepare(cfg, splits)
+    cfg, passes = decide_epochs(cfg, splits)  # the trials' range of epochs centres on the run's own
+    if passes:
+        say(f"Epochs: {cfg.epochs:g} for a default run, because {passes}; trials draw 1 to {top_epochs(cfg)}.")
     default_lr = cfg.learning_rate or train.default_learning_rate(model_width(cfg))
     tokenized = tokenize(cfg, splits, tokenizer, multi)
     estimate = estimate_trial_seconds(cfg, tokenized, names, multi, tokenizer) * plan.folds

@@ -10,7 +10,7 @@ from distilnb.errors import DistilnbError, HubUnreachableError, SettingError, fr
 
 def test_with_nothing_set_the_profile_is_offline_with_the_pretrained_minilm():
     cfg = Config.from_env(environ={})
-    assert (cfg.profile, cfg.model, cfg.max_length, cfg.batch_size, cfg.epochs) == ("offline", "minilm", 64, 16, 2.0)
+    assert (cfg.profile, cfg.model, cfg.max_length, cfg.batch_size, cfg.epochs) == ("offline", "minilm", 64, 16, None)
     assert Path(cfg.resolved_model, "model.safetensors").is_file() and cfg.dataset.endswith("support_tickets.csv")
 
 
@@ -91,10 +91,11 @@ def test_bad_profile_and_unknown_parameter_are_named():
 
 def test_field_types_are_real_types_and_parse_value_follows_them():
     types = field_types()
-    assert types["epochs"] is float and types["max_train_examples"] == int | None
+    assert types["epochs"] == float | None and types["max_train_examples"] == int | None  # None: from the data
     assert types["class_weights"] == bool | None  # None: decided from the training labels
     assert parse_value("none", types["learning_rate"], "--learning-rate") is None
-    assert parse_value("3", types["epochs"], "--epochs") == 3.0 and parse_value("off", bool, "x") is False
+    assert parse_value("3", types["epochs"], "--epochs") == 3.0 and parse_value("none", types["epochs"], "x") is None
+    assert parse_value("off", bool, "x") is False
     assert "extra" not in types
 
 

@@ -8,6 +8,7 @@ import os
 import re
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -197,6 +198,29 @@ def test_class_weights_left_unset_are_decided_from_the_training_labels_said_and_
     kept = run.train(smoke(tmp_path, dataset=str(skewed), epochs=1.0, run_name="off", class_weights=False),
                      notify=said.append)
     assert kept.config.class_weights is False and not any("Class weights" in line for line in said)
+
+
+def test_epochs_left_unset_are_decided_from_the_rarest_class_said_and_recorded(tmp_path):
+    import pandas as pd
+
+    from distilnb import runs
+
+    tickets = pd.read_csv(ROOT / "data" / "support_tickets.csv").head(200)
+    tickets["label"] = ["delivery"] * 160 + ["refund"] * 40  # about 30 refunds among the training rows
+    rare = tmp_path / "rare.csv"
+    tickets.to_csv(rare, index=False)
+    said: list[str] = []
+    unset = replace(smoke(tmp_path, dataset=str(rare), class_weights=False, run_name="unset"), epochs=None)
+    result = run.train(unset, notify=said.append)
+    splits, _ = runs.saved_splits(result.config.paths.data)
+    counted = min(Counter(splits["train"]["label"]).values())
+    assert result.config.epochs == float(-(-200 // counted)) > 2  # enough passes to show it 200 times
+    trained = json.loads((result.model_dir / "training_args.json").read_text())
+    assert trained["num_train_epochs"] == result.config.epochs  # the Trainer's schedule (early stopping may end it)
+    assert any(line.startswith(f"Epochs: {result.config.epochs:g}, because the rarest class, 'refund', has "
+                               f"{counted} training rows") for line in said)
+    recorded = json.loads((result.model_dir / "distilnb_config.json").read_text())
+    assert recorded["epochs"] == result.config.epochs  # `train --config` repeats the decision
 
 
 def test_resume_without_a_checkpoint_says_so(tmp_path):

@@ -67,19 +67,45 @@ def test_class_weights_left_unset_turn_on_only_past_the_measured_skews(smoke_cfg
 
     from datasets import Dataset
 
-    def reason(shares, multi):
-        return train.class_weights_reason(np.asarray(shares), multi)
+    def reason(counts, multi, rows=None):
+        return train.class_weights_reason(np.asarray(counts), rows or sum(counts), multi)  # rows: one label a row
 
-    assert "74%" in reason([0.74, 0.2, 0.06], multi=False)  # imbalanced emotion: weights measured to help
-    assert reason([0.58, 0.42], multi=False) is None  # SST-2's and the pair sample's skew: left as it was
-    assert "0.5%" in reason([0.3, 0.005], multi=True)  # a label as rare as GoEmotions' rarest
-    assert reason([0.3, 0.017], multi=True) is None  # Ekman's seven: no weights
-    assert reason([0.74, 0.26], multi=True) is None  # a common label is no skew for several labels a text
+    assert "74%" in reason([740, 200, 60], multi=False)  # imbalanced emotion: weights measured to help
+    assert reason([580, 420], multi=False) is None  # SST-2's and the pair sample's skew: left as it was
+    assert reason([100, 100, 40], multi=False) is None  # a rare class alone: not measured for one label a text
+    assert "0.5%" in reason([3_000, 50], multi=True, rows=10_000)  # a label as rare as GoEmotions' rarest
+    assert reason([3_000, 726], multi=True, rows=43_410) is None  # Ekman's seven: fear on 726 texts, no weights
+    assert "only 32 training texts" in reason([505, 32], multi=True, rows=1_210)  # the multi-label sample's praise
+    assert reason([740, 260], multi=True, rows=1_000) is None  # a common label is no skew for several labels a text
     skewed = Dataset.from_dict({"label": [0] * 7 + [1] * 3})
     unset = dataclasses.replace(smoke_cfg, class_weights=None)
     assert train.loss_for(unset, skewed, 2, multi=False) is not None
     assert train.loss_for(unset, Dataset.from_dict({"label": [0] * 6 + [1] * 4}), 2, multi=False) is None
     assert train.loss_for(dataclasses.replace(smoke_cfg, class_weights=False), skewed, 2, multi=False) is None
+
+
+def test_epochs_left_unset_show_the_rarest_class_enough_times_within_the_bounds(smoke_cfg):
+    import dataclasses
+
+    from datasets import Dataset
+
+    assert train.epochs_for_rarest(150, 1_497, 16) == (2.0, False)  # the sample's praise: the usual two
+    assert train.epochs_for_rarest(77, 43_410, 16) == (3.0, False)  # GoEmotions' grief: a third pass
+    assert train.epochs_for_rarest(32, 1_210, 16) == (7.0, False)  # the multi-label sample's praise
+    assert train.epochs_for_rarest(1, 200, 16) == (10.0, False)  # never past MAX_DECIDED_EPOCHS
+    assert train.epochs_for_rarest(20, 100_000, 16) == (2.0, True)  # 6,250 steps an epoch: the step guard holds it
+    assert train.epochs_for_rarest(20, 40_000, 16) == (4.0, True)  # 2,500 steps an epoch: four fit in 10,000
+    unset = dataclasses.replace(smoke_cfg, epochs=None)
+    rare = Dataset.from_dict({"label": [0] * 100 + [1] * 40})
+    epochs, reason = train.decided_epochs(unset, rare, ["common", "rare"], multi=False)
+    assert epochs == 5.0 and reason == "the rarest class, 'rare', has 40 training rows: 5 passes show it 200 times"
+    several = Dataset.from_dict({"labels": [[1.0, 0.0]] * 90 + [[1.0, 1.0]] * 50})
+    epochs, reason = train.decided_epochs(unset, several, ["often", "seldom"], multi=True)
+    assert epochs == 4.0 and reason.startswith("the rarest label, 'seldom', is on 50 training texts")
+    assert train.decided_epochs(unset, Dataset.from_dict({"label": [0, 1] * 150}), ["a", "b"], False) == (2.0, None)
+    assert train.decided_epochs(dataclasses.replace(smoke_cfg, epochs=1.5), rare, ["a", "b"], False) == (1.5, None)
+    with pytest.raises(ValueError, match="decide it from the training rows first"):
+        train.training_arguments(unset, 1e-4)
 
 
 def test_history_frame_has_one_row_per_epoch():

@@ -143,6 +143,13 @@ def test_budgets_and_durations():
     assert tune.Budget(seconds=60).trials is None
 
 
+def test_trials_draw_up_to_three_times_the_epochs_a_default_run_would_train():
+    cfg = Config.from_env(profile="offline", environ={})
+    assert cfg.epochs is None and tune.top_epochs(cfg) == 6  # search() decides them first; unset means the usual two
+    assert tune.top_epochs(replace(cfg, epochs=7.0)) == 21  # a rare class's seven passes: trials up to 21
+    assert tune.top_epochs(replace(cfg, epochs=0.5)) == 2
+
+
 def test_a_small_validation_split_is_chosen_on_by_k_fold_and_the_plan_says_why(tmp_path):
     cfg = Config.from_env(profile="smoke", environ={}, output_root=str(tmp_path), validation_size=0.03,
                           max_train_examples=120, epochs=1.0)

@@ -14,8 +14,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from distilnb.config import (
+    DEFAULT_EPOCHS,
     ENV_PREFIX,
+    MAX_DECIDED_EPOCHS,
     PROFILES,
+    RARE_CLASS_SIGHTINGS,
     RARE_LABEL_SHARE,
     SKEWED_CLASS_SHARE,
     Config,
@@ -39,9 +42,11 @@ TASK_HELP = {"text_pair_column": "the second text column: each row a pair of tex
              "dataset_config": "a Hub dataset's config name, e.g. rte for --dataset glue; ",
              "warmup": "the learning rate's warm-up: below 1 a share of the training steps (0.1), from 1 a number of "
                        "steps (200); "}
-UNSET_HELP = {"class_weights": f"default: decided from the training labels, on when one class holds over "
+UNSET_HELP = {"class_weights": f"decided from the training labels, on when one class holds over "
                                f"{SKEWED_CLASS_SHARE:.0%} of the rows or a label is on under {RARE_LABEL_SHARE:.0%} "
-                               "of the texts"}
+                               f"of the texts or under {RARE_CLASS_SIGHTINGS} of them",
+              "epochs": f"decided from the training rows, {DEFAULT_EPOCHS:g} or enough passes to show the rarest "
+                        f"class {RARE_CLASS_SIGHTINGS} times (at most {MAX_DECIDED_EPOCHS})"}
 # readers.FORMATS, spelt here so that building the parser imports no pandas; a test checks that the two agree.
 FORMATS = ("csv", "tsv", "jsonl", "json", "parquet")
 THREADS_HELP = ("CPU threads for torch and ONNX Runtime, 1 or more (default: their own, $OMP_NUM_THREADS when set, "
@@ -98,9 +103,13 @@ def setting_help(name: str, trained: bool, auto_length: bool = False) -> str:
     if trained and name in TRAINED_SETTINGS:
         default = "default: as the model was trained (its distilnb_config.json)"
     else:
-        per_profile = {profile: values[name] for profile, values in PROFILES.items() if name in values}
+        # A profile that leaves a setting unset gets it decided from the data where UNSET_HELP says how.
+        per_profile = {profile: values.get(name, UNSET_HELP.get(name)) for profile, values in PROFILES.items()
+                       if name in values or name in UNSET_HELP}
         default = ", ".join(f"{profile}: {value}" for profile, value in per_profile.items())
-        default = default or UNSET_HELP.get(name) or f"default: {Config.__dataclass_fields__[name].default}"
+        if len(set(per_profile.values())) == 1:  # every profile alike (class_weights): said once
+            default = f"default: {next(iter(per_profile.values()))}"
+        default = default or f"default: {Config.__dataclass_fields__[name].default}"
     auto = auto_length and name == "max_length"
     extra = "; 'auto': the 99th percentile of the training texts' token lengths" if auto else ""
     # argparse formats a help with %: a share such as 60% is written 60%% to reach the reader as 60%.
