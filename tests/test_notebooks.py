@@ -186,6 +186,8 @@ def test_committed_without_outputs(path):
         i for i, c in enumerate(cells(path)) if c["cell_type"] == "code" and (c["outputs"] or c["execution_count"])
     ]
     assert dirty == [], f"{path.name}: cells {dirty} carry outputs; clear them before committing"
+    ids = [c.get("id") for c in cells(path)]  # nbformat 4.5 wants one per cell; a hand-added cell can lack it
+    assert None not in ids and len(set(ids)) == len(ids), f"{path.name}: a cell without an id, or two with one id"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
