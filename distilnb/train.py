@@ -158,7 +158,9 @@ def decided_epochs(cfg: Config, train_split: Dataset, names: list[str], multi: b
         return epochs, None
     holds = f"the rarest label, {names[int(counts.argmin())]!r}, is on {rarest:,} training texts" if multi else \
         f"the rarest class, {names[int(counts.argmin())]!r}, has {rarest:,} training rows"
-    limit = f", the most that fit in {MAX_DECIDED_STEPS:,} steps" if capped else ""
+    short = rarest * epochs < RARE_CLASS_SIGHTINGS  # a class this rare is shown fewer times than the rule asks
+    limit = f", the most that fit in {MAX_DECIDED_STEPS:,} steps" if capped else \
+        f", the rule's most ({MAX_DECIDED_EPOCHS} epochs)" if short else ""
     return epochs, f"{holds}: {epochs:g} passes show it {rarest * epochs:,.0f} times{limit}"
 
 

@@ -102,6 +102,9 @@ def test_epochs_left_unset_show_the_rarest_class_enough_times_within_the_bounds(
     several = Dataset.from_dict({"labels": [[1.0, 0.0]] * 90 + [[1.0, 1.0]] * 50})
     epochs, reason = train.decided_epochs(unset, several, ["often", "seldom"], multi=True)
     assert epochs == 4.0 and reason.startswith("the rarest label, 'seldom', is on 50 training texts")
+    tiny = Dataset.from_dict({"label": [0] * 100 + [1] * 7})
+    assert train.decided_epochs(unset, tiny, ["common", "rare"], multi=False)[1].endswith(
+        "10 passes show it 70 times, the rule's most (10 epochs)")  # says why it stops short of 200
     assert train.decided_epochs(unset, Dataset.from_dict({"label": [0, 1] * 150}), ["a", "b"], False) == (2.0, None)
     assert train.decided_epochs(dataclasses.replace(smoke_cfg, epochs=1.5), rare, ["a", "b"], False) == (1.5, None)
     with pytest.raises(ValueError, match="decide it from the training rows first"):
